@@ -1,0 +1,43 @@
+"""pa-solver: prior-authorization eligibility decided by ASP rules (clingo).
+
+    from solver import decide, decide_many
+    result = decide({"drug": "inotuzumab_ozogamicin", "facts": {"age_years": 34}})
+    result.results[0].decision
+
+`decide` takes a `Case`, a dict or a JSON text and returns a `CaseResult`;
+an invalid case raises `CaseError` naming the field.  `decide_many` streams an
+iterable of cases over every local core and yields, in input order, a
+`CaseResult` or a `CaseError` per case.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Iterable, Iterator, Optional, Union
+
+from .engine import RuleBaseError, Solver, rules_version
+from .models import Case, CaseError, CaseResult, parse_case
+
+__all__ = ["decide", "decide_many", "Case", "CaseError", "CaseResult", "Solver", "RuleBaseError", "rules_version"]
+
+_local = threading.local()
+
+
+def default_solver() -> Solver:
+    """One grounded solver per thread (a clingo Control is not thread-safe)."""
+    solver = getattr(_local, "solver", None)
+    if solver is None:
+        solver = _local.solver = Solver()
+    return solver
+
+
+def decide(case: Union[Case, dict, str, bytes], solver: Optional[Solver] = None) -> CaseResult:
+    if not isinstance(case, Case):
+        case = parse_case(case)
+    return (solver or default_solver()).decide(case)
+
+
+def decide_many(cases: Iterable, workers: Optional[int] = None) -> Iterator[Union[CaseResult, CaseError]]:
+    from .batch import stream
+
+    yield from stream(cases, workers=workers)

@@ -1,0 +1,150 @@
+"""pa-solver command line: decide one case, or a batch of cases."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from typing import Optional
+
+from .models import CaseError, CaseResult, parse_case
+
+STATUS_MARK = {"met": "met", "not_met": "NOT MET", "unknown": "unknown"}
+
+
+def _read_text(path: str) -> str:
+    if path == "-":
+        return sys.stdin.read()
+    with open(path, encoding="utf-8") as fh:
+        return fh.read()
+
+
+def _fmt_fact(f) -> str:
+    if f.values is not None:
+        return f"{f.fact} in {{{', '.join(json.dumps(v) for v in f.values)}}}"
+    lo, hi = f.range
+    if lo is None and hi is None:
+        return f"{f.fact} documented (any value)"
+    if hi is None:
+        return f"{f.fact} >= {lo}"
+    if lo is None:
+        return f"{f.fact} < {hi}"
+    return f"{lo} <= {f.fact} < {hi}"
+
+
+def render_table(result: CaseResult) -> str:
+    """The readable report: per plan, decision, deciding pathway, criteria, missing sets."""
+    lines = [f"case {result.case_id or '(no id)'}   rules {result.rules_version}"]
+    for k, v in sorted(result.derived_facts.items()):
+        lines.append(f"  derived: {k} = {v} (from ICD-10 codes)")
+    for r in result.results:
+        lines.append("")
+        head = f"{r.plan}: {r.decision.upper()}"
+        if r.pathway:
+            head += f" via {r.pathway}"
+        if r.authorization:
+            a = r.authorization
+            limits = [f"{a.months} months" if a.months else "no duration stated"]
+            if a.max_cycles:
+                limits.append(f"max {a.max_cycles} cycles")
+            if a.max_units_per_21_days:
+                limits.append(f"max {a.max_units_per_21_days} units/21 days")
+            head += f"  [{', '.join(limits)}]"
+        lines.append(head)
+        date = r.policy.date or "undated"
+        lines.append(f"  policy: {r.policy.document} ({r.policy.id}, {date})")
+        if r.note:
+            lines.append(f"  note: {r.note}")
+        for pw in r.pathways:
+            lines.append(f"  pathway {pw.id} ({pw.outcome}) — {pw.status}: {pw.title}")
+            for c in pw.criteria:
+                lines.append(f"    {STATUS_MARK[c.status]:<8} {c.id:<20} {c.source}")
+        for i, m in enumerate(r.missing, 1):
+            facts = "; ".join(_fmt_fact(f) for f in m.facts)
+            lines.append(f"  missing set {i} -> {m.pathway} ({m.outcome}): {facts}")
+    return "\n".join(lines)
+
+
+def cmd_decide(args) -> int:
+    from . import decide
+
+    try:
+        text = _read_text(args.case)
+    except OSError as err:
+        print(f"error: cannot read {args.case}: {err.strerror}", file=sys.stderr)
+        return 2
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as err:
+        print(f"error: {args.case}: not valid JSON: {err}", file=sys.stderr)
+        return 2
+    try:
+        case = parse_case(data)
+    except CaseError as err:
+        print(f"error: invalid case: {err}", file=sys.stderr)
+        return 2
+    result = decide(case)
+    print(result.to_json() if args.json else render_table(result))
+    return 0
+
+
+def cmd_batch(args) -> int:
+    from .batch import stream_encoded
+
+    try:
+        src = sys.stdin if args.cases == "-" else open(args.cases, encoding="utf-8")
+    except OSError as err:
+        print(f"error: cannot read {args.cases}: {err.strerror}", file=sys.stderr)
+        return 2
+    lines = (line for line in src if line.strip())
+    bar = None
+    if sys.stderr.isatty() and not args.no_progress:
+        from tqdm import tqdm
+
+        bar = tqdm(unit="case", file=sys.stderr)
+    out = sys.stdout
+    errors = 0
+    for item in stream_encoded(lines, workers=args.workers):
+        if item[0] == "ok":
+            out.write(item[1])
+        else:
+            errors += 1
+            out.write(json.dumps({"case_id": item[1], "error": item[2]}, sort_keys=True, separators=(",", ":")))
+        out.write("\n")
+        if bar is not None:
+            bar.update(1)
+    if bar is not None:
+        bar.close()
+    if src is not sys.stdin:
+        src.close()
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="pa-solver", description=__doc__)
+    sub = p.add_subparsers(dest="command", required=True)
+    d = sub.add_parser("decide", help="decide one case (JSON file, or - for stdin)")
+    d.add_argument("case")
+    d.add_argument("--json", action="store_true", help="print the CASE.md JSON shape (sorted, byte-stable)")
+    d.set_defaults(func=cmd_decide)
+    b = sub.add_parser("batch", help="decide a JSONL file of cases (or - for stdin), one JSON line out per line in")
+    b.add_argument("cases")
+    b.add_argument("--workers", type=int, default=None, help="worker processes (default: every local core)")
+    b.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+    b.set_defaults(func=cmd_batch)
+    return p
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,328 @@
+"""The bridge between typed cases and the ASP rule base.
+
+One `Solver` grounds `logic/` once.  Every case fact is an external atom
+`val(F, D)`; a case becomes a list of solve assumptions (program literals,
+built from the typed model through clingo's symbol API — never ASP text), and
+one solve per case gives, for every asked plan, the decision, each pathway's
+and criterion's status, and — one model per set — every subset-minimal set of
+missing facts (domain heuristic, `--enum-mode=domRec`).
+
+Python here validates, translates, runs clingo and formats.  It does not
+evaluate criteria: statuses, decisions and missing sets are the rule base's.
+Static data (citations, texts, readings, authorizations, fact domains) is read
+once from the ground program's facts.
+"""
+
+from __future__ import annotations
+
+import bisect
+import hashlib
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable, Optional
+
+import clingo
+from clingo import SymbolType
+
+from .models import (
+    PLANS,
+    Authorization,
+    Case,
+    CaseResult,
+    CriterionResult,
+    MissingFact,
+    MissingSet,
+    PathwayResult,
+    PlanResult,
+    PolicyRef,
+)
+
+LOGIC_DIR = Path(os.environ.get("PA_SOLVER_LOGIC", Path(__file__).resolve().parent.parent / "logic"))
+
+# Solver options.  domRec with the `#heuristic missing(..) [1,false]` statement
+# enumerates the subset-minimal missing sets; --forget-on-step resets the
+# solver's learnt state between solve calls, so the answer for a case does not
+# depend on the cases solved before it (byte-identical output).
+CLINGO_ARGS = [
+    "--heuristic=Domain",
+    "--enum-mode=domRec",
+    "--models=0",
+    "--forget-on-step=varScores,signs,lemmaScores,lemmas",
+    "--warn=none",
+]
+
+
+class RuleBaseError(RuntimeError):
+    """The rule base violates one of its own checks (vocabulary.lp, error/2)."""
+
+
+def rules_version(logic_dir: Path = LOGIC_DIR) -> str:
+    h = hashlib.sha256()
+    for path in sorted(logic_dir.glob("*.lp")):
+        h.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+    return h.hexdigest()[:16]
+
+
+def _text(sym: clingo.Symbol) -> Optional[str]:
+    if sym.type == SymbolType.String:
+        return sym.string
+    if sym.type == SymbolType.Number:
+        return str(sym.number)
+    if sym.type == SymbolType.Function and sym.name == "none" and not sym.arguments:
+        return None
+    return str(sym)
+
+
+def _bound(sym: clingo.Symbol) -> Optional[int]:
+    return sym.number if sym.type == SymbolType.Number else None
+
+
+@dataclass
+class Pathway:
+    id: str
+    plan: str
+    outcome: str
+    title: str = ""
+    drugs: set = field(default_factory=set)
+    requests: set = field(default_factory=set)
+    authorization: dict = field(default_factory=dict)
+    criteria: list = field(default_factory=list)
+
+
+@dataclass
+class Criterion:
+    id: str
+    source: str = ""
+    text: str = ""
+    reading: Optional[str] = None
+
+
+@dataclass
+class FactDomain:
+    """A fact's domain in the rule base: declared values, or number intervals."""
+
+    name: str
+    kind: str                       # enum | bool | number | integer
+    values: list = field(default_factory=list)   # domain symbols, in order
+    cuts: list = field(default_factory=list)     # numbers: inner interval bounds, sorted
+    literals: list = field(default_factory=list)  # program literal of val(F, D) per value
+
+    def index(self, value) -> int:
+        """Position in `values` of a case value (a number falls in its interval)."""
+        if self.kind in ("number", "integer"):
+            return bisect.bisect_right(self.cuts, value)
+        key = ("true" if value else "false") if self.kind == "bool" else value
+        return self._pos[key]
+
+    def finish(self) -> None:
+        if self.kind in ("number", "integer"):
+            self.values.sort(key=lambda s: (_bound(s.arguments[0]) is not None, _bound(s.arguments[0]) or 0))
+            self.cuts = [_bound(s.arguments[0]) for s in self.values[1:]]
+        else:
+            self._pos = {s.string: i for i, s in enumerate(self.values)}
+
+    def present(self, symbols: Iterable[clingo.Symbol]) -> dict:
+        """The JSON form of a set of needed domain values: values or a range."""
+        syms = list(symbols)
+        if self.kind in ("number", "integer"):
+            idx = sorted(self.values.index(s) for s in syms)
+            if idx != list(range(idx[0], idx[-1] + 1)):
+                raise RuleBaseError(f"needed values of {self.name} are not one range: {syms}")
+            return {"range": [_bound(self.values[idx[0]].arguments[0]), _bound(self.values[idx[-1]].arguments[1])]}
+        order = sorted(syms, key=self.values.index)
+        if self.kind == "bool":
+            return {"values": [s.string == "true" for s in order]}
+        return {"values": [s.string for s in order]}
+
+
+class RuleBase:
+    """The grounded rule base and its static data."""
+
+    def __init__(self, logic_dir: Path = LOGIC_DIR):
+        self.logic_dir = Path(logic_dir)
+        self.version = rules_version(self.logic_dir)
+        self.ctl = clingo.Control(CLINGO_ARGS)
+        files = sorted(self.logic_dir.glob("*.lp"))
+        if not files:
+            raise RuleBaseError(f"no .lp files in {self.logic_dir}")
+        for path in files:
+            self.ctl.load(str(path))
+        self.ctl.ground([("base", [])])
+        self._read_static()
+
+    def _facts(self, name: str, arity: int):
+        for atom in self.ctl.symbolic_atoms.by_signature(name, arity):
+            if atom.is_fact:
+                yield atom.symbol.arguments
+
+    def _read_static(self) -> None:
+        errors = sorted(f"{_text(m)}: {n}" for m, n in self._facts("error", 2))
+        if errors:
+            raise RuleBaseError("rule base check failed: " + "; ".join(errors))
+        self.plans = {p.name: _text(n) for p, n in self._facts("plan", 2)}
+        self.documents = {
+            p.name: PolicyRef(document=_text(t), id=_text(i), date=_text(d), source=_text(s))
+            for p, t, i, d, s in self._facts("policy_document", 5)
+        }
+        self.notes = {p.name: _text(t) for p, t in self._facts("plan_note", 2)}
+        self.covers = {(p.name, d.string) for p, d in self._facts("covers", 2)}
+        self.pathways: dict[str, Pathway] = {}
+        for p, pl, o in self._facts("pathway", 3):
+            self.pathways[p.name] = Pathway(p.name, pl.name, o.name)
+        for p, t in self._facts("pathway_title", 2):
+            self.pathways[p.name].title = _text(t)
+        for p, d in self._facts("for_drug", 2):
+            self.pathways[p.name].drugs.add(d.string)
+        for p, r in self._facts("for_request", 2):
+            self.pathways[p.name].requests.add(r.string)
+        for p, k, n in self._facts("authorization", 3):
+            self.pathways[p.name].authorization[k.name] = n.number
+        self.criteria: dict[str, Criterion] = {}
+        for c, p in self._facts("criterion", 2):
+            self.criteria.setdefault(c.name, Criterion(c.name))
+            self.pathways[p.name].criteria.append(c.name)
+        for pw in self.pathways.values():
+            pw.criteria.sort()
+        for c, t in self._facts("source", 2):
+            if c.name in self.criteria:
+                self.criteria[c.name].source = _text(t)
+        for c, t in self._facts("text", 2):
+            if c.name in self.criteria:
+                self.criteria[c.name].text = _text(t)
+        for c, t in self._facts("reading", 2):
+            if c.name in self.criteria:
+                self.criteria[c.name].reading = _text(t)
+        self.icd10 = sorted((p.string, d.string) for p, d in self._facts("icd10_prefix", 2))
+
+        self.facts: dict[str, FactDomain] = {f.name: FactDomain(f.name, k.name) for f, k in self._facts("fact", 2)}
+        for f, d in self._facts("domain", 2):
+            self.facts[f.name].values.append(d)
+        for fd in self.facts.values():
+            fd.finish()
+            fd.literals = [self.ctl.symbolic_atoms[clingo.Function("val", [clingo.Function(fd.name), d])].literal
+                           for d in fd.values]
+        self.asked = {pl: self.ctl.symbolic_atoms[clingo.Function("asked", [clingo.Function(pl)])].literal
+                      for pl in self.plans}
+        self.search_off = self.ctl.symbolic_atoms[clingo.Function("search_off")].literal
+        if set(self.plans) != set(PLANS):
+            raise RuleBaseError(f"rule base plans {sorted(self.plans)} differ from the contract's {list(PLANS)}")
+        # Externals start false; release them so that assumptions decide them.
+        for atom in self.ctl.symbolic_atoms:
+            if atom.is_external:
+                self.ctl.assign_external(atom.symbol, None)
+
+
+def derive_diagnosis(case: Case, icd10: list[tuple[str, str]]) -> Optional[str]:
+    """CASE.md: where `diagnosis` is unknown, C91.0x gives all and C83.5x gives
+    lymphoblastic_lymphoma.  Codes that point to two diagnoses derive none."""
+    if case.facts.diagnosis is not None or not case.facts.icd10_codes:
+        return None
+    found = {dx for code in case.facts.icd10_codes for prefix, dx in icd10 if code.startswith(prefix)}
+    return found.pop() if len(found) == 1 else None
+
+
+class Solver:
+    """Decides cases against one grounding of the rule base (reused per case)."""
+
+    def __init__(self, logic_dir: Path = LOGIC_DIR):
+        self.rules = RuleBase(logic_dir)
+
+    # -------------------------------------------------------------- input
+    def assumptions(self, case: Case, derived: dict[str, str]) -> list[int]:
+        rb = self.rules
+        facts = case.facts
+        values = {"drug": case.drug, "request": case.request, **derived}
+        lits: list[int] = []
+        for name, fd in rb.facts.items():
+            value = values[name] if name in values else getattr(facts, name)
+            chosen = -1 if value is None else fd.index(value)
+            lits.extend(lit if i == chosen else -lit for i, lit in enumerate(fd.literals))
+        asked = set(case.plans or rb.plans)
+        lits.extend(lit if pl in asked else -lit for pl, lit in rb.asked.items())
+        return lits
+
+    # -------------------------------------------------------------- solve
+    def decide(self, case: Case) -> CaseResult:
+        rb = self.rules
+        derived = {}
+        dx = derive_diagnosis(case, rb.icd10)
+        if dx is not None:
+            derived["diagnosis"] = dx
+        lits = self.assumptions(case, derived)
+        models: list[list[clingo.Symbol]] = []
+        on_model = lambda m: models.append(m.symbols(shown=True))  # noqa: E731
+        res = rb.ctl.solve(assumptions=lits + [-rb.search_off], on_model=on_model)
+        if res.unsatisfiable:
+            # No open pathway of a needs_info plan has a completion: decide only.
+            models.clear()
+            rb.ctl.solve(assumptions=lits + [rb.search_off], on_model=on_model)
+        return self._result(case, derived, models)
+
+    # -------------------------------------------------------------- output
+    def _result(self, case: Case, derived: dict, models: list) -> CaseResult:
+        rb = self.rules
+        decision: dict[str, str] = {}
+        decided_by: dict[str, list[str]] = {}
+        pstatus: dict[str, str] = {}
+        cstatus: dict[str, str] = {}
+        for sym in models[0]:
+            name, args = sym.name, sym.arguments
+            if name == "criterion_status":
+                cstatus[args[0].name] = args[1].name
+            elif name == "pathway_status":
+                pstatus[args[0].name] = args[1].name
+            elif name == "decision":
+                decision[args[0].name] = args[1].name
+            elif name == "decided_by":
+                decided_by.setdefault(args[0].name, []).append(args[1].name)
+
+        missing: dict[str, list[MissingSet]] = {}
+        for model in models:
+            sel = None
+            need: dict[str, list] = {}
+            meets: dict[str, list[str]] = {}
+            for sym in model:
+                name = sym.name
+                if name == "sel":
+                    sel = sym.arguments[0].name
+                elif name == "need":
+                    need.setdefault(sym.arguments[0].name, []).append(sym.arguments[1])
+                elif name == "meets":
+                    meets.setdefault(sym.arguments[0].name, []).append(sym.arguments[1].name)
+            if sel is None:
+                continue
+            pw = rb.pathways[sel]
+            facts = [
+                MissingFact(fact=f, criteria=sorted(meets[f]), **rb.facts[f].present(need[f]))
+                for f in sorted(need)
+            ]
+            missing.setdefault(pw.plan, []).append(MissingSet(pathway=sel, outcome=pw.outcome, facts=facts))
+
+        results = []
+        for plan in sorted(decision):
+            dec = decision[plan]
+            pathways = [
+                PathwayResult(
+                    id=pw.id, title=pw.title, outcome=pw.outcome, status=pstatus[pw.id],
+                    criteria=[
+                        CriterionResult(id=c, status=cstatus[c], source=rb.criteria[c].source,
+                                        text=rb.criteria[c].text, reading=rb.criteria[c].reading)
+                        for c in pw.criteria
+                    ],
+                )
+                for pw in sorted(rb.pathways.values(), key=lambda p: p.id)
+                if pw.plan == plan and pw.id in pstatus
+            ]
+            by = sorted(decided_by.get(plan, []))
+            sets = sorted(missing.get(plan, []), key=lambda m: (len(m.facts), m.pathway, [f.fact for f in m.facts]))
+            results.append(
+                PlanResult(
+                    plan=plan, drug=case.drug, request=case.request, decision=dec,
+                    pathway=by[0] if by else None,
+                    authorization=Authorization(**rb.pathways[by[0]].authorization) if dec == "approved" else None,
+                    policy=rb.documents[plan], note=rb.notes.get(plan),
+                    pathways=pathways, missing=sets if dec == "needs_info" else [],
+                )
+            )
+        return CaseResult(case_id=case.case_id, rules_version=rb.version, derived_facts=derived, results=results)

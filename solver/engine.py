@@ -213,6 +213,16 @@ class RuleBase:
                 self.ctl.assign_external(atom.symbol, None)
 
 
+def _minimal(sets: list[MissingSet]) -> list[MissingSet]:
+    """Drop each set whose facts strictly contain another set's facts (same
+    plan), then sort by size, pathway and content.  Within one (pathway,
+    options) clingo's domRec already gave minimal sets; this compares sets
+    completed by different pathways or options."""
+    keyed = [(frozenset(f.fact for f in m.facts), m) for m in sets]
+    kept = [m for s, m in keyed if not any(o < s for o, _ in keyed)]
+    return sorted(kept, key=lambda m: (len(m.facts), m.pathway, m.model_dump_json()))
+
+
 def derive_diagnosis(case: Case, icd10: list[tuple[str, str]]) -> Optional[str]:
     """CASE.md: where `diagnosis` is unknown, C91.0x gives all and C83.5x gives
     lymphoblastic_lymphoma.  Codes that point to two diagnoses derive none."""
@@ -298,6 +308,7 @@ class Solver:
                 for f in sorted(need)
             ]
             missing.setdefault(pw.plan, []).append(MissingSet(pathway=sel, outcome=pw.outcome, facts=facts))
+        missing = {plan: _minimal(sets) for plan, sets in missing.items()}
 
         results = []
         for plan in sorted(decision):
@@ -315,7 +326,7 @@ class Solver:
                 if pw.plan == plan and pw.id in pstatus
             ]
             by = sorted(decided_by.get(plan, []))
-            sets = sorted(missing.get(plan, []), key=lambda m: (len(m.facts), m.pathway, [f.fact for f in m.facts]))
+            sets = missing.get(plan, [])
             results.append(
                 PlanResult(
                     plan=plan, drug=case.drug, request=case.request, decision=dec,

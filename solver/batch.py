@@ -32,14 +32,15 @@ def _decode(item) -> Union[dict, CaseError]:
     return item
 
 
-def decide_one(item, solver) -> Union[CaseResult, CaseError]:
+def decide_one(item, solver) -> tuple:
+    """("ok", canonical JSON) or ("error", case_id, message) for one input."""
     data = _decode(item)
     if isinstance(data, CaseError):
-        return data
+        return _encode(data)
     try:
-        return solver.decide(parse_case(data))
+        return ("ok", solver.decide_json(parse_case(data)))
     except CaseError as err:
-        return err
+        return _encode(err)
 
 
 _worker_solver = None
@@ -53,14 +54,12 @@ def _init_worker() -> None:
 
 
 def _run_chunk(chunk: list) -> list:
-    return [_encode(decide_one(item, _worker_solver)) for item in chunk]
+    return [decide_one(item, _worker_solver) for item in chunk]
 
 
-def _encode(out: Union[CaseResult, CaseError]):
+def _encode(err: CaseError) -> tuple:
     # Results cross the process boundary as JSON text: cheaper to pickle than models.
-    if isinstance(out, CaseError):
-        return ("error", out.case_id, str(out))
-    return ("ok", out.to_json())
+    return ("error", err.case_id, str(err))
 
 
 def _decode_out(item) -> Union[CaseResult, CaseError]:
@@ -78,7 +77,7 @@ def stream_encoded(items: Iterable, workers: Optional[int] = None, chunk: int = 
 
         solver = Solver()
         for item in it:
-            yield _encode(decide_one(item, solver))
+            yield decide_one(item, solver)
         return
     with ProcessPoolExecutor(max_workers=workers, initializer=_init_worker) as pool:
         pending: deque = deque()

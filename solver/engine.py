@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import bisect
 import hashlib
+import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,18 +26,7 @@ from typing import Iterable, Optional
 import clingo
 from clingo import SymbolType
 
-from .models import (
-    PLANS,
-    Authorization,
-    Case,
-    CaseResult,
-    CriterionResult,
-    MissingFact,
-    MissingSet,
-    PathwayResult,
-    PlanResult,
-    PolicyRef,
-)
+from .models import PLANS, Case, CaseResult
 
 LOGIC_DIR = Path(os.environ.get("PA_SOLVER_LOGIC", Path(__file__).resolve().parent.parent / "logic"))
 
@@ -156,13 +146,16 @@ class RuleBase:
             if atom.is_fact:
                 yield atom.symbol.arguments
 
+    def _shown_table(self) -> dict:
+        return _shown_table_for(self.ctl)
+
     def _read_static(self) -> None:
         errors = sorted(f"{_text(m)}: {n}" for m, n in self._facts("error", 2))
         if errors:
             raise RuleBaseError("rule base check failed: " + "; ".join(errors))
         self.plans = {p.name: _text(n) for p, n in self._facts("plan", 2)}
         self.documents = {
-            p.name: PolicyRef(document=_text(t), id=_text(i), date=_text(d), source=_text(s))
+            p.name: {"document": _text(t), "id": _text(i), "date": _text(d), "source": _text(s)}
             for p, t, i, d, s in self._facts("policy_document", 5)
         }
         self.notes = {p.name: _text(t) for p, t in self._facts("plan_note", 2)}
@@ -205,6 +198,15 @@ class RuleBase:
         self.asked = {pl: self.ctl.symbolic_atoms[clingo.Function("asked", [clingo.Function(pl)])].literal
                       for pl in self.plans}
         self.search_off = self.ctl.symbolic_atoms[clingo.Function("search_off")].literal
+        for c in self.criteria.values():
+            c.data = {"id": c.id, "source": c.source, "text": c.text}
+            if c.reading is not None:
+                c.data["reading"] = c.reading
+        for pw in self.pathways.values():
+            pw.authorization_data = {k: pw.authorization.get(k) for k in ("months", "max_cycles", "max_units_per_21_days")}
+        self.plan_pathways = {pl: sorted((pw for pw in self.pathways.values() if pw.plan == pl), key=lambda p: p.id)
+                              for pl in self.plans}
+        self.shown = self._shown_table()
         if set(self.plans) != set(PLANS):
             raise RuleBaseError(f"rule base plans {sorted(self.plans)} differ from the contract's {list(PLANS)}")
         # Externals start false; release them so that assumptions decide them.
@@ -213,14 +215,30 @@ class RuleBase:
                 self.ctl.assign_external(atom.symbol, None)
 
 
-def _minimal(sets: list[MissingSet]) -> list[MissingSet]:
+def _minimal(sets: list[dict]) -> list[dict]:
     """Drop each set whose facts strictly contain another set's facts (same
     plan), then sort by size, pathway and content.  Within one (pathway,
     options) clingo's domRec already gave minimal sets; this compares sets
     completed by different pathways or options."""
-    keyed = [(frozenset(f.fact for f in m.facts), m) for m in sets]
+    keyed = [(frozenset(f["fact"] for f in m["facts"]), m) for m in sets]
     kept = [m for s, m in keyed if not any(o < s for o, _ in keyed)]
-    return sorted(kept, key=lambda m: (len(m.facts), m.pathway, m.model_dump_json()))
+    return sorted(kept, key=lambda m: (len(m["facts"]), m["pathway"], dump_json(m)))
+
+
+def _arg(sym: clingo.Symbol):
+    return sym.name if sym.type == SymbolType.Function and not sym.arguments else sym
+
+
+def _shown_table_for(ctl: clingo.Control) -> dict:
+    """Every atom show.lp can report, mapped once to (kind, a, b) Python values,
+    so that reading a model is one dictionary lookup per atom."""
+    table = {}
+    for name, arity in (("decision", 2), ("decided_by", 2), ("pathway_status", 2), ("criterion_status", 2),
+                        ("sel", 1), ("need", 2), ("meets", 2)):
+        for atom in ctl.symbolic_atoms.by_signature(name, arity):
+            args = [_arg(a) for a in atom.symbol.arguments]
+            table[atom.symbol] = (name, args[0], args[1] if arity == 2 else None)
+    return table
 
 
 def derive_diagnosis(case: Case, icd10: list[tuple[str, str]]) -> Optional[str]:
@@ -253,15 +271,17 @@ class Solver:
         return lits
 
     # -------------------------------------------------------------- solve
-    def decide(self, case: Case) -> CaseResult:
+    def solve(self, case: Case) -> dict:
+        """Decide a validated case; the result as JSON-ready data (CASE.md shape)."""
         rb = self.rules
         derived = {}
         dx = derive_diagnosis(case, rb.icd10)
         if dx is not None:
             derived["diagnosis"] = dx
         lits = self.assumptions(case, derived)
-        models: list[list[clingo.Symbol]] = []
-        on_model = lambda m: models.append(m.symbols(shown=True))  # noqa: E731
+        table = rb.shown
+        models: list[list] = []
+        on_model = lambda m: models.append([table[s] for s in m.symbols(shown=True)])  # noqa: E731
         res = rb.ctl.solve(assumptions=lits + [-rb.search_off], on_model=on_model)
         if res.unsatisfiable:
             # No open pathway of a needs_info plan has a completion: decide only.
@@ -269,71 +289,67 @@ class Solver:
             rb.ctl.solve(assumptions=lits + [rb.search_off], on_model=on_model)
         return self._result(case, derived, models)
 
+    def decide(self, case: Case) -> CaseResult:
+        return CaseResult.model_validate(self.solve(case))
+
+    def decide_json(self, case: Case) -> str:
+        return dump_json(self.solve(case))
+
     # -------------------------------------------------------------- output
-    def _result(self, case: Case, derived: dict, models: list) -> CaseResult:
+    def _result(self, case: Case, derived: dict, models: list) -> dict:
         rb = self.rules
         decision: dict[str, str] = {}
         decided_by: dict[str, list[str]] = {}
         pstatus: dict[str, str] = {}
         cstatus: dict[str, str] = {}
-        for sym in models[0]:
-            name, args = sym.name, sym.arguments
-            if name == "criterion_status":
-                cstatus[args[0].name] = args[1].name
-            elif name == "pathway_status":
-                pstatus[args[0].name] = args[1].name
-            elif name == "decision":
-                decision[args[0].name] = args[1].name
-            elif name == "decided_by":
-                decided_by.setdefault(args[0].name, []).append(args[1].name)
+        for kind, a, b in models[0]:
+            if kind == "criterion_status":
+                cstatus[a] = b
+            elif kind == "pathway_status":
+                pstatus[a] = b
+            elif kind == "decision":
+                decision[a] = b
+            elif kind == "decided_by":
+                decided_by.setdefault(a, []).append(b)
 
-        missing: dict[str, list[MissingSet]] = {}
+        missing: dict[str, list[dict]] = {}
         for model in models:
             sel = None
             need: dict[str, list] = {}
             meets: dict[str, list[str]] = {}
-            for sym in model:
-                name = sym.name
-                if name == "sel":
-                    sel = sym.arguments[0].name
-                elif name == "need":
-                    need.setdefault(sym.arguments[0].name, []).append(sym.arguments[1])
-                elif name == "meets":
-                    meets.setdefault(sym.arguments[0].name, []).append(sym.arguments[1].name)
+            for kind, a, b in model:
+                if kind == "sel":
+                    sel = a
+                elif kind == "need":
+                    need.setdefault(a, []).append(b)
+                elif kind == "meets":
+                    meets.setdefault(a, []).append(b)
             if sel is None:
                 continue
             pw = rb.pathways[sel]
-            facts = [
-                MissingFact(fact=f, criteria=sorted(meets[f]), **rb.facts[f].present(need[f]))
-                for f in sorted(need)
-            ]
-            missing.setdefault(pw.plan, []).append(MissingSet(pathway=sel, outcome=pw.outcome, facts=facts))
-        missing = {plan: _minimal(sets) for plan, sets in missing.items()}
+            facts = [{"fact": f, "criteria": sorted(meets[f]), **rb.facts[f].present(need[f])} for f in sorted(need)]
+            missing.setdefault(pw.plan, []).append({"pathway": sel, "outcome": pw.outcome, "facts": facts})
 
         results = []
         for plan in sorted(decision):
             dec = decision[plan]
             pathways = [
-                PathwayResult(
-                    id=pw.id, title=pw.title, outcome=pw.outcome, status=pstatus[pw.id],
-                    criteria=[
-                        CriterionResult(id=c, status=cstatus[c], source=rb.criteria[c].source,
-                                        text=rb.criteria[c].text, reading=rb.criteria[c].reading)
-                        for c in pw.criteria
-                    ],
-                )
-                for pw in sorted(rb.pathways.values(), key=lambda p: p.id)
-                if pw.plan == plan and pw.id in pstatus
+                {"id": pw.id, "title": pw.title, "outcome": pw.outcome, "status": pstatus[pw.id],
+                 "criteria": [{**rb.criteria[c].data, "status": cstatus[c]} for c in pw.criteria]}
+                for pw in rb.plan_pathways[plan] if pw.id in pstatus
             ]
             by = sorted(decided_by.get(plan, []))
-            sets = missing.get(plan, [])
-            results.append(
-                PlanResult(
-                    plan=plan, drug=case.drug, request=case.request, decision=dec,
-                    pathway=by[0] if by else None,
-                    authorization=Authorization(**rb.pathways[by[0]].authorization) if dec == "approved" else None,
-                    policy=rb.documents[plan], note=rb.notes.get(plan),
-                    pathways=pathways, missing=sets if dec == "needs_info" else [],
-                )
-            )
-        return CaseResult(case_id=case.case_id, rules_version=rb.version, derived_facts=derived, results=results)
+            results.append({
+                "plan": plan, "drug": case.drug, "request": case.request, "decision": dec,
+                "pathway": by[0] if by else None,
+                "authorization": rb.pathways[by[0]].authorization_data if dec == "approved" else None,
+                "policy": rb.documents[plan], "note": rb.notes.get(plan),
+                "pathways": pathways,
+                "missing": _minimal(missing.get(plan, [])) if dec == "needs_info" else [],
+            })
+        return {"case_id": case.case_id, "rules_version": rb.version, "derived_facts": derived, "results": results}
+
+
+def dump_json(data: dict) -> str:
+    """Canonical JSON: sorted keys, compact separators; byte-stable."""
+    return json.dumps(data, sort_keys=True, ensure_ascii=False, separators=(",", ":"))

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import re
-from typing import Literal, Optional
+from typing import ClassVar, Literal, Optional
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_serializer
 
@@ -178,7 +178,7 @@ class _DropNone(BaseModel):
 
 
 class CriterionResult(_DropNone):
-    _optional = ("reading",)
+    _optional: ClassVar[tuple] = ("reading",)
     id: str
     status: Literal["met", "not_met", "unknown"]
     source: str
@@ -195,7 +195,7 @@ class PathwayResult(BaseModel):
 
 
 class MissingFact(_DropNone):
-    _optional = ("values", "range")
+    _optional: ClassVar[tuple] = ("values", "range")
     fact: str
     values: Optional[list] = None
     range: Optional[list[Optional[float | int]]] = None

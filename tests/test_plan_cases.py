@@ -1,0 +1,65 @@
+"""Per-plan case files (tests/plan_cases/<plan>.yaml): plain data an analyst can
+read — name, input, expected decision, pathway, authorization, criterion
+statuses, missing sets — run against the solver."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from solver import decide
+from solver.engine import RuleBase
+
+HERE = Path(__file__).resolve().parent / "plan_cases"
+FILES = {p.stem: yaml.safe_load(p.read_text()) for p in sorted(HERE.glob("*.yaml"))}
+CASES = [(plan, c) for plan, doc in FILES.items() for c in doc["cases"]]
+
+
+def _missing(result):
+    out = []
+    for m in result.missing:
+        facts = {}
+        for f in m.facts:
+            facts[f.fact] = f.values if f.values is not None else {"range": f.range}
+        out.append({"pathway": m.pathway, "facts": facts})
+    return out
+
+
+@pytest.mark.parametrize("plan, case", CASES, ids=[f"{p}: {c['name']}" for p, c in CASES])
+def test_case(plan, case):
+    expect = case["expect"]
+    (r,) = decide({**case["input"], "plans": [plan]}).results
+    assert r.decision == expect["decision"]
+    if "pathway" in expect:
+        assert r.pathway == expect["pathway"]
+    if "authorization" in expect:
+        got = r.authorization.model_dump() if r.authorization else None
+        assert got == expect["authorization"]
+    statuses = {c.id: c.status for pw in r.pathways for c in pw.criteria}
+    for cid, status in expect.get("criteria", {}).items():
+        assert statuses.get(cid) == status, cid
+    if "missing" in expect:
+        assert _missing(r) == expect["missing"]
+    if "missing_facts" in expect:
+        got = sorted(sorted(f.fact for f in m.facts) for m in r.missing)
+        assert got == sorted(sorted(s) for s in expect["missing_facts"])
+
+
+def test_every_criterion_is_shown_met_broken_and_unknown():
+    seen = {}
+    for plan, case in CASES:
+        for cid, status in case["expect"].get("criteria", {}).items():
+            seen.setdefault(cid, set()).add(status)
+    unbreakable = {cid for doc in FILES.values() for cid in doc.get("unbreakable", {})}
+    for cid in RuleBase().criteria:
+        wanted = {"met", "unknown"} | ({"not_met"} if cid not in unbreakable else set())
+        assert wanted <= seen.get(cid, set()), f"{cid}: only {sorted(seen.get(cid, set()))}"
+
+
+def test_every_reading_of_case_md_is_exercised():
+    readings = {r for doc in FILES.values() for c in doc["cases"] if (r := c.get("reading"))}
+    for plan in ("cvs_caremark", "bcbs_fep", "ohsu", "masshealth", "bcbsnc"):
+        assert any(c.get("reading") for c in FILES[plan]["cases"]), plan
+    assert len(readings) >= 20

@@ -78,6 +78,7 @@ class Pathway:
     requests: set = field(default_factory=set)
     authorization: dict = field(default_factory=dict)
     criteria: list = field(default_factory=list)
+    authorization_data: dict = field(default_factory=dict)   # JSON form, all three keys
 
 
 @dataclass
@@ -86,6 +87,7 @@ class Criterion:
     source: str = ""
     text: str = ""
     reading: Optional[str] = None
+    data: dict = field(default_factory=dict)   # JSON form: id, source, text, reading
 
 
 @dataclass
@@ -146,9 +148,6 @@ class RuleBase:
             if atom.is_fact:
                 yield atom.symbol.arguments
 
-    def _shown_table(self) -> dict:
-        return _shown_table_for(self.ctl)
-
     def _read_static(self) -> None:
         errors = sorted(f"{_text(m)}: {n}" for m, n in self._facts("error", 2))
         if errors:
@@ -206,7 +205,7 @@ class RuleBase:
             pw.authorization_data = {k: pw.authorization.get(k) for k in ("months", "max_cycles", "max_units_per_21_days")}
         self.plan_pathways = {pl: sorted((pw for pw in self.pathways.values() if pw.plan == pl), key=lambda p: p.id)
                               for pl in self.plans}
-        self.shown = self._shown_table()
+        self.shown = _shown_table_for(self.ctl)
         if set(self.plans) != set(PLANS):
             raise RuleBaseError(f"rule base plans {sorted(self.plans)} differ from the contract's {list(PLANS)}")
         # Externals start false; release them so that assumptions decide them.

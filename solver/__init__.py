@@ -7,7 +7,8 @@
 `decide` takes a `Case`, a dict or a JSON text and returns a `CaseResult`;
 an invalid case raises `CaseError` naming the field.  `decide_many` streams an
 iterable of cases over every local core and yields, in input order, a
-`CaseResult` or a `CaseError` per case.
+`CaseResult` or a `CaseError` per case.  `explain` adds, per plan, the
+minimal sets of fact changes that would give another decision.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from typing import Iterable, Iterator, Optional, Union
 from .engine import RuleBaseError, Solver, rules_version
 from .models import Case, CaseError, CaseResult, parse_case
 
-__all__ = ["decide", "decide_many", "Case", "CaseError", "CaseResult", "Solver", "RuleBaseError", "rules_version"]
+__all__ = ["decide", "explain", "decide_many", "Case", "CaseError", "CaseResult", "Solver", "RuleBaseError", "rules_version"]
 
 _local = threading.local()
 
@@ -35,6 +36,15 @@ def decide(case: Union[Case, dict, str, bytes], solver: Optional[Solver] = None)
     if not isinstance(case, Case):
         case = parse_case(case)
     return (solver or default_solver()).decide(case)
+
+
+def explain(case: Union[Case, dict, str, bytes], max_changes: int = 2,
+            solver: Optional[Solver] = None) -> CaseResult:
+    """`decide`, and per plan the minimal sets of at most `max_changes` fact
+    changes that would give another decision (`PlanResult.changes`)."""
+    if not isinstance(case, Case):
+        case = parse_case(case)
+    return (solver or default_solver()).decide(case, max_changes)
 
 
 def decide_many(cases: Iterable, workers: Optional[int] = None) -> Iterator[Union[CaseResult, CaseError]]:

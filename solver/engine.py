@@ -197,6 +197,8 @@ class RuleBase:
         self.asked = {pl: self.ctl.symbolic_atoms[clingo.Function("asked", [clingo.Function(pl)])].literal
                       for pl in self.plans}
         self.search_off = self.ctl.symbolic_atoms[clingo.Function("search_off")].literal
+        self.explain_on = self.ctl.symbolic_atoms[clingo.Function("explain_on")].literal
+        self.limits = {a.symbol.arguments[0].number: a.literal for a in self.ctl.symbolic_atoms.by_signature("limit", 1)}
         for c in self.criteria.values():
             c.data = {"id": c.id, "source": c.source, "text": c.text}
             if c.reading is not None:
@@ -233,7 +235,7 @@ def _shown_table_for(ctl: clingo.Control) -> dict:
     so that reading a model is one dictionary lookup per atom."""
     table = {}
     for name, arity in (("decision", 2), ("decided_by", 2), ("pathway_status", 2), ("criterion_status", 2),
-                        ("sel", 1), ("need", 2), ("meets", 2)):
+                        ("sel", 1), ("need", 2), ("meets", 2), ("target", 2), ("new", 2)):
         for atom in ctl.symbolic_atoms.by_signature(name, arity):
             args = [_arg(a) for a in atom.symbol.arguments]
             table[atom.symbol] = (name, args[0], args[1] if arity == 2 else None)
@@ -270,29 +272,83 @@ class Solver:
         return lits
 
     # -------------------------------------------------------------- solve
-    def solve(self, case: Case) -> dict:
-        """Decide a validated case; the result as JSON-ready data (CASE.md shape)."""
+    def solve(self, case: Case, max_changes: int = 0) -> dict:
+        """Decide a validated case; the result as JSON-ready data (CASE.md shape).
+        With max_changes > 0 every result also carries `changes`: the minimal
+        sets of at most that many fact changes that give the plan another
+        decision (a second solve, on the same grounding)."""
         rb = self.rules
+        if max_changes and not 1 <= max_changes <= max(rb.limits):
+            raise ValueError(f"max_changes must be between 1 and {max(rb.limits)}, not {max_changes}")
         derived = {}
         dx = derive_diagnosis(case, rb.icd10)
         if dx is not None:
             derived["diagnosis"] = dx
         lits = self.assumptions(case, derived)
+        off = [-rb.explain_on] + [-lit for lit in rb.limits.values()]
         table = rb.shown
         models: list[list] = []
         on_model = lambda m: models.append([table[s] for s in m.symbols(shown=True)])  # noqa: E731
-        res = rb.ctl.solve(assumptions=lits + [-rb.search_off], on_model=on_model)
+        res = rb.ctl.solve(assumptions=lits + off + [-rb.search_off], on_model=on_model)
         if res.unsatisfiable:
             # No open pathway of a needs_info plan has a completion: decide only.
             models.clear()
-            rb.ctl.solve(assumptions=lits + [rb.search_off], on_model=on_model)
-        return self._result(case, derived, models)
+            rb.ctl.solve(assumptions=lits + off + [rb.search_off], on_model=on_model)
+        result = self._result(case, derived, models)
+        if max_changes:
+            changes = self._changes(case, derived, lits, max_changes)
+            for r in result["results"]:
+                r["changes"] = changes.get(r["plan"], [])
+        return result
 
-    def decide(self, case: Case) -> CaseResult:
-        return CaseResult.model_validate(self.solve(case))
+    def _changes(self, case: Case, derived: dict, lits: list[int], max_changes: int) -> dict[str, list[dict]]:
+        """Per plan, the `changes` entries of CASE.md, from one enumerating solve."""
+        rb = self.rules
+        table = rb.shown
+        found: dict[tuple, set] = {}          # (plan, decision, facts) -> value combinations
 
-    def decide_json(self, case: Case) -> str:
-        return dump_json(self.solve(case))
+        def on_model(m: clingo.Model) -> None:
+            target, new = None, []
+            for s in m.symbols(shown=True):
+                kind, a, b = table[s]
+                if kind == "target":
+                    target = (a, b)
+                elif kind == "new":
+                    new.append((a, b))
+            new.sort(key=lambda fv: fv[0])
+            key = (*target, tuple(f for f, _ in new))
+            found.setdefault(key, set()).add(tuple(d for _, d in new))
+
+        limits = [lit if k == max_changes else -lit for k, lit in rb.limits.items()]
+        rb.ctl.solve(assumptions=lits + limits + [rb.explain_on, rb.search_off], on_model=on_model)
+
+        # Minimal per CASE.md: no entry of the same plan and decision has a
+        # strict subset of the facts.
+        by_target: dict[tuple, list[frozenset]] = {}
+        for plan, dec, facts in found:
+            by_target.setdefault((plan, dec), []).append(frozenset(facts))
+        kept = [k for k in found if not any(o < set(k[2]) for o in by_target[k[:2]] if len(o) < len(k[2]))]
+        out: dict[str, list[dict]] = {}
+        for plan, dec, facts in kept:
+            for box in _boxes([rb.facts[f] for f in facts], found[(plan, dec, facts)]):
+                out.setdefault(plan, []).append({"decision": dec, "facts": [
+                    {"fact": fd.name, "from": self._value(case, derived, fd.name), **fd.present(vals)}
+                    for fd, vals in zip((rb.facts[f] for f in facts), box)]})
+        for entries in out.values():
+            entries.sort(key=lambda e: (len(e["facts"]), e["decision"], [f["fact"] for f in e["facts"]], dump_json(e)))
+        return out
+
+    @staticmethod
+    def _value(case: Case, derived: dict, name: str):
+        if name in derived:
+            return derived[name]
+        return getattr(case.facts, name)
+
+    def decide(self, case: Case, max_changes: int = 0) -> CaseResult:
+        return CaseResult.model_validate(self.solve(case, max_changes))
+
+    def decide_json(self, case: Case, max_changes: int = 0) -> str:
+        return dump_json(self.solve(case, max_changes))
 
     # -------------------------------------------------------------- output
     def _result(self, case: Case, derived: dict, models: list) -> dict:
@@ -347,6 +403,41 @@ class Solver:
                 "missing": _minimal(missing.get(plan, [])) if dec == "needs_info" else [],
             })
         return {"case_id": case.case_id, "rules_version": rb.version, "derived_facts": derived, "results": results}
+
+
+def _runs(fd: FactDomain, values) -> list[list]:
+    """Values of a fact split into what one `values` / `range` can say: enums
+    and bools whole, numbers into runs of adjacent intervals."""
+    order = sorted(values, key=fd.values.index)
+    if fd.kind not in ("number", "integer"):
+        return [order]
+    runs: list[list] = []
+    for v in order:
+        if runs and fd.values.index(runs[-1][-1]) + 1 == fd.values.index(v):
+            runs[-1].append(v)
+        else:
+            runs.append([v])
+    return runs
+
+
+def _boxes(domains: list[FactDomain], combos: set[tuple]) -> list[tuple]:
+    """Cover a set of value combinations exactly by disjoint boxes (one value
+    list or range per fact), so that every combination a box lists is one
+    clingo found.  Groups first-fact values with the same remainders."""
+    if not domains:
+        return [()]
+    rest: dict = {}
+    for combo in combos:
+        rest.setdefault(combo[0], set()).add(combo[1:])
+    groups: dict[frozenset, list] = {}
+    for first, tails in rest.items():
+        groups.setdefault(frozenset(tails), []).append(first)
+    out = []
+    for tails, firsts in groups.items():
+        for run in _runs(domains[0], firsts):
+            for tail in _boxes(domains[1:], set(tails)):
+                out.append((run, *tail))
+    return out
 
 
 def dump_json(data: dict) -> str:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import re
-from typing import ClassVar, Literal, Optional
+from typing import ClassVar, Literal, Optional, Union
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_serializer
 
@@ -215,7 +215,24 @@ class PolicyRef(BaseModel):
     source: str
 
 
-class PlanResult(BaseModel):
+class ChangedFact(_DropNone):
+    """One fact of a change (CASE.md, "Changes that would change a decision")."""
+
+    model_config = ConfigDict(populate_by_name=True)
+    _optional: ClassVar[tuple] = ("values", "range")
+    fact: str
+    from_: Optional[Union[bool, int, float, str]] = Field(alias="from")
+    values: Optional[list] = None
+    range: Optional[list[Optional[float | int]]] = None
+
+
+class Change(BaseModel):
+    decision: Decision
+    facts: list[ChangedFact]
+
+
+class PlanResult(_DropNone):
+    _optional: ClassVar[tuple] = ("changes",)
     plan: str
     drug: str
     request: str
@@ -226,6 +243,7 @@ class PlanResult(BaseModel):
     note: Optional[str] = None
     pathways: list[PathwayResult]
     missing: list[MissingSet]
+    changes: Optional[list[Change]] = None    # only from explain
 
 
 class CaseResult(BaseModel):
@@ -238,4 +256,4 @@ class CaseResult(BaseModel):
         """Canonical JSON: sorted keys, no whitespace variance, byte-stable."""
         import json
 
-        return json.dumps(self.model_dump(mode="json"), sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+        return json.dumps(self.model_dump(mode="json", by_alias=True), sort_keys=True, ensure_ascii=False, separators=(",", ":"))

@@ -62,28 +62,62 @@ def render_table(result: CaseResult) -> str:
         for i, m in enumerate(r.missing, 1):
             facts = "; ".join(_fmt_fact(f) for f in m.facts)
             lines.append(f"  missing set {i} -> {m.pathway} ({m.outcome}): {facts}")
+        if r.changes is not None:
+            if not r.changes:
+                lines.append("  no change of the facts searched would change this decision")
+            for c in r.changes:
+                facts = "; ".join(_fmt_change(f) for f in c.facts)
+                lines.append(f"  would change to {c.decision.upper()}: {facts}")
     return "\n".join(lines)
+
+
+def _fmt_change(f) -> str:
+    was = "unknown" if f.from_ is None else json.dumps(f.from_)
+    return f"{_fmt_fact(f)} (now {was})"
+
+
+def _load_case(path: str):
+    """The validated case in a JSON file (or - for stdin), or None after
+    printing why not to stderr."""
+    try:
+        text = _read_text(path)
+    except OSError as err:
+        print(f"error: cannot read {path}: {err.strerror}", file=sys.stderr)
+        return None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as err:
+        print(f"error: {path}: not valid JSON: {err}", file=sys.stderr)
+        return None
+    try:
+        return parse_case(data)
+    except CaseError as err:
+        print(f"error: invalid case: {err}", file=sys.stderr)
+        return None
 
 
 def cmd_decide(args) -> int:
     from . import decide
 
-    try:
-        text = _read_text(args.case)
-    except OSError as err:
-        print(f"error: cannot read {args.case}: {err.strerror}", file=sys.stderr)
-        return 2
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as err:
-        print(f"error: {args.case}: not valid JSON: {err}", file=sys.stderr)
-        return 2
-    try:
-        case = parse_case(data)
-    except CaseError as err:
-        print(f"error: invalid case: {err}", file=sys.stderr)
+    case = _load_case(args.case)
+    if case is None:
         return 2
     result = decide(case)
+    print(result.to_json() if args.json else render_table(result))
+    return 0
+
+
+def cmd_explain(args) -> int:
+    from . import explain
+    from .engine import MAX_CHANGES
+
+    if not 1 <= args.max_changes <= MAX_CHANGES:
+        print(f"error: --max-changes must be between 1 and {MAX_CHANGES}, not {args.max_changes}", file=sys.stderr)
+        return 2
+    case = _load_case(args.case)
+    if case is None:
+        return 2
+    result = explain(case, args.max_changes)
     print(result.to_json() if args.json else render_table(result))
     return 0
 
@@ -127,6 +161,13 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("case")
     d.add_argument("--json", action="store_true", help="print the CASE.md JSON shape (sorted, byte-stable)")
     d.set_defaults(func=cmd_decide)
+    e = sub.add_parser("explain", help="decide one case and list, per plan, the fewest fact changes that would "
+                                       "change its decision")
+    e.add_argument("case")
+    e.add_argument("--json", action="store_true", help="print the CASE.md JSON shape, with `changes` per plan")
+    e.add_argument("--max-changes", type=int, default=2, metavar="N",
+                   help="at most N facts changed together (default 2)")
+    e.set_defaults(func=cmd_explain)
     b = sub.add_parser("batch", help="decide a JSONL file of cases (or - for stdin), one JSON line out per line in")
     b.add_argument("cases")
     b.add_argument("--workers", type=int, default=None, help="worker processes (default: every local core)")

@@ -43,6 +43,10 @@ CLINGO_ARGS = [
 ]
 
 
+# The most fact changes one explain may combine: vocabulary.lp grounds limit(1..4).
+MAX_CHANGES = 4
+
+
 class RuleBaseError(RuntimeError):
     """The rule base violates one of its own checks (vocabulary.lp, error/2)."""
 
@@ -199,6 +203,8 @@ class RuleBase:
         self.search_off = self.ctl.symbolic_atoms[clingo.Function("search_off")].literal
         self.explain_on = self.ctl.symbolic_atoms[clingo.Function("explain_on")].literal
         self.limits = {a.symbol.arguments[0].number: a.literal for a in self.ctl.symbolic_atoms.by_signature("limit", 1)}
+        if sorted(self.limits) != list(range(1, MAX_CHANGES + 1)):
+            raise RuleBaseError(f"limit/1 externals {sorted(self.limits)} differ from 1..{MAX_CHANGES}")
         for c in self.criteria.values():
             c.data = {"id": c.id, "source": c.source, "text": c.text}
             if c.reading is not None:
@@ -278,8 +284,8 @@ class Solver:
         sets of at most that many fact changes that give the plan another
         decision (a second solve, on the same grounding)."""
         rb = self.rules
-        if max_changes and not 1 <= max_changes <= max(rb.limits):
-            raise ValueError(f"max_changes must be between 1 and {max(rb.limits)}, not {max_changes}")
+        if max_changes and not 1 <= max_changes <= MAX_CHANGES:
+            raise ValueError(f"max_changes must be between 1 and {MAX_CHANGES}, not {max_changes}")
         derived = {}
         dx = derive_diagnosis(case, rb.icd10)
         if dx is not None:

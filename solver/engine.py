@@ -135,8 +135,10 @@ class FactDomain:
 class RuleBase:
     """The grounded rule base and its static data."""
 
-    def __init__(self, logic_dir: Path = LOGIC_DIR):
+    def __init__(self, logic_dir: Path = LOGIC_DIR, part: str = "decide"):
+        """Ground `base` and one show part of logic/show.lp: `decide` or `explain`."""
         self.logic_dir = Path(logic_dir)
+        self.part = part
         self.version = rules_version(self.logic_dir)
         self.ctl = clingo.Control(CLINGO_ARGS)
         files = sorted(self.logic_dir.glob("*.lp"))
@@ -144,7 +146,7 @@ class RuleBase:
             raise RuleBaseError(f"no .lp files in {self.logic_dir}")
         for path in files:
             self.ctl.load(str(path))
-        self.ctl.ground([("base", [])])
+        self.ctl.ground([("base", []), (part, [])])
         self._read_static()
 
     def _facts(self, name: str, arity: int):
@@ -200,11 +202,13 @@ class RuleBase:
                            for d in fd.values]
         self.asked = {pl: self.ctl.symbolic_atoms[clingo.Function("asked", [clingo.Function(pl)])].literal
                       for pl in self.plans}
-        self.search_off = self.ctl.symbolic_atoms[clingo.Function("search_off")].literal
-        self.explain_on = self.ctl.symbolic_atoms[clingo.Function("explain_on")].literal
-        self.limits = {a.symbol.arguments[0].number: a.literal for a in self.ctl.symbolic_atoms.by_signature("limit", 1)}
-        if sorted(self.limits) != list(range(1, MAX_CHANGES + 1)):
-            raise RuleBaseError(f"limit/1 externals {sorted(self.limits)} differ from 1..{MAX_CHANGES}")
+        if self.part == "decide":
+            self.search_off = self.ctl.symbolic_atoms[clingo.Function("search_off")].literal
+        else:
+            self.limits = {a.symbol.arguments[0].number: a.literal
+                           for a in self.ctl.symbolic_atoms.by_signature("limit", 1)}
+            if sorted(self.limits) != list(range(1, MAX_CHANGES + 1)):
+                raise RuleBaseError(f"limit/1 externals {sorted(self.limits)} differ from 1..{MAX_CHANGES}")
         for c in self.criteria.values():
             c.data = {"id": c.id, "source": c.source, "text": c.text}
             if c.reading is not None:
@@ -261,11 +265,21 @@ class Solver:
     """Decides cases against one grounding of the rule base (reused per case)."""
 
     def __init__(self, logic_dir: Path = LOGIC_DIR):
+        self.logic_dir = logic_dir
         self.rules = RuleBase(logic_dir)
+        self._explainer: Optional[RuleBase] = None
+
+    @property
+    def explainer(self) -> RuleBase:
+        """The same rule files grounded with the `explain` show part (built on
+        first use): the change search then reads only target/new atoms."""
+        if self._explainer is None:
+            self._explainer = RuleBase(self.logic_dir, part="explain")
+        return self._explainer
 
     # -------------------------------------------------------------- input
-    def assumptions(self, case: Case, derived: dict[str, str]) -> list[int]:
-        rb = self.rules
+    def assumptions(self, case: Case, derived: dict[str, str], rb: Optional[RuleBase] = None) -> list[int]:
+        rb = rb or self.rules
         facts = case.facts
         values = {"drug": case.drug, "request": case.request, **derived}
         lits: list[int] = []
@@ -291,25 +305,25 @@ class Solver:
         if dx is not None:
             derived["diagnosis"] = dx
         lits = self.assumptions(case, derived)
-        off = [-rb.explain_on] + [-lit for lit in rb.limits.values()]
         table = rb.shown
         models: list[list] = []
         on_model = lambda m: models.append([table[s] for s in m.symbols(shown=True)])  # noqa: E731
-        res = rb.ctl.solve(assumptions=lits + off + [-rb.search_off], on_model=on_model)
+        res = rb.ctl.solve(assumptions=lits + [-rb.search_off], on_model=on_model)
         if res.unsatisfiable:
             # No open pathway of a needs_info plan has a completion: decide only.
             models.clear()
-            rb.ctl.solve(assumptions=lits + off + [rb.search_off], on_model=on_model)
+            rb.ctl.solve(assumptions=lits + [rb.search_off], on_model=on_model)
         result = self._result(case, derived, models)
         if max_changes:
-            changes = self._changes(case, derived, lits, max_changes)
+            changes = self._changes(case, derived, max_changes)
             for r in result["results"]:
                 r["changes"] = changes.get(r["plan"], [])
         return result
 
-    def _changes(self, case: Case, derived: dict, lits: list[int], max_changes: int) -> dict[str, list[dict]]:
+    def _changes(self, case: Case, derived: dict, max_changes: int) -> dict[str, list[dict]]:
         """Per plan, the `changes` entries of CASE.md, from one enumerating solve."""
-        rb = self.rules
+        rb = self.explainer
+        lits = self.assumptions(case, derived, rb)
         table = rb.shown
         found: dict[tuple, set] = {}          # (plan, decision, facts) -> value combinations
 
@@ -326,7 +340,7 @@ class Solver:
             found.setdefault(key, set()).add(tuple(d for _, d in new))
 
         limits = [lit if k == max_changes else -lit for k, lit in rb.limits.items()]
-        rb.ctl.solve(assumptions=lits + limits + [rb.explain_on, rb.search_off], on_model=on_model)
+        rb.ctl.solve(assumptions=lits + limits, on_model=on_model)
 
         # Minimal per CASE.md: no entry of the same plan and decision has a
         # strict subset of the facts.
@@ -334,15 +348,17 @@ class Solver:
         for plan, dec, facts in found:
             by_target.setdefault((plan, dec), []).append(frozenset(facts))
         kept = [k for k in found if not any(o < set(k[2]) for o in by_target[k[:2]] if len(o) < len(k[2]))]
-        out: dict[str, list[dict]] = {}
+        out: dict[str, list[tuple]] = {}
         for plan, dec, facts in kept:
-            for box in _boxes([rb.facts[f] for f in facts], found[(plan, dec, facts)]):
-                out.setdefault(plan, []).append({"decision": dec, "facts": [
+            fds = [rb.facts[f] for f in facts]
+            for box in _boxes(fds, found[(plan, dec, facts)]):
+                entry = {"decision": dec, "facts": [
                     {"fact": fd.name, "from": self._value(case, derived, fd.name), **fd.present(vals)}
-                    for fd, vals in zip((rb.facts[f] for f in facts), box)]})
-        for entries in out.values():
-            entries.sort(key=lambda e: (len(e["facts"]), e["decision"], [f["fact"] for f in e["facts"]], dump_json(e)))
-        return out
+                    for fd, vals in zip(fds, box)]}
+                # CASE.md order: size, decision, fact names; then the values' domain order.
+                key = (len(facts), dec, facts, tuple(fd.values.index(vals[0]) for fd, vals in zip(fds, box)))
+                out.setdefault(plan, []).append((key, entry))
+        return {plan: [e for _, e in sorted(entries, key=lambda ke: ke[0])] for plan, entries in out.items()}
 
     @staticmethod
     def _value(case: Case, derived: dict, name: str):

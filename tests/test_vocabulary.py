@@ -44,7 +44,7 @@ class Toy:
         self.ctl.load(str(LOGIC / "vocabulary.lp"))
         self.ctl.add("base", [], TOY_PLAN + "#show criterion_status/2. #show pathway_status/2."
                      "#show decision/2. #show error/2. #show need/2.")
-        self.ctl.ground([("base", [])])
+        self.ctl.ground([("base", []), ("decide", [])])
         self.externals = [a.symbol for a in self.ctl.symbolic_atoms if a.is_external]
         for sym in self.externals:
             self.ctl.assign_external(sym, None)

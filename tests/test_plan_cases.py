@@ -1,6 +1,8 @@
 """Per-plan case files (tests/plan_cases/<plan>.yaml): plain data an analyst can
 read — name, input, expected decision, pathway, authorization, criterion
-statuses, missing sets — run against the solver."""
+statuses, missing sets, and (`changes`) every single fact change that would
+change the decision, checked by hand against the policy — run against the
+solver."""
 
 from __future__ import annotations
 
@@ -9,7 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from solver import decide
+from solver import decide, explain
 from solver.engine import RuleBase
 
 HERE = Path(__file__).resolve().parent / "plan_cases"
@@ -42,6 +44,11 @@ def test_case(plan, case):
         assert statuses.get(cid) == status, cid
     if "missing" in expect:
         assert _missing(r) == expect["missing"]
+    if "changes" in expect:
+        (x,) = explain({**case["input"], "plans": [plan]}, max_changes=1).results
+        got = [[e.decision, e.facts[0].fact, e.facts[0].values if e.facts[0].values is not None
+                else {"range": e.facts[0].range}] for e in x.changes]
+        assert got == expect["changes"]
     if "missing_facts" in expect:
         got = sorted(sorted(f.fact for f in m.facts) for m in r.missing)
         assert got == sorted(sorted(s) for s in expect["missing_facts"])

@@ -63,8 +63,10 @@ def render_table(result: CaseResult) -> str:
             facts = "; ".join(_fmt_fact(f) for f in m.facts)
             lines.append(f"  missing set {i} -> {m.pathway} ({m.outcome}): {facts}")
         if r.changes is not None:
-            if not r.changes:
-                lines.append("  no change of the facts searched would change this decision")
+            if r.decision == "no_policy":
+                lines.append("  no fact changes this: the document has no criteria for this drug")
+            elif not r.changes:
+                lines.append("  no change of so few facts would change this decision")
             for c in r.changes:
                 facts = "; ".join(_fmt_change(f) for f in c.facts)
                 lines.append(f"  would change to {c.decision.upper()}: {facts}")

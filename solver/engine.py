@@ -118,18 +118,17 @@ class FactDomain:
         else:
             self._pos = {s.string: i for i, s in enumerate(self.values)}
 
-    def present(self, symbols: Iterable[clingo.Symbol]) -> dict:
-        """The JSON form of a set of needed domain values: values or a range."""
-        syms = list(symbols)
+    def present(self, indices: Iterable[int]) -> dict:
+        """The JSON form of a set of domain values (by position in `values`):
+        `values`, or for a number one `range` (the positions must be adjacent)."""
+        idx = sorted(indices)
         if self.kind in ("number", "integer"):
-            idx = sorted(self.values.index(s) for s in syms)
             if idx != list(range(idx[0], idx[-1] + 1)):
-                raise RuleBaseError(f"needed values of {self.name} are not one range: {syms}")
+                raise RuleBaseError(f"values of {self.name} are not one range: {[str(self.values[i]) for i in idx]}")
             return {"range": [_bound(self.values[idx[0]].arguments[0]), _bound(self.values[idx[-1]].arguments[1])]}
-        order = sorted(syms, key=self.values.index)
         if self.kind == "bool":
-            return {"values": [s.string == "true" for s in order]}
-        return {"values": [s.string for s in order]}
+            return {"values": [self.values[i].string == "true" for i in idx]}
+        return {"values": [self.values[i].string for i in idx]}
 
 
 class RuleBase:
@@ -218,6 +217,10 @@ class RuleBase:
         self.plan_pathways = {pl: sorted((pw for pw in self.pathways.values() if pw.plan == pl), key=lambda p: p.id)
                               for pl in self.plans}
         self.shown = _shown_table_for(self.ctl)
+        # need(F, D) and new(F, D): the value as its position in F's domain.
+        for sym, (kind, f, d) in self.shown.items():
+            if kind in ("need", "new"):
+                self.shown[sym] = (kind, f, self.facts[f].values.index(d))
         if set(self.plans) != set(PLANS):
             raise RuleBaseError(f"rule base plans {sorted(self.plans)} differ from the contract's {list(PLANS)}")
         # Externals start false; release them so that assumptions decide them.
@@ -356,7 +359,7 @@ class Solver:
                     {"fact": fd.name, "from": self._value(case, derived, fd.name), **fd.present(vals)}
                     for fd, vals in zip(fds, box)]}
                 # CASE.md order: size, decision, fact names; then the values' domain order.
-                key = (len(facts), dec, facts, tuple(fd.values.index(vals[0]) for fd, vals in zip(fds, box)))
+                key = (len(facts), dec, facts, tuple(min(vals) for vals in box))
                 out.setdefault(plan, []).append((key, entry))
         return {plan: [e for _, e in sorted(entries, key=lambda ke: ke[0])] for plan, entries in out.items()}
 
@@ -427,15 +430,15 @@ class Solver:
         return {"case_id": case.case_id, "rules_version": rb.version, "derived_facts": derived, "results": results}
 
 
-def _runs(fd: FactDomain, values) -> list[list]:
-    """Values of a fact split into what one `values` / `range` can say: enums
-    and bools whole, numbers into runs of adjacent intervals."""
-    order = sorted(values, key=fd.values.index)
+def _runs(fd: FactDomain, values) -> list[list[int]]:
+    """Domain positions of a fact split into what one `values` / `range` can
+    say: enums and bools whole, numbers into runs of adjacent intervals."""
+    order = sorted(values)
     if fd.kind not in ("number", "integer"):
         return [order]
-    runs: list[list] = []
+    runs: list[list[int]] = []
     for v in order:
-        if runs and fd.values.index(runs[-1][-1]) + 1 == fd.values.index(v):
+        if runs and runs[-1][-1] + 1 == v:
             runs[-1].append(v)
         else:
             runs.append([v])

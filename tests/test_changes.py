@@ -192,6 +192,16 @@ def test_same_bytes_whatever_was_solved_before():
     assert model == first
 
 
+def test_same_bytes_across_processes_and_hash_seeds():
+    import os
+
+    example = str(ROOT / "examples/ohsu_adult_rr.json")
+    outs = {subprocess.run([sys.executable, "-m", "solver.cli", "explain", example, "--json"],
+                           capture_output=True, check=True, env={**os.environ, "PYTHONHASHSEED": seed}).stdout
+            for seed in ("1", "2", "random")}
+    assert len(outs) == 1
+
+
 def test_max_changes_out_of_range_is_refused():
     import pytest
 

@@ -1,0 +1,111 @@
+"""ui/caseform.py on its own: widget state <-> case, filling, comparing."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "ui"))
+
+import caseform as cf  # noqa: E402
+from solver import Solver  # noqa: E402
+from solver.models import CaseError, Facts, parse_case  # noqa: E402
+from strategies import cases  # noqa: E402
+
+SOLVER = Solver()
+
+
+def test_every_fact_has_exactly_one_widget_in_one_group():
+    grouped = [n for names in cf.GROUPS.values() for n in names]
+    assert sorted(grouped) == sorted(Facts.model_fields)
+    assert len(grouped) == len(set(grouped))
+    assert len({s.key for s in cf.FACTS.values()}) == len(cf.FACTS)
+
+
+def test_kinds_and_bounds_come_from_the_model():
+    assert cf.FACTS["age_years"].kind == "number" and (cf.FACTS["age_years"].low, cf.FACTS["age_years"].high) == (0, 130)
+    assert cf.FACTS["planned_cycles"].kind == "integer" and cf.FACTS["planned_cycles"].high == 20
+    assert cf.FACTS["ph_status"].choices == ("positive", "negative")
+    assert cf.FACTS["cd22_positive"].kind == "bool"
+    assert cf.FACTS["icd10_codes"].kind == "list"
+
+
+def test_an_untouched_form_is_an_all_unknown_case():
+    state = cf.state_from_case({})
+    assert all(state[s.key] in (None, cf.UNKNOWN, "") for s in cf.FACTS.values())
+    assert cf.case_from_state(state) == {"drug": "inotuzumab_ozogamicin", "request": "initial", "facts": {}}
+
+
+def test_false_and_unknown_stay_apart():
+    state = cf.state_from_case({"facts": {"cd22_positive": False, "prior_systemic_therapies": 0}})
+    assert state["fact:cd22_positive"] == cf.NO
+    assert state["fact:b_cell_precursor"] == cf.UNKNOWN
+    assert state["fact:prior_systemic_therapies"] == 0
+    assert cf.case_from_state(state)["facts"] == {"cd22_positive": False, "prior_systemic_therapies": 0}
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(cases())
+def test_state_round_trip_keeps_the_case(case):
+    try:
+        parsed = parse_case(case)
+    except CaseError:
+        return
+    again = parse_case(cf.case_from_state(cf.state_from_case(cf.canonical(parsed))))
+    assert again.facts == parsed.facts
+    assert (again.drug, again.request) == (parsed.drug, parsed.request)
+    assert again.case_id == (parsed.case_id or None)          # an empty id box is no id
+    assert set(again.plans or cf.PLANS) == set(parsed.plans or cf.PLANS)
+
+
+def test_load_case_json_names_the_bad_field():
+    with pytest.raises(CaseError, match=r"facts\.age_years"):
+        cf.load_case_json(b'{"facts": {"age_years": 200}}')
+    with pytest.raises(CaseError, match=r"facts\.colour: unknown field"):
+        cf.load_case_json('{"facts": {"colour": "red"}}')
+    with pytest.raises(CaseError, match="not valid JSON"):
+        cf.load_case_json(b"{not json")
+
+
+def test_filling_a_missing_set_meets_its_pathway():
+    case = json.loads((ROOT / "examples/cvs_frontline_incomplete.json").read_text())
+    result = SOLVER.solve(parse_case(case))
+    for r in result["results"]:
+        for m in r["missing"]:
+            filled = cf.apply_values(cf.state_from_case(case), cf.fill_values(m["facts"]))
+            after = SOLVER.solve(parse_case(cf.case_from_state(filled)))
+            (r2,) = [x for x in after["results"] if x["plan"] == r["plan"]]
+            status = {p["id"]: p["status"] for p in r2["pathways"]}
+            assert status[m["pathway"]] == "met", (r["plan"], m)
+
+
+def test_values_in_ranges_are_valid_and_inside():
+    age = cf.FACTS["age_years"]
+    assert cf.value_in_range(age, None, 1) == 0
+    assert cf.value_in_range(age, 18, 65) == 18
+    assert cf.value_in_range(cf.FACTS["planned_cycles"], None, 7) == 1
+    assert cf.value_in_range(cf.FACTS["cycles_received"], 6, None) == 6
+    assert cf.value_in_range(cf.FACTS["weight_kg"], None, None) == 70.0
+    assert cf.FACTS["weight_kg"].low > 0
+
+
+def test_diff_lists_what_changed_in_chart_order():
+    a = {"drug": "inotuzumab_ozogamicin", "facts": {"age_years": 52, "cd22_positive": True}}
+    b = {"drug": "inotuzumab_ozogamicin", "facts": {"age_years": 70, "ph_status": "positive", "cd22_positive": True}}
+    assert cf.diff_facts(a, b) == [("age_years", 52, 70), ("ph_status", None, "positive")]
+    assert cf.diff_facts(a, a) == []
+
+
+def test_result_download_is_what_decide_prints():
+    example = ROOT / "examples/masshealth_blinatumomab.json"
+    case = cf.canonical(parse_case(json.loads(example.read_text())))
+    page = cf.result_json(SOLVER.solve(parse_case(case), 2))
+    cli = subprocess.run([sys.executable, "-m", "solver.cli", "decide", "-", "--json"], input=cf.case_json(case),
+                         capture_output=True, text=True, check=True).stdout
+    assert page == cli

@@ -1,0 +1,268 @@
+"""Widget state <-> case, for the what-if page (no Streamlit here).
+
+Every fact of `solver.models.Facts` gets one widget whose value is never a
+guess: bool and enum widgets start on "unknown", number widgets start empty
+(None), the ICD-10 box starts blank.  `case_from_state` leaves an unknown fact
+out of the case, so an untouched widget stays unknown in the solver.
+
+    spec = FACTS["age_years"]          # kind, choices, bounds, group
+    state = state_from_case(case)      # {"fact:age_years": 52.0, "fact:cd22_positive": "yes", ...}
+    case = case_from_state(state)      # the case dict again (known facts only)
+    fill_values(missing_set["facts"])  # {fact: a value that meets it}
+    diff_facts(baseline, case)         # [(fact, before, after)]
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import typing
+from dataclasses import dataclass
+from typing import Any, Optional
+
+from annotated_types import Ge, Gt, Le, Lt
+
+from solver.models import PLANS, Case, CaseError, Facts, parse_case
+
+UNKNOWN = "unknown"
+YES, NO = "yes", "no"
+
+# The one hand-written mapping: facts grouped the way a reviewer reads a chart.
+GROUPS: dict[str, tuple[str, ...]] = {
+    "Patient": ("age_years", "weight_kg", "height_cm"),
+    "Diagnosis and disease": ("diagnosis", "icd10_codes", "b_cell_precursor", "cd22_positive", "ph_status",
+                              "disease_setting", "nccn_category"),
+    "Regimen and dosing": ("regimen", "with_rituximab", "planned_cycles", "units_per_21_days", "dose_within_label",
+                           "baseline_ecg_normal", "ecg_monitoring_planned"),
+    "History": ("prior_inotuzumab", "prior_systemic_therapies", "tki_failure", "complete_remission_after_initial",
+                "substantial_comorbidities", "cycles_received", "months_since_initial_authorization",
+                "unacceptable_toxicity", "disease_progression"),
+    "Administrative": ("prescriber_specialty", "new_to_plan_on_treatment", "supplied_by_samples_or_pap"),
+}
+
+DRUGS: tuple[str, ...] = typing.get_args(Case.model_fields["drug"].annotation)
+REQUESTS: tuple[str, ...] = typing.get_args(Case.model_fields["request"].annotation)
+
+
+@dataclass(frozen=True)
+class FactSpec:
+    name: str
+    kind: str                 # bool | enum | integer | number | list
+    group: str
+    choices: tuple = ()       # enum values
+    low: Optional[float] = None     # inclusive lower bound of a valid value
+    high: Optional[float] = None    # inclusive upper bound of a valid value
+    help: str = ""
+
+    @property
+    def key(self) -> str:
+        return f"fact:{self.name}"
+
+    @property
+    def label(self) -> str:
+        return self.name.replace("_", " ")
+
+
+def _spec(name: str, group: str) -> FactSpec:
+    field = Facts.model_fields[name]
+    inner = [a for a in typing.get_args(field.annotation) if a is not type(None)][0]
+    low = high = None
+    for m in field.metadata:
+        if isinstance(m, Ge):
+            low = m.ge
+        elif isinstance(m, Gt):
+            low = m.gt + (1 if inner is int else 0.1)
+        elif isinstance(m, Le):
+            high = m.le
+        elif isinstance(m, Lt):
+            high = m.lt - (1 if inner is int else 0.1)
+    if inner is bool:
+        kind, choices = "bool", ()
+    elif inner is int:
+        kind, choices = "integer", ()
+    elif inner is float:
+        kind, choices = "number", ()
+    elif typing.get_origin(inner) is typing.Literal:
+        kind, choices = "enum", typing.get_args(inner)
+    else:
+        kind, choices = "list", ()
+    return FactSpec(name, kind, group, choices, low, high, field.description or "")
+
+
+FACTS: dict[str, FactSpec] = {n: _spec(n, g) for g, names in GROUPS.items() for n in names}
+
+
+# ------------------------------------------------------------------ widget <-> case
+
+def widget_value(spec: FactSpec, value: Any) -> Any:
+    """The widget's value for a fact's case value (None = unknown)."""
+    if spec.kind == "bool":
+        return UNKNOWN if value is None else (YES if value else NO)
+    if spec.kind == "enum":
+        return UNKNOWN if value is None else value
+    if spec.kind == "list":
+        return "" if not value else ", ".join(value)
+    return None if value is None else value
+
+
+def case_value(spec: FactSpec, widget: Any) -> Any:
+    """The case value of a widget's value (None = unknown: left out of the case)."""
+    if spec.kind == "bool":
+        return None if widget in (None, UNKNOWN) else widget == YES
+    if spec.kind == "enum":
+        return None if widget in (None, UNKNOWN) else widget
+    if spec.kind == "list":
+        codes = [c.strip() for c in (widget or "").replace(";", ",").split(",") if c.strip()]
+        return codes or None
+    if widget is None:
+        return None
+    if spec.kind == "integer":
+        return int(widget)
+    return float(widget)
+
+
+def state_from_case(case: dict) -> dict:
+    """Every widget's value for a case dict (facts it lacks are unknown)."""
+    facts = case.get("facts") or {}
+    state = {spec.key: widget_value(spec, facts.get(name)) for name, spec in FACTS.items()}
+    state["case:id"] = case.get("case_id") or ""
+    state["case:drug"] = case.get("drug") or DRUGS[0]
+    state["case:request"] = case.get("request") or REQUESTS[0]
+    state["case:plans"] = list(case.get("plans") or PLANS)
+    return state
+
+
+def case_from_state(state: dict) -> dict:
+    """The case dict the widgets describe: known facts only, keys in fact order."""
+    facts = {}
+    for name, spec in FACTS.items():
+        value = case_value(spec, state.get(spec.key))
+        if value is not None:
+            facts[name] = value
+    case: dict = {}
+    if state.get("case:id"):
+        case["case_id"] = state["case:id"]
+    case["drug"] = state.get("case:drug") or DRUGS[0]
+    case["request"] = state.get("case:request") or REQUESTS[0]
+    plans = state.get("case:plans")
+    if plans is not None and sorted(plans) != sorted(PLANS):
+        case["plans"] = sorted(plans)
+    case["facts"] = facts
+    return case
+
+
+def load_case_json(data: bytes | str) -> dict:
+    """An uploaded case: validated (CaseError naming the field otherwise) and
+    returned as the plain dict the widgets show."""
+    try:
+        raw = json.loads(data)
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise CaseError(f"(file): not valid JSON: {err}") from None
+    case = parse_case(raw)
+    return canonical(case)
+
+
+def canonical(case: Case) -> dict:
+    """A validated case as a plain dict: unknown facts left out."""
+    out = {"drug": case.drug, "request": case.request,
+           "facts": {k: v for k, v in case.facts.model_dump().items() if v is not None}}
+    if case.case_id is not None:
+        out["case_id"] = case.case_id
+    if case.plans is not None:
+        out["plans"] = list(case.plans)
+    return out
+
+
+# ------------------------------------------------------------------ filling and comparing
+
+# Where any documented value will do (MassHealth: weight documented), a
+# plausible adult value rather than the smallest valid one.
+TYPICAL = {"weight_kg": 70.0, "height_cm": 170.0}
+
+
+def value_in_range(spec: FactSpec, low, high):
+    """A valid value of a number fact in [low, high) (None: no bound): the
+    lowest such value, so a filled fact stays near the policy's threshold."""
+    if low is None and high is None and spec.name in TYPICAL:
+        return TYPICAL[spec.name]
+    step = 1 if spec.kind == "integer" else 0.1
+    lo = low if low is not None else spec.low
+    if lo is None:
+        lo = 0
+    if spec.low is not None:
+        lo = max(lo, spec.low)
+    if high is not None and lo >= high:
+        lo = high - step
+    if spec.high is not None:
+        lo = min(lo, spec.high)
+    if spec.kind == "integer":
+        return int(math.ceil(lo))
+    return round(float(lo), 1)
+
+
+def fill_values(facts: list[dict]) -> dict:
+    """For a missing set's or a change's facts: a case value per fact that the
+    solver said meets it (the first listed value, or a value in the range)."""
+    out = {}
+    for f in facts:
+        spec = FACTS[f["fact"]]
+        if f.get("values") is not None:
+            out[spec.name] = f["values"][0]
+        else:
+            low, high = f.get("range") or (None, None)
+            out[spec.name] = value_in_range(spec, low, high)
+    return out
+
+
+def apply_values(state: dict, values: dict) -> dict:
+    """The widget state with some facts set to case values."""
+    new = dict(state)
+    for name, value in values.items():
+        spec = FACTS[name]
+        new[spec.key] = widget_value(spec, value)
+    return new
+
+
+def diff_facts(before: dict, after: dict) -> list[tuple[str, Any, Any]]:
+    """(fact, before, after) for each fact whose value differs (None = unknown),
+    in chart order; drug, request and plans as well."""
+    out = []
+    for key in ("drug", "request"):
+        if before.get(key) != after.get(key):
+            out.append((key, before.get(key), after.get(key)))
+    if sorted(before.get("plans") or PLANS) != sorted(after.get("plans") or PLANS):
+        out.append(("plans", before.get("plans") or list(PLANS), after.get("plans") or list(PLANS)))
+    fb, fa = before.get("facts") or {}, after.get("facts") or {}
+    for name in FACTS:
+        if fb.get(name) != fa.get(name):
+            out.append((name, fb.get(name), fa.get(name)))
+    return out
+
+
+def show(value: Any) -> str:
+    """A case value as a reviewer reads it."""
+    if value is None:
+        return "unknown"
+    if isinstance(value, bool):
+        return YES if value else NO
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    if isinstance(value, list):
+        return ", ".join(map(str, value))
+    return str(value)
+
+
+# ------------------------------------------------------------------ take it away
+
+def case_json(case: dict) -> str:
+    """The case as a file `pa-solver decide` reads."""
+    return json.dumps(case, indent=2, ensure_ascii=False) + "\n"
+
+
+def result_json(result: dict) -> str:
+    """A result as `pa-solver decide --json` prints it: canonical JSON, without
+    the page's `changes` (those are `pa-solver explain`'s)."""
+    from solver.engine import dump_json
+
+    return dump_json({**result, "results": [{k: v for k, v in r.items() if k != "changes"}
+                                            for r in result["results"]]}) + "\n"

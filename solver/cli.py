@@ -156,6 +156,19 @@ def cmd_batch(args) -> int:
     return 0
 
 
+def cmd_ui(args) -> int:
+    """Start the what-if page: `streamlit run ui/app.py`, extra options passed on."""
+    import subprocess
+    from pathlib import Path
+
+    app = Path(__file__).resolve().parent.parent / "ui" / "app.py"
+    if not app.is_file():
+        print(f"error: the page is not installed with this copy of the solver ({app} is missing)", file=sys.stderr)
+        return 2
+    defaults = ["--browser.gatherUsageStats", "false"]
+    return subprocess.call([sys.executable, "-m", "streamlit", "run", str(app), *defaults, *args.streamlit_args])
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="pa-solver", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
@@ -175,11 +188,18 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--workers", type=int, default=None, help="worker processes (default: every local core)")
     b.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
     b.set_defaults(func=cmd_batch)
+    u = sub.add_parser("ui", help="open the what-if page in a browser (Streamlit); other options go to "
+                                   "`streamlit run`, e.g. --server.port 8600")
+    u.set_defaults(func=cmd_ui)
     return p
 
 
 def main(argv: Optional[list[str]] = None) -> int:
-    args = build_parser().parse_args(argv)
+    args, extra = build_parser().parse_known_args(argv)
+    if args.command == "ui":
+        args.streamlit_args = extra
+    elif extra:
+        build_parser().error(f"unrecognized arguments: {' '.join(extra)}")
     try:
         return args.func(args)
     except KeyboardInterrupt:

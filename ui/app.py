@@ -145,7 +145,7 @@ st.title("Prior authorization: what if?")
 st.caption("Besponsa (inotuzumab ozogamicin) and Blincyto (blinatumomab) against five plans' written criteria, "
            "decided by ASP rules (clingo). An empty or 'unknown' field is unknown, never false.")
 
-left, right = st.columns([2, 3], gap="large")
+left, right = st.columns([1, 1], gap="large")
 
 with left:
     st.subheader("Facts")
@@ -232,6 +232,24 @@ def why_not(r: dict) -> list[str]:
     return lines
 
 
+def reason(r: dict) -> str:
+    """One line: what decides a plan, or what holds it back."""
+    dec = r["decision"]
+    if dec in ("approved", "case_review"):
+        a = r.get("authorization") or {}
+        months = f", {a['months']} months" if a.get("months") else ""
+        return f"`{r['pathway']}`{months}"
+    if dec == "no_policy":
+        return f"no criteria for {r['drug']}"
+    if dec == "needs_info":
+        first = ", ".join(f["fact"] for f in r["missing"][0]["facts"])
+        more = f" (or {len(r['missing']) - 1} other sets)" if len(r["missing"]) > 1 else ""
+        return f"needs {first}{more}"
+    broken = sorted({c["id"] for pw in r["pathways"] for c in pw["criteria"] if c["status"] == "not_met"})
+    shown = ", ".join(f"`{c}`" for c in broken[:4])
+    return f"not met: {shown}" + (f" (+{len(broken) - 4})" if len(broken) > 4 else "")
+
+
 def card(r: dict, base: dict | None) -> None:
     plan, dec = r["plan"], r["decision"]
     with st.container(border=True):
@@ -313,8 +331,11 @@ with right:
             else:
                 st.markdown("**Facts that differ:** none — this is the baseline.")
         st.subheader("Decisions")
-        st.markdown(" &nbsp; ".join(f"{PLAN_NAMES.get(r['plan'], r['plan'])} {badge(r['decision'])}"
-                                    for r in result["results"]))
+        for name, value in sorted(result["derived_facts"].items()):
+            st.caption(f"{name} = {value}, derived from the ICD-10 codes (no {name} given).")
+        st.markdown("| plan | decision | why |\n|---|---|---|\n" + "\n".join(
+            f"| {PLAN_NAMES.get(r['plan'], r['plan'])} | {badge(r['decision'])} | {reason(r)} |"
+            for r in result["results"]))
         for r in result["results"]:
             card(r, base_by_plan.get(r["plan"]) if baseline is not None else None)
     page_ms = (time.perf_counter() - _t0) * 1e3

@@ -1,0 +1,111 @@
+"""The what-if page in a real browser: `streamlit run ui/app.py` on a local
+port, driven by Playwright on Debian's chromium (installed by .ci/run).
+
+Load the page, change a fact, see the decision change, download the result
+and check it is what `pa-solver decide --json` prints, save screenshots
+(PA_SCREENSHOTS=dir keeps them; the README's comes from here)."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+CHROMIUM = "/usr/bin/chromium"
+FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking"]
+
+if not Path(CHROMIUM).exists():
+    pytest.skip(f"{CHROMIUM} is not installed (.ci/run installs Debian's chromium; apt-get was not possible here)",
+                allow_module_level=True)
+sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server():
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "solver.cli", "ui", "--server.headless", "true", "--server.port", str(port),
+         "--server.address", "127.0.0.1"],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.time() + 60
+        while True:
+            try:
+                if urllib.request.urlopen(url + "/_stcore/health", timeout=2).read() == b"ok":
+                    break
+            except OSError:
+                if proc.poll() is not None or time.time() > deadline:
+                    out = proc.stdout.read().decode(errors="replace") if proc.poll() is not None else ""
+                    pytest.fail(f"streamlit did not start on {url}: {out[-2000:]}")
+                time.sleep(0.3)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with sync_api.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        yield b
+        b.close()
+
+
+def card_badge(page, plan_name: str) -> str:
+    """The decision badge text on a plan's card (the h4 heading)."""
+    heading = page.locator("h4", has_text=plan_name).first
+    return heading.inner_text()
+
+
+def test_load_change_a_fact_and_see_the_decision_change(server, browser, tmp_path):
+    shots = Path(os.environ.get("PA_SCREENSHOTS", tmp_path))
+    shots.mkdir(parents=True, exist_ok=True)
+    page = browser.new_page(viewport={"width": 1600, "height": 1400}, accept_downloads=True)
+    page.goto(server)
+    page.locator("h4", has_text="OHSU Health Services").wait_for(timeout=60000)
+    sync_api.expect(page.locator("h4", has_text="OHSU Health Services")).to_contain_text("APPROVED", timeout=30000)
+    assert "APPROVED" in card_badge(page, "BCBS Federal Employee Program")
+    page.screenshot(path=str(shots / "whatif-example.png"), full_page=False)
+
+    # CD22 negative: OHSU (III.1) and FEP (the label) deny; MassHealth does not ask for CD22.
+    page.locator(".st-key-fact-cd22_positive").get_by_text("no", exact=True).click()
+    sync_api.expect(page.locator("h4", has_text="OHSU Health Services")).to_contain_text("DENIED", timeout=30000)
+    sync_api.expect(page.locator("h4", has_text="BCBS Federal Employee Program")).to_contain_text("DENIED")
+    assert "APPROVED" in card_badge(page, "MassHealth")
+    page.screenshot(path=str(shots / "whatif.png"), full_page=False)
+    assert (shots / "whatif.png").stat().st_size > 10_000
+
+    # The downloaded result is what the command line prints for the downloaded case.
+    with page.expect_download() as dl_case:
+        page.get_by_role("button", name="Download the case (JSON)").click()
+    case_path = tmp_path / "case.json"
+    dl_case.value.save_as(case_path)
+    case = json.loads(case_path.read_text())
+    assert case["facts"]["cd22_positive"] is False and "with_rituximab" not in case["facts"]
+    with page.expect_download() as dl_result:
+        page.get_by_role("button", name="Download the result (JSON)").click()
+    result_path = tmp_path / "result.json"
+    dl_result.value.save_as(result_path)
+    cli = subprocess.run([sys.executable, "-m", "solver.cli", "decide", str(case_path), "--json"],
+                         capture_output=True, text=True, check=True, cwd=ROOT).stdout
+    assert result_path.read_text() == cli
+    page.close()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from typing import Optional
 
@@ -116,6 +117,10 @@ def cmd_explain(args) -> int:
     if not 1 <= args.max_changes <= MAX_CHANGES:
         print(f"error: --max-changes must be between 1 and {MAX_CHANGES}, not {args.max_changes}", file=sys.stderr)
         return 2
+    if args.case.endswith((".jsonl", ".ndjson")):
+        # many cases: stream them like `batch`, with the changes
+        args.cases = args.case
+        return cmd_batch(args)
     case = _load_case(args.case)
     if case is None:
         return 2
@@ -124,36 +129,100 @@ def cmd_explain(args) -> int:
     return 0
 
 
-def cmd_batch(args) -> int:
-    from .batch import stream_encoded
+def _progress(args, unit: str = "case"):
+    """A tqdm bar on stderr when it is a terminal (and not --no-progress)."""
+    if sys.stderr.isatty() and not getattr(args, "no_progress", False):
+        from tqdm import tqdm
 
+        return tqdm(unit=unit, file=sys.stderr)
+    return None
+
+
+def cmd_batch(args) -> int:
+    from .batch import EngineError, stream_encoded
+    from .engine import MAX_CHANGES
+
+    if not 0 <= args.max_changes <= MAX_CHANGES:
+        print(f"error: --max-changes must be between 0 and {MAX_CHANGES}, not {args.max_changes}", file=sys.stderr)
+        return 2
     try:
         src = sys.stdin if args.cases == "-" else open(args.cases, encoding="utf-8")
     except OSError as err:
         print(f"error: cannot read {args.cases}: {err.strerror}", file=sys.stderr)
         return 2
     lines = (line for line in src if line.strip())
-    bar = None
-    if sys.stderr.isatty() and not args.no_progress:
-        from tqdm import tqdm
-
-        bar = tqdm(unit="case", file=sys.stderr)
+    bar = _progress(args)
     out = sys.stdout
-    errors = 0
-    for item in stream_encoded(lines, workers=args.workers):
-        if item[0] == "ok":
-            out.write(item[1])
-        else:
-            errors += 1
-            out.write(json.dumps({"case_id": item[1], "error": item[2]}, sort_keys=True, separators=(",", ":")))
-        out.write("\n")
+    try:
+        for item in stream_encoded(lines, workers=args.workers, max_changes=args.max_changes, engine=args.engine,
+                                   scheduler=args.scheduler):
+            if item[0] == "ok":
+                out.write(item[1])
+            else:
+                out.write(json.dumps({"case_id": item[1], "error": item[2]}, sort_keys=True, separators=(",", ":")))
+            out.write("\n")
+            if bar is not None:
+                bar.update(1)
+    except EngineError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    finally:
         if bar is not None:
-            bar.update(1)
-    if bar is not None:
-        bar.close()
-    if src is not sys.stdin:
-        src.close()
+            bar.close()
+        if src is not sys.stdin:
+            src.close()
     return 0
+
+
+def cmd_report(args) -> int:
+    from . import report
+    from .batch import EngineError
+    from .engine import MAX_CHANGES
+
+    if not 0 <= args.max_changes <= MAX_CHANGES:
+        print(f"error: --max-changes must be between 0 and {MAX_CHANGES}, not {args.max_changes}", file=sys.stderr)
+        return 2
+    if args.format == "parquet" and not args.output:
+        print("error: --format parquet needs --output PATH", file=sys.stderr)
+        return 2
+    if args.cases == "-":
+        source = sys.stdin.buffer
+    elif not os.path.isfile(args.cases):
+        print(f"error: cannot read {args.cases}: no such file", file=sys.stderr)
+        return 2
+    else:
+        source = args.cases
+    bar = _progress(args)
+    try:
+        tally = report.tally(source, max_changes=args.max_changes, workers=args.workers, engine=args.engine,
+                             scheduler=args.scheduler, progress=bar.update if bar is not None else None)
+    except EngineError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    finally:
+        if bar is not None:
+            bar.close()
+    if args.format == "table":
+        text = report.render(tally, top=args.top)
+        if args.output:
+            with open(args.output, "w", encoding="utf-8") as fh:
+                fh.write(text + "\n")
+        else:
+            print(text)
+        return 0
+    text = report.write(tally, args.format, args.output)
+    if not args.output:
+        sys.stdout.write(text)
+    return 0
+
+
+def _engine_options(parser) -> None:
+    parser.add_argument("--workers", type=int, default=None, help="worker processes (default: every local core)")
+    parser.add_argument("--engine", choices=("local", "dask"), default="local",
+                        help="local: a process pool on this machine (default); dask: a Dask cluster")
+    parser.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                        help="with --engine dask: the scheduler of an existing cluster (default: a local cluster)")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
 
 
 def cmd_ui(args) -> int:
@@ -176,18 +245,30 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("case")
     d.add_argument("--json", action="store_true", help="print the CASE.md JSON shape (sorted, byte-stable)")
     d.set_defaults(func=cmd_decide)
-    e = sub.add_parser("explain", help="decide one case and list, per plan, the fewest fact changes that would "
-                                       "change its decision")
+    e = sub.add_parser("explain", help="decide a case and list, per plan, the fewest fact changes that would "
+                                       "change its decision (a .jsonl file: one JSON line per case, as batch)")
     e.add_argument("case")
     e.add_argument("--json", action="store_true", help="print the CASE.md JSON shape, with `changes` per plan")
     e.add_argument("--max-changes", type=int, default=2, metavar="N",
                    help="at most N facts changed together (default 2)")
+    _engine_options(e)
     e.set_defaults(func=cmd_explain)
     b = sub.add_parser("batch", help="decide a JSONL file of cases (or - for stdin), one JSON line out per line in")
     b.add_argument("cases")
-    b.add_argument("--workers", type=int, default=None, help="worker processes (default: every local core)")
-    b.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+    b.add_argument("--max-changes", type=int, default=0, metavar="N",
+                   help="also list the changes of at most N facts that change each decision (explain; default 0)")
+    _engine_options(b)
     b.set_defaults(func=cmd_batch)
+    r = sub.add_parser("report", help="count decisions, blocking criteria, flipping facts and smallest missing "
+                                      "sets over cases or results (JSONL, or - for stdin)")
+    r.add_argument("cases")
+    r.add_argument("--format", choices=("table", "json", "csv", "parquet"), default="table")
+    r.add_argument("--output", "-o", default=None, metavar="PATH", help="write here (required for parquet)")
+    r.add_argument("--max-changes", type=int, default=1, metavar="N",
+                   help="cases are explained with at most N changes (default 1; 0: no flips)")
+    r.add_argument("--top", type=int, default=8, help="rows per list in the table (default 8)")
+    _engine_options(r)
+    r.set_defaults(func=cmd_report)
     u = sub.add_parser("ui", help="open the what-if page in a browser (Streamlit); other options go to "
                                    "`streamlit run`, e.g. --server.port 8600")
     u.set_defaults(func=cmd_ui)

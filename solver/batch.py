@@ -47,14 +47,15 @@ def _decode(item) -> Union[dict, CaseError]:
     return item
 
 
-def decide_one(item, solver, max_changes: int = 0) -> tuple:
+def decide_one(item, solver, max_changes: int = 0, lean: bool = False) -> tuple:
     """("ok", canonical JSON) or ("error", case_id, message) for one input;
-    with max_changes the result carries `changes` (explain)."""
+    with max_changes the result carries `changes` (explain); `lean`: see
+    Solver.solve."""
     data = _decode(item)
     if isinstance(data, CaseError):
         return _encode(data)
     try:
-        return ("ok", solver.decide_json(parse_case(data), max_changes))
+        return ("ok", solver.decide_json(parse_case(data), max_changes, lean))
     except CaseError as err:
         return _encode(err)
 
@@ -72,9 +73,9 @@ def worker_solver():
     return solver
 
 
-def _run_chunk(chunk: list, max_changes: int = 0) -> list:
+def _run_chunk(chunk: list, max_changes: int = 0, lean: bool = False) -> list:
     solver = worker_solver()
-    return [decide_one(item, solver, max_changes) for item in chunk]
+    return [decide_one(item, solver, max_changes, lean) for item in chunk]
 
 
 def _encode(err: CaseError) -> tuple:
@@ -171,9 +172,9 @@ def _chunked(items: Iterable, size: int) -> Iterator[list]:
 
 
 def stream_encoded(items: Iterable, workers: Optional[int] = None, chunk: int = CHUNK, max_changes: int = 0,
-                   engine: str = "local", scheduler: Any = None) -> Iterator[tuple]:
+                   engine: str = "local", scheduler: Any = None, lean: bool = False) -> Iterator[tuple]:
     """Yield ("ok", json) or ("error", case_id, message) per input, in order."""
-    for part in map_chunks(_run_chunk, _chunked(items, chunk), max_changes, workers=workers, engine=engine,
+    for part in map_chunks(_run_chunk, _chunked(items, chunk), max_changes, lean, workers=workers, engine=engine,
                            scheduler=scheduler):
         yield from part
 

@@ -155,7 +155,7 @@ def cmd_batch(args) -> int:
     out = sys.stdout
     try:
         for item in stream_encoded(lines, workers=args.workers, max_changes=args.max_changes, engine=args.engine,
-                                   scheduler=args.scheduler):
+                                   scheduler=args.scheduler, lean=getattr(args, "lean", False)):
             if item[0] == "ok":
                 out.write(item[1])
             else:
@@ -235,7 +235,10 @@ def cmd_ui(args) -> int:
         print(f"error: the page is not installed with this copy of the solver ({app} is missing)", file=sys.stderr)
         return 2
     defaults = ["--browser.gatherUsageStats", "false"]
-    return subprocess.call([sys.executable, "-m", "streamlit", "run", str(app), *defaults, *args.streamlit_args])
+    argv = [sys.executable, "-m", "streamlit", "run", str(app), *defaults, *args.streamlit_args]
+    if os.name == "posix":
+        os.execv(sys.executable, argv)          # become the server: a signal to us reaches it
+    return subprocess.call(argv)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -257,6 +260,8 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("cases")
     b.add_argument("--max-changes", type=int, default=0, metavar="N",
                    help="also list the changes of at most N facts that change each decision (explain; default 0)")
+    b.add_argument("--lean", action="store_true",
+                   help="lean lines for reports: no citations or texts, criteria ids by status per plan")
     _engine_options(b)
     b.set_defaults(func=cmd_batch)
     r = sub.add_parser("report", help="count decisions, blocking criteria, flipping facts and smallest missing "

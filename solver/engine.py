@@ -295,11 +295,13 @@ class Solver:
         return lits
 
     # -------------------------------------------------------------- solve
-    def solve(self, case: Case, max_changes: int = 0) -> dict:
+    def solve(self, case: Case, max_changes: int = 0, lean: bool = False) -> dict:
         """Decide a validated case; the result as JSON-ready data (CASE.md shape).
         With max_changes > 0 every result also carries `changes`: the minimal
         sets of at most that many fact changes that give the plan another
-        decision (a second solve, on the same grounding)."""
+        decision (a second solve, on the same grounding).  `lean` drops the
+        citations and texts and gives criteria by status (`not_met`, `unknown`
+        id lists per plan): the line `batch --lean` writes for reports."""
         rb = self.rules
         if max_changes and not 1 <= max_changes <= MAX_CHANGES:
             raise ValueError(f"max_changes must be between 1 and {MAX_CHANGES}, not {max_changes}")
@@ -316,7 +318,7 @@ class Solver:
             # No open pathway of a needs_info plan has a completion: decide only.
             models.clear()
             rb.ctl.solve(assumptions=lits + [rb.search_off], on_model=on_model)
-        result = self._result(case, derived, models)
+        result = self._result(case, derived, models, lean)
         if max_changes:
             changes = self._changes(case, derived, max_changes)
             for r in result["results"]:
@@ -372,11 +374,11 @@ class Solver:
     def decide(self, case: Case, max_changes: int = 0) -> CaseResult:
         return CaseResult.model_validate(self.solve(case, max_changes))
 
-    def decide_json(self, case: Case, max_changes: int = 0) -> str:
-        return dump_json(self.solve(case, max_changes))
+    def decide_json(self, case: Case, max_changes: int = 0, lean: bool = False) -> str:
+        return dump_json(self.solve(case, max_changes, lean))
 
     # -------------------------------------------------------------- output
-    def _result(self, case: Case, derived: dict, models: list) -> dict:
+    def _result(self, case: Case, derived: dict, models: list, lean: bool = False) -> dict:
         rb = self.rules
         decision: dict[str, str] = {}
         decided_by: dict[str, list[str]] = {}
@@ -413,20 +415,28 @@ class Solver:
         results = []
         for plan in sorted(decision):
             dec = decision[plan]
-            pathways = [
-                {"id": pw.id, "title": pw.title, "outcome": pw.outcome, "status": pstatus[pw.id],
-                 "criteria": [{**rb.criteria[c].data, "status": cstatus[c]} for c in pw.criteria]}
-                for pw in rb.plan_pathways[plan] if pw.id in pstatus
-            ]
             by = sorted(decided_by.get(plan, []))
-            results.append({
+            out = {
                 "plan": plan, "drug": case.drug, "request": case.request, "decision": dec,
                 "pathway": by[0] if by else None,
                 "authorization": rb.pathways[by[0]].authorization_data if dec == "approved" else None,
-                "policy": rb.documents[plan], "note": rb.notes.get(plan),
-                "pathways": pathways,
-                "missing": _minimal(missing.get(plan, [])) if dec == "needs_info" else [],
-            })
+            }
+            active = [pw for pw in rb.plan_pathways[plan] if pw.id in pstatus]
+            if lean:
+                # Lean lines (batch --lean): no citations or texts, criteria by status.
+                ids = sorted({c for pw in active for c in pw.criteria})
+                out["pathways"] = [{"id": pw.id, "status": pstatus[pw.id]} for pw in active]
+                out["not_met"] = [c for c in ids if cstatus[c] == "not_met"]
+                out["unknown"] = [c for c in ids if cstatus[c] == "unknown"]
+            else:
+                out["policy"] = rb.documents[plan]
+                out["note"] = rb.notes.get(plan)
+                out["pathways"] = [
+                    {"id": pw.id, "title": pw.title, "outcome": pw.outcome, "status": pstatus[pw.id],
+                     "criteria": [{**rb.criteria[c].data, "status": cstatus[c]} for c in pw.criteria]}
+                    for pw in active]
+            out["missing"] = _minimal(missing.get(plan, [])) if dec == "needs_info" else []
+            results.append(out)
         return {"case_id": case.case_id, "rules_version": rb.version, "derived_facts": derived, "results": results}
 
 

@@ -39,26 +39,25 @@ def test_counts_on_a_hand_made_batch(batch):
     t = report.tally(str(batch), workers=1)
     assert t.cases == 5 and t.explained == 4
     assert dict(t.errors) == {"(line)": 1}
-    assert dict(t.decisions) == {("ohsu", "approved"): 1, ("ohsu", "denied"): 1, ("ohsu", "needs_info"): 1,
-                                 ("ohsu", "no_policy"): 1}
+    assert t.decisions == {"ohsu": {"approved": 1, "denied": 1, "needs_info": 1, "no_policy": 1}}
     # CD22 (OHSU III.2) is broken by the denied case alone, and unknown in the blank one.
-    assert t.not_met[("ohsu", "ohsu_iii_2")] == 1
-    assert t.unknown[("ohsu", "ohsu_iii_2")] == 1
+    assert t.not_met["ohsu"]["ohsu_iii_2"] == 1
+    assert t.unknown["ohsu"]["ohsu_iii_2"] == 1
     # Counted once per case although every initial pathway carries it.
     from solver import decide
 
     (r,) = decide({**ADULT, "plans": ["ohsu"]}).results
     assert sum(c.id == "ohsu_iii_2" for pw in r.pathways for c in pw.criteria) > 1
     # The other pathways' regimen criteria are broken in both single-agent cases.
-    assert t.not_met[("ohsu", "ohsu_iii_a2b")] == 2
+    assert t.not_met["ohsu"]["ohsu_iii_a2b"] == 2
     # CD22 flips both ways: negative denies the approved case and the blank one (every
     # OHSU pathway needs it), positive approves the denied one.
-    assert t.flips[("ohsu", "cd22_positive", "denied", '{"values":[false]}')] == 2
-    assert t.flips[("ohsu", "cd22_positive", "approved", '{"values":[true]}')] == 1
+    assert t.flips["ohsu"][("cd22_positive", "denied", "values", False)] == 2
+    assert t.flips["ohsu"][("cd22_positive", "approved", "values", True)] == 1
     # The blank case: the adult and the pediatric single-agent pathways, eleven facts each.
-    assert len(t.missing) == 2
-    assert {k[1] for k in t.missing} == {"ohsu_adult_rr_single", "ohsu_pediatric_rr_single"}
-    assert all(len(k[2]) == 11 and n == 1 for k, n in t.missing.items())
+    assert len(t.missing["ohsu"]) == 2
+    assert {k[0] for k in t.missing["ohsu"]} == {"ohsu_adult_rr_single", "ohsu_pediatric_rr_single"}
+    assert all(len(k[1]) == 11 and n == 1 for k, n in t.missing["ohsu"].items())
 
 
 def test_results_from_batch_give_the_same_report_as_cases(batch, tmp_path):
@@ -72,12 +71,23 @@ def test_results_from_batch_give_the_same_report_as_cases(batch, tmp_path):
                                                                    "no_policy": 1}
 
 
+def test_lean_results_give_the_same_report(batch, tmp_path):
+    full = tmp_path / "full.jsonl"
+    lean = tmp_path / "lean.jsonl"
+    full.write_text(cli("batch", str(batch), "--max-changes", "1", "--workers", "1", check=True).stdout)
+    lean.write_text(cli("batch", str(batch), "--max-changes", "1", "--workers", "1", "--lean", check=True).stdout)
+    assert lean.stat().st_size < full.stat().st_size / 3
+    first = json.loads(lean.read_text().splitlines()[0])["results"][0]
+    assert "policy" not in first and first["not_met"] and "criteria" not in first["pathways"][0]
+    assert report.as_json(report.tally(str(lean), workers=1)) == report.as_json(report.tally(str(full), workers=1))
+
+
 def test_decided_results_without_changes_count_no_flips(batch, tmp_path):
     results = tmp_path / "plain.jsonl"
     results.write_text(cli("batch", str(batch), "--workers", "1", check=True).stdout)
     t = report.tally(str(results), workers=1)
     assert t.cases == 5 and t.explained == 0 and not t.flips
-    assert dict(t.decisions)[("ohsu", "denied")] == 1
+    assert t.decisions["ohsu"]["denied"] == 1
 
 
 def test_csv_and_parquet_read_back_with_pandas(batch, tmp_path):

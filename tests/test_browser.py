@@ -109,3 +109,19 @@ def test_load_change_a_fact_and_see_the_decision_change(server, browser, tmp_pat
                          capture_output=True, text=True, check=True, cwd=ROOT).stdout
     assert result_path.read_text() == cli
     page.close()
+
+
+def test_the_batch_page_charts_the_bundled_example(server, browser, tmp_path):
+    shots = Path(os.environ.get("PA_SCREENSHOTS", tmp_path))
+    shots.mkdir(parents=True, exist_ok=True)
+    page = browser.new_page(viewport={"width": 1600, "height": 1300})
+    page.goto(server)
+    page.get_by_role("link", name="Batch").click()
+    page.get_by_text("Decisions per plan").wait_for(timeout=60000)
+    page.get_by_text("Facts that flip most").wait_for(timeout=60000)
+    sync_api.expect(page.get_by_test_id("stMetricValue").first).to_have_text("200", timeout=30000)
+    page.locator("canvas, svg.marks").first.wait_for(timeout=30000)     # a chart is drawn
+    page.wait_for_timeout(500)
+    page.screenshot(path=str(shots / "batch.png"), full_page=False)
+    assert (shots / "batch.png").stat().st_size > 10_000
+    page.close()

@@ -28,7 +28,7 @@ def headers(app: AppTest) -> dict[str, str]:
     for m in app.markdown:
         if m.value.startswith("#### "):
             name, rest = m.value[5:].split(" &nbsp; ", 1)
-            out[name] = rest.split("[", 1)[1].split("]", 1)[0]
+            out[name] = rest.split("[", 1)[1].split("]", 1)[0].split(": ")[-1]    # after the badge's icon
     return out
 
 
@@ -106,6 +106,27 @@ def test_a_bad_upload_is_refused_with_the_field_named_and_the_case_kept(at):
     assert errors and "facts.age_years" in errors[0] and "bad.json" in errors[0]
     assert at.number_input(key="fact:age_years").value == 52
     assert at.radio(key="fact:cd22_positive").value == "yes"
+
+
+def test_a_valid_edge_value_is_kept_not_made_unknown(at):
+    edge = json.dumps({"facts": {"weight_kg": 0.05, "age_years": 17.99}}).encode()
+    at.file_uploader(key="src:upload").set_value(("edge.json", edge, "application/json")).run()
+    assert not at.error and not at.exception
+    assert at.number_input(key="fact:weight_kg").value == 0.05
+    assert at.number_input(key="fact:age_years").value == 17.99
+
+
+def test_the_summary_says_why_a_plan_is_denied(at):
+    at.radio(key="fact:cd22_positive").set_value("no").run()
+    (table,) = [m.value for m in at.markdown if m.value.startswith("| plan | decision")]
+    (ohsu,) = [row for row in table.splitlines() if row.startswith("| OHSU")]
+    assert "`ohsu_iii_2` Patient has CD22-positive disease" in ohsu
+    assert "approved if **cd22_positive** = yes" in ohsu
+
+
+def test_no_plan_chosen_is_said(at):
+    at.multiselect(key="case:plans").set_value([]).run()
+    assert any("No plan is chosen" in w.value for w in at.warning)
 
 
 def test_a_good_upload_replaces_the_case(at):

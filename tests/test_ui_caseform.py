@@ -109,3 +109,18 @@ def test_result_download_is_what_decide_prints():
     cli = subprocess.run([sys.executable, "-m", "solver.cli", "decide", "-", "--json"], input=cf.case_json(case),
                          capture_output=True, text=True, check=True).stdout
     assert page == cli
+
+
+def test_number_widget_bounds_are_never_tighter_than_the_model():
+    # Streamlit resets a value outside a number widget's bounds to its default
+    # (here: unknown), so a widget bound must admit every valid value.
+    weight = cf.FACTS["weight_kg"]
+    assert (weight.min_value, weight.max_value) == (0, 500) and weight.low > 0
+    for spec in cf.FACTS.values():
+        if spec.kind in ("integer", "number"):
+            field = Facts.model_fields[spec.name]
+            for value in (spec.low, spec.high):
+                if value is not None:
+                    Facts(**{spec.name: field.annotation.__args__[0](value)})     # fill values are valid
+                    assert spec.min_value is None or value >= spec.min_value
+                    assert spec.max_value is None or value <= spec.max_value

@@ -53,6 +53,12 @@ class FactSpec:
     low: Optional[float] = None     # inclusive lower bound of a valid value
     high: Optional[float] = None    # inclusive upper bound of a valid value
     help: str = ""
+    # The number widget's bounds: the model's bounds themselves (a widget bound
+    # is inclusive, so for `> 0` this is 0 and the case check refuses 0 by
+    # name).  Never tighter than the model: Streamlit resets a value outside
+    # its widget's bounds to the default, which here would be unknown.
+    min_value: Optional[float] = None
+    max_value: Optional[float] = None
 
     @property
     def key(self) -> str:
@@ -66,16 +72,16 @@ class FactSpec:
 def _spec(name: str, group: str) -> FactSpec:
     field = Facts.model_fields[name]
     inner = [a for a in typing.get_args(field.annotation) if a is not type(None)][0]
-    low = high = None
+    low = high = min_value = max_value = None
     for m in field.metadata:
         if isinstance(m, Ge):
-            low = m.ge
+            low = min_value = m.ge
         elif isinstance(m, Gt):
-            low = m.gt + (1 if inner is int else 0.1)
+            low, min_value = m.gt + (1 if inner is int else 0.1), m.gt
         elif isinstance(m, Le):
-            high = m.le
+            high = max_value = m.le
         elif isinstance(m, Lt):
-            high = m.lt - (1 if inner is int else 0.1)
+            high, max_value = m.lt - (1 if inner is int else 0.1), m.lt
     if inner is bool:
         kind, choices = "bool", ()
     elif inner is int:
@@ -86,7 +92,7 @@ def _spec(name: str, group: str) -> FactSpec:
         kind, choices = "enum", typing.get_args(inner)
     else:
         kind, choices = "list", ()
-    return FactSpec(name, kind, group, choices, low, high, field.description or "")
+    return FactSpec(name, kind, group, choices, low, high, field.description or "", min_value, max_value)
 
 
 FACTS: dict[str, FactSpec] = {n: _spec(n, g) for g, names in GROUPS.items() for n in names}

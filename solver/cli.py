@@ -75,7 +75,10 @@ def render_table(result: CaseResult) -> str:
 
 
 def _fmt_change(f) -> str:
-    was = "unknown" if f.from_ is None else json.dumps(f.from_)
+    was = f.from_
+    if isinstance(was, float) and was.is_integer():
+        was = int(was)                   # ages are numbers: 15, not 15.0
+    was = "unknown" if was is None else json.dumps(was)
     return f"{_fmt_fact(f)} (now {was})"
 
 

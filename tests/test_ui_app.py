@@ -90,7 +90,7 @@ def test_baseline_shows_what_changed_and_resets(at):
     assert "Facts that differ:** none" in texts(at)
     at.number_input(key="fact:age_years").set_value(0.5).run()
     body = texts(at)
-    assert "age_years 52 → 0.5" in body
+    assert "| age_years | 52 | **0.5** |" in body
     assert "changed — baseline APPROVED" in body               # under 1: not the FDA label (FEP)
     assert "← changed" in body
     assert headers(at)["BCBS Federal Employee Program"] == "DENIED"

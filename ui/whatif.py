@@ -307,26 +307,29 @@ def card(r: dict, base: dict | None) -> None:
                 c2.button("Fill", key=f"fill:{plan}:{i}", on_click=cb_fill,
                           args=(cf.fill_values(m["facts"]),), help="set these facts to a value that meets them")
         with st.expander(f"Criteria by pathway ({len(r['pathways'])})"):
+            # One markdown element per pathway: a re-decision redraws every
+            # card, and each element costs server time.
             for pw in r["pathways"]:
-                st.markdown(f"**{pw['title']}** (`{pw['id']}`, {pw['outcome'].replace('_', ' ')}) — "
-                            f"{PATHWAY_MARK[pw['status']]}")
+                lines = [f"**{pw['title']}** (`{pw['id']}`, {pw['outcome'].replace('_', ' ')}) — "
+                         f"{PATHWAY_MARK[pw['status']]}"]
                 for c in pw["criteria"]:
-                    text = f"{MARK[c['status']]} &nbsp; `{c['id']}` — {c['source']}: {c['text']}"
+                    text = f"- {MARK[c['status']]} &nbsp; `{c['id']}` — {c['source']}: {c['text']}"
                     if c.get("reading"):
-                        text += f"  \n&nbsp;&nbsp;&nbsp;&nbsp;*Reading: {c['reading']}*"
-                    st.markdown(text)
+                        text += f"  \n  *Reading: {c['reading']}*"
+                    lines.append(text)
+                st.markdown("\n".join(lines))
         changes = r.get("changes") or []
         with st.expander(f"What would change this ({len(changes)})"):
             if dec == "no_policy":
                 st.markdown("No fact changes this: only another drug would.")
             elif not changes:
                 st.markdown(f"No change of at most {MAX_CHANGES} facts gives another decision.")
+            else:
+                st.caption("Click a change to try it on the case.")
             for i, ch in enumerate(changes):
-                c1, c2 = st.columns([4, 1])
                 facts = ", ".join(f"{fmt_need(f)} (now {cf.show(f['from'])})" for f in ch["facts"])
-                c1.markdown(f"{badge(ch['decision'])} if {facts}")
-                c2.button("Try", key=f"try:{plan}:{i}", on_click=cb_fill, args=(cf.fill_values(ch["facts"]),),
-                          help="apply this change to the case")
+                st.button(f"{badge(ch['decision'])} if {facts}", key=f"try:{plan}:{i}", type="tertiary",
+                          on_click=cb_fill, args=(cf.fill_values(ch["facts"]),), help="apply this change to the case")
 
 
 with right:
@@ -349,8 +352,8 @@ with right:
             st.markdown("| plan | baseline | now |\n|---|---|---|\n" + "\n".join(rows))
             diff = cf.diff_facts(baseline, case)
             if diff:
-                st.markdown("**Facts that differ:** " + "; ".join(
-                    f"{name} {cf.show(a)} → {cf.show(b)}" for name, a, b in diff))
+                st.markdown(f"**Facts that differ** ({len(diff)}):\n\n| fact | baseline | now |\n|---|---|---|\n"
+                            + "\n".join(f"| {name} | {cf.show(a)} | **{cf.show(b)}** |" for name, a, b in diff))
             else:
                 st.markdown("**Facts that differ:** none — this is the baseline.")
         st.subheader("Decisions")

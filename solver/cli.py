@@ -191,7 +191,8 @@ def cmd_report(args) -> int:
     if args.cases == "-":
         source = sys.stdin.buffer
     elif not os.path.isfile(args.cases):
-        print(f"error: cannot read {args.cases}: no such file", file=sys.stderr)
+        why = "a directory, not a file" if os.path.isdir(args.cases) else "no such file"
+        print(f"error: cannot read {args.cases}: {why}", file=sys.stderr)
         return 2
     else:
         source = args.cases

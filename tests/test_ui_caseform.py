@@ -73,8 +73,12 @@ def test_load_case_json_names_the_bad_field():
         cf.load_case_json(b"{not json")
 
 
-def test_filling_a_missing_set_meets_its_pathway():
-    case = json.loads((ROOT / "examples/cvs_frontline_incomplete.json").read_text())
+BLANKS = [{}, {"drug": "blinatumomab"}, {"request": "continuation"}]
+
+
+@pytest.mark.parametrize("case", [json.loads(p.read_text()) for p in sorted((ROOT / "examples").glob("*.json"))]
+                         + BLANKS, ids=lambda c: c.get("case_id") or json.dumps(c))
+def test_filling_a_missing_set_meets_its_pathway(case):
     result = SOLVER.solve(parse_case(case))
     for r in result["results"]:
         for m in r["missing"]:
@@ -87,9 +91,12 @@ def test_filling_a_missing_set_meets_its_pathway():
 
 def test_values_in_ranges_are_valid_and_inside():
     age = cf.FACTS["age_years"]
-    assert cf.value_in_range(age, None, 1) == 0
+    assert cf.value_in_range(age, None, 1) == 0.9                      # just below the threshold
     assert cf.value_in_range(age, 18, 65) == 18
-    assert cf.value_in_range(cf.FACTS["planned_cycles"], None, 7) == 1
+    assert cf.value_in_range(age, 65, None) == 65
+    assert cf.value_in_range(cf.FACTS["planned_cycles"], None, 7) == 6
+    assert cf.value_in_range(cf.FACTS["units_per_21_days"], None, 64) == 63
+    assert cf.value_in_range(cf.FACTS["prior_systemic_therapies"], None, None) == 0
     assert cf.value_in_range(cf.FACTS["cycles_received"], 6, None) == 6
     assert cf.value_in_range(cf.FACTS["weight_kg"], None, None) == 70.0
     assert cf.FACTS["weight_kg"].low > 0

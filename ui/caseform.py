@@ -187,23 +187,25 @@ TYPICAL = {"weight_kg": 70.0, "height_cm": 170.0}
 
 
 def value_in_range(spec: FactSpec, low, high):
-    """A valid value of a number fact in [low, high) (None: no bound): the
-    lowest such value, so a filled fact stays near the policy's threshold."""
-    if low is None and high is None and spec.name in TYPICAL:
-        return TYPICAL[spec.name]
+    """A valid value of a number fact in [low, high) (None: no bound), next to
+    the policy's threshold: the low end, or just below the high end where the
+    range has no low end; where any documented value will do, a typical one."""
     step = 1 if spec.kind == "integer" else 0.1
-    lo = low if low is not None else spec.low
-    if lo is None:
-        lo = 0
+    if low is not None:
+        value = low
+    elif high is not None:
+        value = high - step
+    elif spec.name in TYPICAL:
+        return TYPICAL[spec.name]
+    else:
+        value = spec.low if spec.low is not None else 0
     if spec.low is not None:
-        lo = max(lo, spec.low)
-    if high is not None and lo >= high:
-        lo = high - step
+        value = max(value, spec.low)
     if spec.high is not None:
-        lo = min(lo, spec.high)
+        value = min(value, spec.high)
     if spec.kind == "integer":
-        return int(math.ceil(lo))
-    return round(float(lo), 1)
+        return int(math.ceil(value))
+    return round(float(value), 1)
 
 
 def fill_values(facts: list[dict]) -> dict:

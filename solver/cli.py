@@ -21,16 +21,9 @@ def _read_text(path: str) -> str:
 
 
 def _fmt_fact(f) -> str:
-    if f.values is not None:
-        return f"{f.fact} in {{{', '.join(json.dumps(v) for v in f.values)}}}"
-    lo, hi = f.range
-    if lo is None and hi is None:
-        return f"{f.fact} documented (any value)"
-    if hi is None:
-        return f"{f.fact} >= {lo}"
-    if lo is None:
-        return f"{f.fact} < {hi}"
-    return f"{lo} <= {f.fact} < {hi}"
+    from .text import condition
+
+    return condition(f.fact, f.values, f.range)
 
 
 def render_table(result: CaseResult) -> str:
@@ -75,11 +68,9 @@ def render_table(result: CaseResult) -> str:
 
 
 def _fmt_change(f) -> str:
-    was = f.from_
-    if isinstance(was, float) and was.is_integer():
-        was = int(was)                   # ages are numbers: 15, not 15.0
-    was = "unknown" if was is None else json.dumps(was)
-    return f"{_fmt_fact(f)} (now {was})"
+    from .text import number
+
+    return f"{_fmt_fact(f)} (now {'unknown' if f.from_ is None else number(f.from_)})"
 
 
 def _load_case(path: str):
@@ -115,10 +106,8 @@ def cmd_decide(args) -> int:
 
 def cmd_explain(args) -> int:
     from . import explain
-    from .engine import MAX_CHANGES
 
-    if not 1 <= args.max_changes <= MAX_CHANGES:
-        print(f"error: --max-changes must be between 1 and {MAX_CHANGES}, not {args.max_changes}", file=sys.stderr)
+    if _bad_max_changes(args.max_changes, 1):
         return 2
     if args.case.endswith((".jsonl", ".ndjson")):
         # many cases: stream them like `batch`, with the changes
@@ -132,6 +121,16 @@ def cmd_explain(args) -> int:
     return 0
 
 
+def _bad_max_changes(n: int, low: int) -> bool:
+    """Say so (and return True) when --max-changes is outside low..MAX_CHANGES."""
+    from .engine import MAX_CHANGES
+
+    if low <= n <= MAX_CHANGES:
+        return False
+    print(f"error: --max-changes must be between {low} and {MAX_CHANGES}, not {n}", file=sys.stderr)
+    return True
+
+
 def _progress(args, unit: str = "case"):
     """A tqdm bar on stderr when it is a terminal (and not --no-progress)."""
     if sys.stderr.isatty() and not getattr(args, "no_progress", False):
@@ -143,10 +142,8 @@ def _progress(args, unit: str = "case"):
 
 def cmd_batch(args) -> int:
     from .batch import EngineError, stream_encoded
-    from .engine import MAX_CHANGES
 
-    if not 0 <= args.max_changes <= MAX_CHANGES:
-        print(f"error: --max-changes must be between 0 and {MAX_CHANGES}, not {args.max_changes}", file=sys.stderr)
+    if _bad_max_changes(args.max_changes, 0):
         return 2
     try:
         src = sys.stdin if args.cases == "-" else open(args.cases, encoding="utf-8")
@@ -180,10 +177,8 @@ def cmd_batch(args) -> int:
 def cmd_report(args) -> int:
     from . import report
     from .batch import EngineError
-    from .engine import MAX_CHANGES
 
-    if not 0 <= args.max_changes <= MAX_CHANGES:
-        print(f"error: --max-changes must be between 0 and {MAX_CHANGES}, not {args.max_changes}", file=sys.stderr)
+    if _bad_max_changes(args.max_changes, 0):
         return 2
     if args.format == "parquet" and not args.output:
         print("error: --format parquet needs --output PATH", file=sys.stderr)

@@ -33,6 +33,7 @@ import orjson
 
 from .batch import map_chunks, worker_solver
 from .models import PLANS, CaseError, parse_case
+from .text import condition
 
 SEGMENT = 4 << 20            # bytes of a regular file per task
 LINES = 256                  # lines per task from a stream
@@ -352,17 +353,7 @@ def render(t: Tally, top: int = 8) -> str:
 
 
 def _fmt(f: dict) -> str:
-    """fact = a or b / fact >= lo / fact < hi / lo <= fact < hi."""
-    if "values" in f:
-        return f"{f['fact']} = " + " or ".join(json.dumps(v) for v in f["values"])
-    lo, hi = f["range"]
-    if lo is None and hi is None:
-        return f"{f['fact']} documented"
-    if hi is None:
-        return f"{f['fact']} >= {lo}"
-    if lo is None:
-        return f"{f['fact']} < {hi}"
-    return f"{lo} <= {f['fact']} < {hi}"
+    return condition(f["fact"], f.get("values"), f.get("range"))
 
 
 def write(t: Tally, fmt: str, output: Optional[str]) -> str:

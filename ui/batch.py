@@ -21,6 +21,7 @@ import pandas as pd  # noqa: E402
 import streamlit as st  # noqa: E402
 
 from solver import report  # noqa: E402
+from solver.text import condition  # noqa: E402
 
 EXAMPLE = HERE.parent / "examples" / "batch.jsonl"
 TOP = 15
@@ -37,17 +38,10 @@ def ranked_bars(labels: pd.Series, counts: pd.Series, colour: str) -> None:
     st.altair_chart(chart, use_container_width=True)
 
 
-def _fmt_detail(detail: str) -> str:
-    """{"values": [false]} -> = false;  {"range": [null, 1]} -> < 1."""
+def _fmt_detail(fact: str, detail: str) -> str:
+    """A flip's fact and {"values": [...]} / {"range": [lo, hi]} in words."""
     d = json.loads(detail)
-    if "values" in d:
-        return "= " + " or ".join(json.dumps(v) for v in d["values"])
-    lo, hi = d["range"]
-    if lo is None:
-        return f"< {hi}"
-    if hi is None:
-        return f"≥ {lo}"
-    return f"in [{lo}, {hi})"
+    return condition(fact, d.get("values"), d.get("range"))
 
 
 @st.cache_data(show_spinner="Deciding and counting…", max_entries=8)
@@ -117,8 +111,8 @@ with right:
     if flips.empty:
         st.write("No single-fact changes were searched (or none flips a decision).")
     else:
-        label = flips.plan + " · " + flips.item + " " + flips.detail.map(
-            _fmt_detail) + " → " + flips.decision
+        label = flips.plan + " · " + pd.Series(map(_fmt_detail, flips.item, flips.detail), index=flips.index) \
+            + " → " + flips.decision
         ranked_bars(label, flips["count"], "#7b52c4")
     with st.expander("Most common smallest missing sets"):
         missing = df[df.section == "smallest_missing_set"].nlargest(TOP, "count", keep="all").head(TOP)

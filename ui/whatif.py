@@ -25,6 +25,7 @@ import streamlit as st  # noqa: E402
 import caseform as cf  # noqa: E402
 from solver import Solver  # noqa: E402
 from solver.models import PLANS, CaseError, parse_case  # noqa: E402
+from solver.text import condition  # noqa: E402
 
 EXAMPLES = HERE.parent / "examples"
 DEFAULT_EXAMPLE = "ohsu_adult_rr.json"
@@ -212,17 +213,7 @@ with st.sidebar:
 
 def fmt_need(f: dict) -> str:
     """A missing or changed fact and what it must be."""
-    if f.get("values") is not None:
-        vals = " or ".join(cf.show(v) for v in f["values"])
-        return f"**{f['fact']}** = {vals}"
-    lo, hi = f["range"]
-    if lo is None and hi is None:
-        return f"**{f['fact']}** documented"
-    if hi is None:
-        return f"**{f['fact']}** ≥ {cf.show(lo)}"
-    if lo is None:
-        return f"**{f['fact']}** < {cf.show(hi)}"
-    return f"{cf.show(lo)} ≤ **{f['fact']}** < {cf.show(hi)}"
+    return condition(f["fact"], f.get("values"), f.get("range"), show=cf.show, name=f"**{f['fact']}**")
 
 
 def why_not(r: dict) -> list[str]:

@@ -1,0 +1,37 @@
+"""Words for what a fact must be: one formatter for the command line, the
+report and the pages, so a range reads the same everywhere.
+
+    condition("age_years", range=[18, 65])            -> '18 <= age_years < 65'
+    condition("ph_status", values=["negative"])        -> 'ph_status = "negative"'
+    condition("cd22_positive", values=[True], show=yes_no, name="**cd22_positive**")
+                                                       -> '**cd22_positive** = yes'
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Callable, Optional, Sequence
+
+
+def number(x: Any) -> str:
+    """A bound or value as people write it: 18, not 18.0."""
+    if isinstance(x, float) and x.is_integer():
+        x = int(x)
+    return json.dumps(x)
+
+
+def condition(fact: str, values: Optional[Sequence] = None, range: Optional[Sequence] = None,
+              show: Callable[[Any], str] = number, name: Optional[str] = None) -> str:
+    """`fact = a or b`, `fact >= lo`, `fact < hi`, `lo <= fact < hi`, or
+    `fact documented` (a range [null, null]: any known value)."""
+    name = name or fact
+    if values is not None:
+        return f"{name} = " + " or ".join(show(v) for v in values)
+    lo, hi = range if range is not None else (None, None)
+    if lo is None and hi is None:
+        return f"{name} documented"
+    if hi is None:
+        return f"{name} >= {number(lo)}"
+    if lo is None:
+        return f"{name} < {number(hi)}"
+    return f"{number(lo)} <= {name} < {number(hi)}"

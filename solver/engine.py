@@ -221,6 +221,7 @@ class RuleBase:
         for sym, (kind, f, d) in self.shown.items():
             if kind in ("need", "new"):
                 self.shown[sym] = (kind, f, self.facts[f].values.index(d))
+        self.shown_by_handle = {sym._rep: v for sym, v in self.shown.items()}
         if set(self.plans) != set(PLANS):
             raise RuleBaseError(f"rule base plans {sorted(self.plans)} differ from the contract's {list(PLANS)}")
         # Externals start false; release them so that assumptions decide them.
@@ -241,6 +242,26 @@ def _minimal(sets: list[dict]) -> list[dict]:
 
 def _arg(sym: clingo.Symbol):
     return sym.name if sym.type == SymbolType.Function and not sym.arguments else sym
+
+
+# Reading a model.  clingo interns symbols, so a symbol's handle (`_rep`, an
+# integer) identifies it; reading the handles of the shown atoms straight from
+# clingo's C API skips building a Python Symbol per atom and hashing it through
+# two more C calls (measured: 1.9 of 5.2 s of a decide profile went to that).
+# The public API is the fallback should the private names ever move.
+try:
+    from clingo._internal import _c_call, _ffi, _handle_error, _lib
+
+    _SHOWN = _lib.clingo_show_type_shown
+
+    def shown_handles(model: clingo.Model):
+        size = _c_call("size_t", _lib.clingo_model_symbols_size, model._rep, _SHOWN)
+        handles = _ffi.new("clingo_symbol_t[]", size)
+        _handle_error(_lib.clingo_model_symbols(model._rep, _SHOWN, handles, size))
+        return handles
+except (ImportError, AttributeError):                     # pragma: no cover - other clingo versions
+    def shown_handles(model: clingo.Model):
+        return [s._rep for s in model.symbols(shown=True)]
 
 
 def _shown_table_for(ctl: clingo.Control) -> dict:
@@ -310,9 +331,9 @@ class Solver:
         if dx is not None:
             derived["diagnosis"] = dx
         lits = self.assumptions(case, derived)
-        table = rb.shown
+        table = rb.shown_by_handle
         models: list[list] = []
-        on_model = lambda m: models.append([table[s] for s in m.symbols(shown=True)])  # noqa: E731
+        on_model = lambda m: models.append([table[h] for h in shown_handles(m)])  # noqa: E731
         res = rb.ctl.solve(assumptions=lits + [-rb.search_off], on_model=on_model)
         if res.unsatisfiable:
             # No open pathway of a needs_info plan has a completion: decide only.
@@ -329,13 +350,13 @@ class Solver:
         """Per plan, the `changes` entries of CASE.md, from one enumerating solve."""
         rb = self.explainer
         lits = self.assumptions(case, derived, rb)
-        table = rb.shown
+        table = rb.shown_by_handle
         found: dict[tuple, set] = {}          # (plan, decision, facts) -> value combinations
 
         def on_model(m: clingo.Model) -> None:
             target, new = None, []
-            for s in m.symbols(shown=True):
-                kind, a, b = table[s]
+            for h in shown_handles(m):
+                kind, a, b = table[h]
                 if kind == "target":
                     target = (a, b)
                 elif kind == "new":

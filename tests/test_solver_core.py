@@ -152,3 +152,29 @@ def test_cli_batch_keeps_order_and_isolates_bad_lines():
         assert "error" in rows[1] and "facts.x" in rows[2]["error"]
         assert rows[3]["results"][0]["decision"] == "denied"
     assert outs["1"] == outs["2"]
+
+
+def test_the_fast_model_reader_reads_what_the_public_api_shows():
+    """engine.shown_handles reads symbol handles through clingo's C API; they
+    must be exactly the shown symbols, in the same order, for both groundings."""
+    from solver.engine import Solver, shown_handles
+    from solver.models import parse_case
+
+    solver = Solver()
+    case = parse_case({"facts": {"age_years": 40, "ph_status": "negative"}})     # many missing sets
+    for rb in (solver.rules, solver.explainer):
+        lits = solver.assumptions(case, {}, rb)
+        if rb.part == "explain":
+            lits += [lit if k == 2 else -lit for k, lit in rb.limits.items()]
+        else:
+            lits += [-rb.search_off]
+        seen = []
+
+        def check(m):
+            fast = list(shown_handles(m))
+            public = [s._rep for s in m.symbols(shown=True)]
+            assert fast == public
+            seen.append(len(fast))
+
+        rb.ctl.solve(assumptions=lits, on_model=check)
+        assert len(seen) > 1 and all(seen), rb.part

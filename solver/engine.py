@@ -19,6 +19,7 @@ import bisect
 import hashlib
 import json
 import os
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Optional
@@ -494,6 +495,20 @@ def _boxes(domains: list[FactDomain], combos: set[tuple]) -> list[tuple]:
             for tail in _boxes(domains[1:], set(tails)):
                 out.append((run, *tail))
     return out
+
+
+class SharedSolver:
+    """One Solver for many threads (a web server's sessions): a clingo Control
+    is not thread-safe, so solves take turns; a solve takes milliseconds."""
+
+    def __init__(self, logic_dir: Path = LOGIC_DIR):
+        self.solver = Solver(logic_dir)
+        self.rules = self.solver.rules
+        self._lock = threading.Lock()
+
+    def solve(self, case: Case, max_changes: int = 0, lean: bool = False) -> dict:
+        with self._lock:
+            return self.solver.solve(case, max_changes, lean)
 
 
 def dump_json(data: dict) -> str:

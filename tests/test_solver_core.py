@@ -178,3 +178,19 @@ def test_the_fast_model_reader_reads_what_the_public_api_shows():
 
         rb.ctl.solve(assumptions=lits, on_model=check)
         assert len(seen) > 1 and all(seen), rb.part
+
+
+def test_a_shared_solver_answers_many_threads_at_once():
+    """The page shares one solver between sessions (threads): same bytes as
+    one thread, no error, however the solves interleave."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from solver.engine import SharedSolver, Solver, dump_json
+    from solver.models import parse_case
+
+    cases = [parse_case(json.loads(p.read_text())) for p in sorted((ROOT / "examples").glob("*.json"))] * 6
+    expected = [dump_json(Solver().solve(c, 2)) for c in cases]
+    shared = SharedSolver()
+    with ThreadPoolExecutor(8) as pool:
+        got = list(pool.map(lambda c: dump_json(shared.solve(c, 2)), cases))
+    assert got == expected

@@ -23,7 +23,7 @@ for _p in (str(HERE), str(HERE.parent)):
 import streamlit as st  # noqa: E402
 
 import caseform as cf  # noqa: E402
-from solver import Solver  # noqa: E402
+from solver.engine import SharedSolver  # noqa: E402
 from solver.models import PLANS, CaseError, parse_case  # noqa: E402
 from solver.text import condition  # noqa: E402
 
@@ -48,9 +48,10 @@ def badge(decision: str) -> str:
 
 
 @st.cache_resource
-def get_solver() -> Solver:
-    """One grounded solver per server process, shared by every session."""
-    return Solver()
+def get_solver() -> SharedSolver:
+    """One grounded solver per server process, shared by every session (one
+    solve at a time: Streamlit runs sessions in threads)."""
+    return SharedSolver()
 
 
 def example_names() -> list[str]:

@@ -1,7 +1,8 @@
 """Changes that would change a decision (CASE.md, `changes`), found by clingo.
 
 - Every listed change, applied to the case, gives the decision it names, for
-  the first and the last of the values it lists (hypothesis, random cases).
+  every combination of the values it lists (a range: both ends) (hypothesis,
+  random cases).
 - Every single fact that can flip a plan's decision on its own is listed, with
   every value that flips it: checked against a brute-force search over the
   rule base's fact domains (in this test only) on random cases.
@@ -11,6 +12,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import subprocess
@@ -65,6 +67,20 @@ def applied(case: dict, facts: list[dict], last: bool = False) -> dict:
     return out
 
 
+def corners(facts: list[dict]) -> list[list[dict]]:
+    """Every combination of each fact's listed values (a range: its two ends),
+    as single-value facts: 'every listed value gives that decision'."""
+    options = []
+    for f in facts:
+        if "values" in f:
+            options.append([{"fact": f["fact"], "values": [v]} for v in f["values"]])
+        else:
+            lo, hi = f["range"]
+            ends = {point(f["fact"], lo, hi), point(f["fact"], lo, hi, at_top=True)}
+            options.append([{"fact": f["fact"], "values": [v]} for v in sorted(ends)])
+    return [list(c) for c in itertools.product(*options)]
+
+
 def decisions(case: dict) -> dict:
     return {r["plan"]: r["decision"] for r in SOLVER.solve(parse_case(case))["results"]}
 
@@ -77,8 +93,8 @@ def test_every_listed_change_gives_the_decision_it_names(case):
         for entry in r["changes"]:
             assert entry["decision"] != r["decision"]
             assert 1 <= len(entry["facts"]) <= 2
-            for last in (False, True):
-                assert decisions(applied(case, entry["facts"], last))[r["plan"]] == entry["decision"], (r["plan"], entry)
+            for combo in corners(entry["facts"]):
+                assert decisions(applied(case, combo))[r["plan"]] == entry["decision"], (r["plan"], entry, combo)
 
 
 @SETTINGS

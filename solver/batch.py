@@ -162,7 +162,7 @@ class _dask_client:
             obj.close()
 
 
-def _chunked(items: Iterable, size: int) -> Iterator[list]:
+def chunked(items: Iterable, size: int) -> Iterator[list]:
     it = iter(items)
     while True:
         part = list(islice(it, size))
@@ -174,7 +174,7 @@ def _chunked(items: Iterable, size: int) -> Iterator[list]:
 def stream_encoded(items: Iterable, workers: Optional[int] = None, chunk: int = CHUNK, max_changes: int = 0,
                    engine: str = "local", scheduler: Any = None, lean: bool = False) -> Iterator[tuple]:
     """Yield ("ok", json) or ("error", case_id, message) per input, in order."""
-    for part in map_chunks(_run_chunk, _chunked(items, chunk), max_changes, lean, workers=workers, engine=engine,
+    for part in map_chunks(_run_chunk, chunked(items, chunk), max_changes, lean, workers=workers, engine=engine,
                            scheduler=scheduler):
         yield from part
 

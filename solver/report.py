@@ -31,17 +31,13 @@ from typing import Any, ClassVar, Iterable, Iterator, Optional
 
 import orjson
 
-from .batch import map_chunks, worker_solver
+from .batch import chunked, map_chunks, worker_solver
 from .models import PLANS, CaseError, parse_case
 from .text import condition
 
 SEGMENT = 4 << 20            # bytes of a regular file per task
 LINES = 256                  # lines per task from a stream
 SECTIONS = ("decision", "criterion_not_met", "criterion_unknown", "flip", "smallest_missing_set", "error")
-
-
-def _per_plan() -> dict:
-    return {}
 
 
 @dataclass
@@ -55,16 +51,13 @@ class Tally:
     cases: int = 0
     explained: int = 0                                    # results that carried `changes`
     errors: Counter = field(default_factory=Counter)      # message kind (the field) -> cases
-    decisions: dict = field(default_factory=_per_plan)
-    not_met: dict = field(default_factory=_per_plan)
-    unknown: dict = field(default_factory=_per_plan)
-    flips: dict = field(default_factory=_per_plan)
-    missing: dict = field(default_factory=_per_plan)
+    decisions: dict = field(default_factory=dict)
+    not_met: dict = field(default_factory=dict)
+    unknown: dict = field(default_factory=dict)
+    flips: dict = field(default_factory=dict)
+    missing: dict = field(default_factory=dict)
 
     KINDS: ClassVar[tuple] = ("decisions", "not_met", "unknown", "flips", "missing")
-
-    def add(self, result: dict) -> None:
-        self.add_many((result,))
 
     def add_many(self, results: Iterable[dict]) -> None:
         """Count results.  The hot loop of a report: keys gathered in plain
@@ -185,25 +178,33 @@ def _no_gc(fn):
     return wrapper
 
 
-BULK = 16
+BULK = 16                    # results parsed, then counted together (more: slower, cache-wise)
 
 
-@_no_gc
-def count_lines(lines: list, max_changes: int = 1) -> Tally:
+def _count(lines: Iterable[bytes], max_changes: int) -> Tally:
     tally = Tally()
     results: list = []
     for line in lines:
-        _count_line(tally, line if isinstance(line, bytes) else line.encode(), max_changes, results)
+        _count_line(tally, line, max_changes, results)
+        if len(results) >= BULK:
+            tally.add_many(results)
+            results.clear()
     tally.add_many(results)
     return tally
 
 
 @_no_gc
+def count_lines(lines: list, max_changes: int = 1) -> Tally:
+    return _count((line if isinstance(line, bytes) else line.encode() for line in lines), max_changes)
+
+
+@_no_gc
 def count_segment(segment: tuple, max_changes: int = 1) -> Tally:
     """Count the lines that start inside [start, end) of a file."""
-    path, start, end = segment
-    tally = Tally()
-    results: list = []
+    return _count(_segment_lines(*segment), max_changes)
+
+
+def _segment_lines(path: str, start: int, end: int) -> Iterator[bytes]:
     with open(path, "rb") as fh:
         if start:
             fh.seek(start - 1)
@@ -212,13 +213,8 @@ def count_segment(segment: tuple, max_changes: int = 1) -> Tally:
         while fh.tell() < end:
             line = fh.readline()
             if not line:
-                break
-            _count_line(tally, line, max_changes, results)
-            if len(results) >= BULK:
-                tally.add_many(results)
-                results.clear()
-    tally.add_many(results)
-    return tally
+                return
+            yield line
 
 
 def _segments(path: str, size: int) -> Iterator[tuple]:
@@ -231,38 +227,22 @@ def tally(source: Any, max_changes: int = 1, workers: Optional[int] = None, engi
           scheduler: Any = None, progress=None) -> Tally:
     """Count a report over a path (a regular file is split by bytes) or an
     iterable of lines (split by lines), on the engine."""
-    out = Tally()
     if isinstance(source, (str, os.PathLike)) and Path(source).is_file():
         path = str(source)
-        total = os.path.getsize(path)
         workers = workers or os.cpu_count() or 1
         # small files: pieces small enough that every worker gets some
-        size = max(64 << 10, min(SEGMENT, total // (workers * 4) + 1))
-        for part in map_chunks(count_segment, _segments(path, size), max_changes, workers=workers, engine=engine,
-                               scheduler=scheduler, ordered=False):
-            out.merge(part)
-            if progress is not None:
-                progress(part.cases)
-        return out
-    lines = source if not isinstance(source, io.TextIOBase) else (line.encode() for line in source)
-    chunks = _chunks(lines, LINES)
-    for part in map_chunks(count_lines, chunks, max_changes, workers=workers, engine=engine, scheduler=scheduler,
+        size = max(64 << 10, min(SEGMENT, os.path.getsize(path) // (workers * 4) + 1))
+        fn, pieces = count_segment, _segments(path, size)
+    else:
+        lines = source if not isinstance(source, io.TextIOBase) else (line.encode() for line in source)
+        fn, pieces = count_lines, chunked(lines, LINES)
+    out = Tally()
+    for part in map_chunks(fn, pieces, max_changes, workers=workers, engine=engine, scheduler=scheduler,
                            ordered=False):
         out.merge(part)
         if progress is not None:
             progress(part.cases)
     return out
-
-
-def _chunks(lines: Iterable, size: int) -> Iterator[list]:
-    part = []
-    for line in lines:
-        part.append(line)
-        if len(part) == size:
-            yield part
-            part = []
-    if part:
-        yield part
 
 
 # ------------------------------------------------------------------ presenting

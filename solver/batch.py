@@ -18,6 +18,7 @@ Engines (`engine=`):
 from __future__ import annotations
 
 import json
+import multiprocessing
 import os
 import threading
 from collections import deque
@@ -102,7 +103,7 @@ def map_chunks(fn: Callable, chunks: Iterable, *args, workers: Optional[int] = N
             yield fn(chunk, *args)
         return
     if engine == "local":
-        with ProcessPoolExecutor(max_workers=workers) as pool:
+        with ProcessPoolExecutor(max_workers=workers, mp_context=_mp_context()) as pool:
             yield from _windowed(lambda c: pool.submit(fn, c, *args), it, workers * 4, ordered,
                                  lambda f: f.result())
         return
@@ -110,6 +111,16 @@ def map_chunks(fn: Callable, chunks: Iterable, *args, workers: Optional[int] = N
         slots = max(1, sum(client.nthreads().values()))
         yield from _windowed(lambda c: client.submit(fn, c, *args, pure=False), it, slots * 4, ordered,
                              lambda f: f.result())
+
+
+def _mp_context():
+    """fork where this process has one thread (cheap, and workers stay our
+    children, so getrusage sees them); forkserver where other threads run (a
+    Streamlit server, a progress-bar monitor): forking a threaded process can
+    copy a lock some other thread holds."""
+    if threading.active_count() > 1 and "forkserver" in multiprocessing.get_all_start_methods():
+        return multiprocessing.get_context("forkserver")
+    return None
 
 
 def _windowed(submit, chunks, window: int, ordered: bool, result) -> Iterator:

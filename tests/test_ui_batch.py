@@ -53,3 +53,21 @@ def test_the_app_opens_on_the_what_if_page():
     at = AppTest.from_file(str(ROOT / "ui" / "app.py"), default_timeout=120).run()
     assert not at.exception, at.exception
     assert any(m.value.startswith("#### OHSU Health Services") for m in at.markdown)
+
+
+def test_a_large_upload_is_counted_over_every_core_from_the_threaded_server():
+    """Over 2,000 lines the page counts in worker processes, started from
+    Streamlit's threaded process (forkserver); the counts are the same."""
+    from solver.batch import stream_encoded
+
+    cases = [line for line in (ROOT / "examples/batch.jsonl").read_text().splitlines()][:100]
+    results = [item[1] for item in stream_encoded(cases, workers=1, max_changes=1, lean=True)]
+    data = "\n".join(results * 21) + "\n"                       # 2,100 lines
+    at = AppTest.from_file(PAGE, default_timeout=120).run()
+    at.file_uploader(key="batch:upload").set_value(("big.jsonl", data.encode(), "application/json")).run()
+    assert not at.exception, at.exception
+    assert metrics(at)["Cases"] == "2100"
+    one = report.as_json(report.tally(data.encode().splitlines(), workers=1))
+    decisions = at.dataframe[0].value
+    for plan, counts in one["plans"].items():
+        assert decisions.loc[plan].to_dict() == {d: counts["decisions"].get(d, 0) for d in decisions.columns}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
@@ -131,13 +132,20 @@ def _bad_max_changes(n: int, low: int) -> bool:
     return True
 
 
+@contextlib.contextmanager
 def _progress(args, unit: str = "case"):
-    """A tqdm bar on stderr when it is a terminal (and not --no-progress)."""
+    """A tqdm bar on stderr when it is a terminal (and not --no-progress), else
+    None; closed on the way out."""
+    bar = None
     if sys.stderr.isatty() and not getattr(args, "no_progress", False):
         from tqdm import tqdm
 
-        return tqdm(unit=unit, file=sys.stderr)
-    return None
+        bar = tqdm(unit=unit, file=sys.stderr)
+    try:
+        yield bar
+    finally:
+        if bar is not None:
+            bar.close()
 
 
 def cmd_batch(args) -> int:
@@ -151,24 +159,23 @@ def cmd_batch(args) -> int:
         print(f"error: cannot read {args.cases}: {err.strerror}", file=sys.stderr)
         return 2
     lines = (line for line in src if line.strip())
-    bar = _progress(args)
     out = sys.stdout
     try:
-        for item in stream_encoded(lines, workers=args.workers, max_changes=args.max_changes, engine=args.engine,
-                                   scheduler=args.scheduler, lean=getattr(args, "lean", False)):
-            if item[0] == "ok":
-                out.write(item[1])
-            else:
-                out.write(json.dumps({"case_id": item[1], "error": item[2]}, sort_keys=True, separators=(",", ":")))
-            out.write("\n")
-            if bar is not None:
-                bar.update(1)
+        with _progress(args) as bar:
+            for item in stream_encoded(lines, workers=args.workers, max_changes=args.max_changes,
+                                       engine=args.engine, scheduler=args.scheduler, lean=getattr(args, "lean", False)):
+                if item[0] == "ok":
+                    out.write(item[1])
+                else:
+                    out.write(json.dumps({"case_id": item[1], "error": item[2]}, sort_keys=True,
+                                         separators=(",", ":")))
+                out.write("\n")
+                if bar is not None:
+                    bar.update(1)
     except EngineError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     finally:
-        if bar is not None:
-            bar.close()
         if src is not sys.stdin:
             src.close()
     return 0
@@ -191,16 +198,13 @@ def cmd_report(args) -> int:
         return 2
     else:
         source = args.cases
-    bar = _progress(args)
     try:
-        tally = report.tally(source, max_changes=args.max_changes, workers=args.workers, engine=args.engine,
-                             scheduler=args.scheduler, progress=bar.update if bar is not None else None)
+        with _progress(args) as bar:
+            tally = report.tally(source, max_changes=args.max_changes, workers=args.workers, engine=args.engine,
+                                 scheduler=args.scheduler, progress=bar.update if bar is not None else None)
     except EngineError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    finally:
-        if bar is not None:
-            bar.close()
     if args.format == "table":
         text = report.render(tally, top=args.top)
         if args.output:

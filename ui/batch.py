@@ -93,21 +93,26 @@ st.bar_chart(dec, color=[{"approved": "#2e9e44", "case_review": "#1c6fd1", "need
                           "denied": "#d33c3c", "no_policy": "#9a9a9a"}[d] for d in order], horizontal=True)
 st.dataframe(dec, key="batch:decisions")
 
+def top(section: str) -> pd.DataFrame:
+    """The TOP rows of a report section with the most cases."""
+    return df[df.section == section].nlargest(TOP, "count", keep="all").head(TOP)
+
+
 left, right = st.columns(2)
 with left:
     st.subheader("Criteria that block most")
-    blocking = df[df.section == "criterion_not_met"].nlargest(TOP, "count", keep="all").head(TOP)
+    blocking = top("criterion_not_met")
     if blocking.empty:
         st.write("No criterion is broken by a known fact in this batch.")
     else:
         ranked_bars(blocking.plan + " · " + blocking.item, blocking["count"], "#d33c3c")
-    unknown = df[df.section == "criterion_unknown"].nlargest(TOP, "count", keep="all").head(TOP)
+    unknown = top("criterion_unknown")
     with st.expander("Criteria most often unknown"):
         st.dataframe(unknown[["plan", "item", "count"]].rename(columns={"item": "criterion"}), hide_index=True,
                      key="batch:unknown")
 with right:
     st.subheader("Facts that flip most")
-    flips = df[df.section == "flip"].nlargest(TOP, "count", keep="all").head(TOP)
+    flips = top("flip")
     if flips.empty:
         st.write("No single-fact changes were searched (or none flips a decision).")
     else:
@@ -115,7 +120,7 @@ with right:
             + " → " + flips.decision
         ranked_bars(label, flips["count"], "#7b52c4")
     with st.expander("Most common smallest missing sets"):
-        missing = df[df.section == "smallest_missing_set"].nlargest(TOP, "count", keep="all").head(TOP)
+        missing = top("smallest_missing_set")
         st.dataframe(missing[["plan", "item", "detail", "count"]].rename(
             columns={"item": "pathway", "detail": "facts"}), hide_index=True, key="batch:missing")
 

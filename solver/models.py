@@ -138,8 +138,10 @@ def parse_case(data) -> Case:
     """Validate a decoded JSON object (dict) or a JSON text into a `Case`."""
     case_id = None
     try:
-        if isinstance(data, (str, bytes)):
-            return Case.model_validate_json(data)
+        if isinstance(data, (str, bytes, bytearray, memoryview)):
+            from .jsontext import loads
+
+            data = loads(data)
         if not isinstance(data, dict):
             raise CaseError(f"(case): expected a JSON object, got {type(data).__name__}")
         case_id = data.get("case_id") if isinstance(data.get("case_id"), str) else None
@@ -147,6 +149,12 @@ def parse_case(data) -> Case:
         return Case.model_validate(data)
     except ValidationError as err:
         raise CaseError(format_validation_error(err), case_id) from None
+    except CaseError as err:
+        if err.case_id is None:
+            err.case_id = case_id
+        raise
+    except RecursionError:
+        raise CaseError("(case): nested too deeply", case_id) from None
 
 
 def _reject_nan(obj, path=""):

@@ -1,0 +1,131 @@
+"""Reading JSON that people and programs hand us, whatever its bytes.
+
+Every input of the project (a case file, a line of a batch, an upload on a
+page, a result line of a report) is read here, from bytes, and every way it
+can fail becomes one `NotJSON` (a `CaseError`) saying why:
+
+- bytes that are not UTF-8 (a UTF-8 byte-order mark is accepted and dropped);
+- text that is not JSON, or nests deeper than `MAX_DEPTH`;
+- an integer of more digits than Python converts (`sys.get_int_info`);
+- an object that names the same key twice (the key is named: taking the last
+  one silently would decide a case the sender did not write);
+- a number too large for a float (1e309) is read as infinity and left to the
+  case model, which refuses it naming the field.
+
+`case_id_hint` finds a case id in a line that could not be read, for the error
+line written in its place.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any, Union
+
+from .models import CaseError
+
+MAX_DEPTH = 64                   # a case nests 3 deep; results about 8
+
+
+class NotJSON(CaseError):
+    """Input that is not a JSON text we can read."""
+
+
+BOM = b"\xef\xbb\xbf"
+
+
+def _pairs(pairs: list) -> dict:
+    out = dict(pairs)
+    if len(out) != len(pairs):
+        seen = set()
+        for k, _ in pairs:
+            if k in seen:
+                raise _Duplicate(k)
+            seen.add(k)
+    return out
+
+
+class _Duplicate(Exception):
+    def __init__(self, key: str):
+        super().__init__(key)
+        self.key = key
+
+
+_DECODER = json.JSONDecoder(object_pairs_hook=_pairs)
+
+
+def loads(data: Union[bytes, bytearray, memoryview, str]) -> Any:
+    """The JSON value in `data`, or `NotJSON` saying why there is none."""
+    if isinstance(data, (bytearray, memoryview)):
+        data = bytes(data)
+    if isinstance(data, bytes):
+        if data.startswith(BOM):
+            data = data[len(BOM):]
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError as err:
+            raise NotJSON(f"not valid JSON: not UTF-8 text (byte 0x{data[err.start]:02x} at offset {err.start})",
+                          case_id_hint(data)) from None
+    elif isinstance(data, str):
+        text = data[1:] if data.startswith("\ufeff") else data
+    else:
+        raise TypeError(f"expected bytes or str, got {type(data).__name__}")
+    depth = _depth(text)
+    if depth > MAX_DEPTH:
+        raise NotJSON(f"not valid JSON: nested more than {MAX_DEPTH} deep", case_id_hint(text))
+    try:
+        return _DECODER.decode(text)
+    except _Duplicate as dup:
+        raise NotJSON(f"not valid JSON: the key {dup.key!r} appears twice in one object", case_id_hint(text)) from None
+    except json.JSONDecodeError as err:
+        raise NotJSON(f"not valid JSON: {err}", case_id_hint(text)) from None
+    except ValueError as err:             # an integer past the conversion limit
+        raise NotJSON(f"not valid JSON: {_int_limit(err)}", case_id_hint(text)) from None
+    except RecursionError:                # not reached below MAX_DEPTH; kept as a last guard
+        raise NotJSON("not valid JSON: nested too deeply", case_id_hint(text)) from None
+
+
+def _int_limit(err: ValueError) -> str:
+    msg = str(err)
+    if "integer string conversion" in msg or "digits" in msg:
+        return "a number has too many digits"
+    return msg
+
+
+_OPEN = re.compile(r'[\[{]|"(?:[^"\\]|\\.)*"|[\]}]')
+
+
+def _depth(text: str) -> int:
+    """The deepest nesting of brackets outside strings (an upper bound of the
+    JSON depth, computed without recursion)."""
+    if text.count("[") + text.count("{") <= MAX_DEPTH:
+        return 0
+    depth = deepest = 0
+    for m in _OPEN.finditer(text):
+        c = m.group()[0]
+        if c in "[{":
+            depth += 1
+            if depth > deepest:
+                deepest = depth
+                if deepest > MAX_DEPTH:
+                    return deepest
+        elif c in "]}":
+            depth -= 1
+    return deepest
+
+
+_ID = re.compile(r'"case_id"\s*:\s*"((?:[^"\\\x00-\x1f]|\\.){0,200})"')
+
+
+def case_id_hint(data: Union[bytes, str]) -> Any:
+    """The case id of a line that could not be read as a whole, where one can
+    be read in it (the first `"case_id": "..."`), else None."""
+    if isinstance(data, bytes):
+        data = data.decode("utf-8", errors="replace")
+    m = _ID.search(data[:100_000])
+    if not m:
+        return None
+    try:
+        return json.loads('"' + m.group(1) + '"')
+    except ValueError:
+        return None

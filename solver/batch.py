@@ -17,15 +17,18 @@ Engines (`engine=`):
 
 from __future__ import annotations
 
-import json
 import multiprocessing
 import os
+import re
+import sys
 import threading
 from collections import deque
 from concurrent.futures import ProcessPoolExecutor
-from itertools import islice
+from concurrent.futures.process import BrokenProcessPool
+from itertools import chain, islice
 from typing import Any, Callable, Iterable, Iterator, Optional, Union
 
+from .jsontext import NotJSON, loads
 from .models import CaseError, CaseResult, parse_case
 
 CHUNK = 64
@@ -37,12 +40,13 @@ class EngineError(RuntimeError):
 
 
 def _decode(item) -> Union[dict, CaseError]:
-    """A JSONL line (str/bytes) or an already decoded object, as a dict."""
-    if isinstance(item, (str, bytes)):
+    """A JSONL line (str/bytes) or an already decoded object, as a dict; a line
+    that cannot be read becomes the error that says why."""
+    if isinstance(item, (str, bytes, bytearray, memoryview)):
         try:
-            return json.loads(item)
-        except (json.JSONDecodeError, UnicodeDecodeError) as err:
-            return CaseError(f"(line): not valid JSON: {err}")
+            return loads(item)
+        except NotJSON as err:
+            return CaseError(f"(line): {err}", err.case_id)
     if hasattr(item, "model_dump"):
         return item.model_dump()
     return item
@@ -51,7 +55,8 @@ def _decode(item) -> Union[dict, CaseError]:
 def decide_one(item, solver, max_changes: int = 0, lean: bool = False) -> tuple:
     """("ok", canonical JSON) or ("error", case_id, message) for one input;
     with max_changes the result carries `changes` (explain); `lean`: see
-    Solver.solve."""
+    Solver.solve.  Never raises: an input this code cannot handle is an error
+    line too (named as an internal error), so one case never loses the others."""
     data = _decode(item)
     if isinstance(data, CaseError):
         return _encode(data)
@@ -59,6 +64,9 @@ def decide_one(item, solver, max_changes: int = 0, lean: bool = False) -> tuple:
         return ("ok", solver.decide_json(parse_case(data), max_changes, lean))
     except CaseError as err:
         return _encode(err)
+    except Exception as err:                         # a bug: reported on its line, the batch goes on
+        case_id = data.get("case_id") if isinstance(data, dict) and isinstance(data.get("case_id"), str) else None
+        return ("error", case_id, f"(internal): {type(err).__name__}: {err}")
 
 
 # One Solver per worker process and thread (clingo Controls are not thread-safe).
@@ -90,27 +98,172 @@ def _decode_out(item) -> Union[CaseResult, CaseError]:
     return CaseResult.model_validate_json(item[1])
 
 
+def check_workers(workers: Optional[int]) -> int:
+    """The number of workers to start: `workers`, or every local core."""
+    if workers is None:
+        return os.cpu_count() or 1
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise EngineError(f"workers must be a whole number of at least 1, not {workers!r}")
+    return workers
+
+
+class _Source:
+    """An iterator that stops, instead of raising, when its source raises; the
+    error is raised by `reraise` once the results already under way are out."""
+
+    def __init__(self, items: Iterable):
+        self._it = iter(items)
+        self.error: Optional[BaseException] = None
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        if self.error is not None:
+            raise StopIteration
+        try:
+            return next(self._it)
+        except StopIteration:
+            raise
+        except Exception as err:
+            self.error = err
+            raise StopIteration from None
+
+    def reraise(self) -> None:
+        if self.error is not None:
+            raise self.error
+
+
 def map_chunks(fn: Callable, chunks: Iterable, *args, workers: Optional[int] = None, engine: str = "local",
-               scheduler: Any = None, ordered: bool = True) -> Iterator:
+               scheduler: Any = None, ordered: bool = True, on_lost: Optional[Callable] = None,
+               warn: Optional[Callable[[str], None]] = None) -> Iterator:
     """fn(chunk, *args) for each chunk, on the engine, with a bounded window of
-    chunks in flight; results in input order (or as they finish)."""
+    chunks in flight; results in input order (or as they finish).
+
+    No more workers start than there are chunks.  When the source of chunks
+    raises, the results of the chunks already read are yielded first.  A
+    worker process that dies (killed, out of memory) loses nothing: its chunk
+    is run again alone; a chunk that kills a worker twice is given to
+    `on_lost(chunk, fn, args)` (a chunk of cases is then retried case by case,
+    see `stream_encoded`), or raises EngineError without it.  `warn` hears of
+    each lost worker."""
     if engine not in ENGINES:
         raise EngineError(f"unknown engine {engine!r}: choose one of {', '.join(ENGINES)}")
-    workers = workers or os.cpu_count() or 1
-    it = iter(chunks)
-    if engine == "local" and workers == 1:
-        for chunk in it:
-            yield fn(chunk, *args)
-        return
+    workers = check_workers(workers)
+    src = _Source(chunks)
     if engine == "local":
-        with ProcessPoolExecutor(max_workers=workers, mp_context=_mp_context()) as pool:
-            yield from _windowed(lambda c: pool.submit(fn, c, *args), it, workers * 4, ordered,
-                                 lambda f: f.result())
+        first = list(islice(src, workers * 4))
+        workers = min(workers, max(1, len(first)))
+        if workers == 1:
+            for chunk in chain(first, src):
+                yield fn(chunk, *args)
+        else:
+            yield from _local_pool(fn, args, chain(first, src), workers, ordered, on_lost, warn)
+    else:
+        with _dask_client(scheduler, workers) as client:
+            slots = max(1, sum(client.nthreads().values()))
+            yield from _windowed(lambda c: client.submit(fn, c, *args, pure=False), src, slots * 4, ordered,
+                                 _dask_result)
+    src.reraise()
+
+
+def _die_with_parent() -> None:
+    """In a worker: be killed when the parent dies, however it dies (Linux
+    PR_SET_PDEATHSIG), so no worker is left blocked on a queue no one feeds."""
+    if not sys.platform.startswith("linux"):
         return
-    with _dask_client(scheduler, workers) as client:
-        slots = max(1, sum(client.nthreads().values()))
-        yield from _windowed(lambda c: client.submit(fn, c, *args, pure=False), it, slots * 4, ordered,
-                             lambda f: f.result())
+    try:
+        import ctypes
+        import signal
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL, 0, 0, 0)          # PR_SET_PDEATHSIG
+        if os.getppid() == 1:                           # the parent died before prctl
+            os._exit(1)
+    except (OSError, AttributeError):
+        pass
+
+
+def _pool(workers: int) -> ProcessPoolExecutor:
+    return ProcessPoolExecutor(max_workers=workers, mp_context=_mp_context(), initializer=_die_with_parent)
+
+
+def _local_pool(fn, args, chunks, workers: int, ordered: bool, on_lost, warn) -> Iterator:
+    """The local engine: a process pool and a window of workers * 4 chunks.
+    After a worker dies, the pool is started again and the chunk that was
+    waited for runs alone; a second death convicts it."""
+    window = workers * 4
+    pool = _pool(workers)
+    pending: deque = deque()            # [chunk, future or None: not (again) submitted]
+    try:
+        while True:
+            try:
+                for e in pending:
+                    if e[1] is None:
+                        e[1] = pool.submit(fn, e[0], *args)
+                while len(pending) < window:
+                    chunk = next(chunks, None)
+                    if chunk is None:
+                        break
+                    e = [chunk, None]
+                    pending.append(e)           # before submit: a chunk is never lost
+                    e[1] = pool.submit(fn, chunk, *args)
+                if not pending:
+                    return
+                entry = pending[0] if ordered else next((e for e in pending if e[1].done()), pending[0])
+                result = entry[1].result()
+            except BrokenProcessPool:
+                _discard(pool)
+                if warn is not None:
+                    warn("a worker process died (killed or out of memory); its cases are decided again")
+                pool = _pool(workers)
+                entry = pending[0]
+                result = _alone(pool, fn, args, entry[0], on_lost, warn)
+                _discard(pool)                  # it may have broken again; start clean
+                pool = _pool(workers)
+                for e in pending:
+                    e[1] = None
+            pending.remove(entry)
+            yield result
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _discard(pool: ProcessPoolExecutor) -> None:
+    """Shut a broken pool down after killing the workers it has left: Python
+    3.11's pool, broken, loops putting stop signals into a full queue that
+    its surviving workers no longer read."""
+    for proc in list((getattr(pool, "_processes", None) or {}).values()):
+        try:
+            proc.kill()
+        except (OSError, AttributeError, ValueError):
+            pass
+    pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _alone(pool, fn, args, chunk, on_lost, warn):
+    try:
+        return pool.submit(fn, chunk, *args).result()
+    except BrokenProcessPool:
+        if on_lost is None:
+            raise EngineError("a worker process died twice on the same piece of work") from None
+        return on_lost(chunk, lambda c: _retry_alone(fn, args, c), warn)
+
+
+def _retry_alone(fn, args, chunk):
+    """fn(chunk) in a pool of its own: the result, or None when the worker dies."""
+    with _pool(1) as pool:
+        try:
+            return pool.submit(fn, chunk, *args).result()
+        except BrokenProcessPool:
+            return None
+
+
+def _dask_result(future):
+    try:
+        return future.result()
+    except Exception as err:                     # KilledWorker, a lost connection, a cancelled future
+        raise EngineError(f"the Dask cluster could not finish the work: {type(err).__name__}: {err}") from None
 
 
 def _mp_context():
@@ -157,10 +310,8 @@ class _dask_client:
             self.client = Client(cluster)
             self._own = [self.client, cluster]
         elif isinstance(scheduler, str):
-            try:
-                self.client = Client(scheduler, timeout="5s")
-            except OSError as err:
-                raise EngineError(f"cannot reach the Dask scheduler at {scheduler}: {err}") from None
+            check_scheduler(scheduler)
+            self.client = _connect(Client, scheduler)
             self._own = [self.client]
         else:
             self.client = scheduler
@@ -173,25 +324,102 @@ class _dask_client:
             obj.close()
 
 
+CONNECT_SECONDS = 10
+
+
+def check_scheduler(address: str) -> None:
+    """Refuse, before any work, an address that cannot be a Dask scheduler's:
+    `tcp://host:port`, `tls://host:port` (or another of distributed's
+    protocols), or `host:port`."""
+    try:
+        from distributed.comm import parse_address
+        from distributed.comm.registry import backends
+    except ImportError:
+        raise EngineError("the dask engine needs Dask: pip install 'pa-solver[dask]'") from None
+    try:
+        scheme, loc = parse_address(address)
+    except (ValueError, TypeError) as err:
+        raise EngineError(f"--scheduler {address!r} is not a scheduler address: {err}") from None
+    if scheme not in backends:
+        raise EngineError(f"--scheduler {address!r}: unknown protocol {scheme!r} (use one of "
+                          f"{', '.join(sorted(backends))}, e.g. tcp://host:8786)")
+    if scheme in ("tcp", "tls") and not re.fullmatch(r"(\[[0-9a-fA-F:]+\]|[A-Za-z0-9_.-]+):[0-9]{1,5}", loc):
+        raise EngineError(f"--scheduler {address!r}: expected {scheme}://HOST:PORT")
+
+
+def _connect(Client, address: str):
+    """A client of the scheduler at `address`, or EngineError within about
+    CONNECT_SECONDS: something that listens there but is not a scheduler must
+    not hang the batch."""
+    import dask
+
+    box: dict = {}
+
+    def connect():
+        try:
+            with dask.config.set({"distributed.comm.timeouts.connect": f"{CONNECT_SECONDS}s"}):
+                box["client"] = Client(address, timeout=f"{CONNECT_SECONDS}s")
+        except BaseException as err:                  # OSError, TimeoutError, a protocol error
+            box["error"] = err
+
+    thread = threading.Thread(target=connect, name="dask-connect", daemon=True)
+    thread.start()
+    thread.join(CONNECT_SECONDS + 5)
+    if "client" in box:
+        return box["client"]
+    why = f"{type(box['error']).__name__}: {box['error']}" if "error" in box else \
+        f"no answer in {CONNECT_SECONDS + 5} s"
+    raise EngineError(f"cannot reach a Dask scheduler at {address}: {why}")
+
+
 def chunked(items: Iterable, size: int) -> Iterator[list]:
+    """Lists of `size` items; when `items` raises, the items read before it
+    come out first, then the error."""
+    part: list = []
     it = iter(items)
-    while True:
-        part = list(islice(it, size))
-        if not part:
-            return
+    try:
+        for item in it:
+            part.append(item)
+            if len(part) == size:
+                yield part
+                part = []
+    except Exception:
+        if part:
+            yield part
+        raise
+    if part:
         yield part
 
 
+def _lost_cases(chunk: list, run_alone: Callable, warn) -> list:
+    """A chunk of cases on which a worker died twice: each case alone, so
+    only a case that kills its worker itself becomes an error line."""
+    out = []
+    for item in chunk:
+        got = run_alone([item])
+        if got is None:
+            data = _decode(item)
+            case_id = data.get("case_id") if isinstance(data, dict) and isinstance(data.get("case_id"), str) else None
+            got = [("error", case_id, "(worker): the worker process died deciding this case")]
+            if warn is not None:
+                warn(f"a worker process died deciding case {case_id or '(no id)'}: written as an error line")
+        out.extend(got)
+    return out
+
+
 def stream_encoded(items: Iterable, workers: Optional[int] = None, chunk: int = CHUNK, max_changes: int = 0,
-                   engine: str = "local", scheduler: Any = None, lean: bool = False) -> Iterator[tuple]:
-    """Yield ("ok", json) or ("error", case_id, message) per input, in order."""
+                   engine: str = "local", scheduler: Any = None, lean: bool = False,
+                   warn: Optional[Callable[[str], None]] = None) -> Iterator[tuple]:
+    """Yield ("ok", json) or ("error", case_id, message) per input, in order:
+    exactly one per input, whatever the input holds."""
     for part in map_chunks(_run_chunk, chunked(items, chunk), max_changes, lean, workers=workers, engine=engine,
-                           scheduler=scheduler):
+                           scheduler=scheduler, on_lost=_lost_cases, warn=warn):
         yield from part
 
 
 def stream(items: Iterable, workers: Optional[int] = None, max_changes: int = 0, engine: str = "local",
-           scheduler: Any = None) -> Iterator[Union[CaseResult, CaseError]]:
+           scheduler: Any = None, warn: Optional[Callable[[str], None]] = None
+           ) -> Iterator[Union[CaseResult, CaseError]]:
     for item in stream_encoded(items, workers=workers, max_changes=max_changes, engine=engine,
-                               scheduler=scheduler):
+                               scheduler=scheduler, warn=warn):
         yield _decode_out(item)

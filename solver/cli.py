@@ -7,18 +7,107 @@ import contextlib
 import json
 import os
 import sys
-from typing import Optional
+from collections import deque
+from itertools import chain
+from typing import Iterator, Optional
 
 from .models import CaseError, CaseResult, parse_case
+from .text import safe, safe_block
 
 STATUS_MARK = {"met": "met", "not_met": "NOT MET", "unknown": "unknown"}
 
 
-def _read_text(path: str) -> str:
+class InputError(Exception):
+    """Input that cannot be read at all (no such file, stdin closed)."""
+
+
+class OutputError(Exception):
+    """Output that cannot be written (a full disk, a closed pipe's peer)."""
+
+
+def _stdin_bytes():
+    """Standard input as a binary stream, or InputError when there is none."""
+    stream = getattr(sys.stdin, "buffer", None) if sys.stdin is not None else None
+    if stream is None or stream.closed:
+        raise InputError("cannot read standard input: it is closed")
+    return stream
+
+
+def _open_input(path: str):
+    """A binary stream of `path` (- for stdin), or InputError saying why not."""
     if path == "-":
-        return sys.stdin.read()
-    with open(path, encoding="utf-8") as fh:
-        return fh.read()
+        return _stdin_bytes()
+    try:
+        return open(path, "rb")
+    except IsADirectoryError:
+        raise InputError(f"cannot read {safe(path)}: a directory, not a file") from None
+    except FileNotFoundError:
+        raise InputError(f"cannot read {safe(path)}: no such file") from None
+    except OSError as err:
+        raise InputError(f"cannot read {safe(path)}: {err.strerror or err}") from None
+
+
+def _read_bytes(path: str) -> bytes:
+    src = _open_input(path)
+    try:
+        return src.read()
+    except (OSError, ValueError) as err:
+        raise InputError(f"cannot read {safe(path)}: {getattr(err, 'strerror', None) or err}") from None
+    finally:
+        if path != "-":
+            src.close()
+
+
+MAX_LINE = 16 << 20          # bytes; a longer line is an error line, read past without holding it
+
+
+def _lines(src, errors: list) -> Iterator[tuple[int, bytes]]:
+    """(line number, bytes) of every non-blank line of a binary stream; a line
+    longer than MAX_LINE is given as b"" + a marker (an error line in its
+    place); a read failure ends the lines and is appended to `errors`."""
+    number = 0
+    try:
+        while True:
+            line = src.readline(MAX_LINE + 1)
+            if not line:
+                return
+            number += 1
+            if len(line) > MAX_LINE and not line.endswith(b"\n"):
+                while True:                               # the rest of the over-long line
+                    rest = src.readline(1 << 20)
+                    if not rest or rest.endswith(b"\n"):
+                        break
+                yield number, TOO_LONG
+                continue
+            if line.strip():
+                yield number, line
+    except (OSError, ValueError) as err:
+        errors.append(f"cannot read line {number + 1}: {getattr(err, 'strerror', None) or err}")
+
+
+TOO_LONG = b"\x00too-long"
+
+
+class _Out:
+    """Standard output as bytes, line by line; a failed write is OutputError."""
+
+    def __init__(self):
+        self.stream = getattr(sys.stdout, "buffer", None) if sys.stdout is not None else None
+        if self.stream is None:
+            raise OutputError("standard output is closed")
+
+    def line(self, text) -> None:
+        data = text.encode("utf-8") if isinstance(text, str) else text
+        try:
+            self.stream.write(data + b"\n")
+        except OSError as err:
+            raise OutputError(err.strerror or str(err)) from None
+
+    def flush(self) -> None:
+        try:
+            self.stream.flush()
+        except OSError as err:
+            raise OutputError(err.strerror or str(err)) from None
 
 
 def _fmt_fact(f) -> str:
@@ -65,7 +154,7 @@ def render_table(result: CaseResult) -> str:
             for c in r.changes:
                 facts = "; ".join(_fmt_change(f) for f in c.facts)
                 lines.append(f"  would change to {c.decision.upper()}: {facts}")
-    return "\n".join(lines)
+    return "\n".join(safe(line) for line in lines)
 
 
 def _fmt_change(f) -> str:
@@ -74,24 +163,43 @@ def _fmt_change(f) -> str:
     return f"{_fmt_fact(f)} (now {'unknown' if f.from_ is None else number(f.from_)})"
 
 
-def _load_case(path: str):
+def _load_case(path: str, data: Optional[bytes] = None):
     """The validated case in a JSON file (or - for stdin), or None after
     printing why not to stderr."""
+    from .jsontext import NotJSON
+
     try:
-        text = _read_text(path)
-    except OSError as err:
-        print(f"error: cannot read {path}: {err.strerror}", file=sys.stderr)
-        return None
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as err:
-        print(f"error: {path}: not valid JSON: {err}", file=sys.stderr)
-        return None
-    try:
+        if data is None:
+            data = _read_bytes(path)
         return parse_case(data)
+    except InputError as err:
+        _error(str(err))
+    except NotJSON as err:
+        _error(f"{'standard input' if path == '-' else path}: {err}")
     except CaseError as err:
-        print(f"error: invalid case: {err}", file=sys.stderr)
-        return None
+        _error(f"invalid case: {err}")
+    return None
+
+
+def _error(message: str) -> None:
+    """One line on stderr, control characters escaped."""
+    try:
+        print(f"error: {safe(message)}", file=sys.stderr)
+    except (OSError, ValueError, AttributeError):
+        pass
+
+
+def _warn(message: str) -> None:
+    try:
+        print(f"warning: {safe(message)}", file=sys.stderr)
+    except (OSError, ValueError, AttributeError):
+        pass
+
+
+def _print_result(result, args) -> None:
+    out = _Out()
+    out.line(result.to_json() if args.json else render_table(result))
+    out.flush()
 
 
 def cmd_decide(args) -> int:
@@ -100,8 +208,7 @@ def cmd_decide(args) -> int:
     case = _load_case(args.case)
     if case is None:
         return 2
-    result = decide(case)
-    print(result.to_json() if args.json else render_table(result))
+    _print_result(decide(case), args)
     return 0
 
 
@@ -114,12 +221,42 @@ def cmd_explain(args) -> int:
         # many cases: stream them like `batch`, with the changes
         args.cases = args.case
         return cmd_batch(args)
-    case = _load_case(args.case)
+    data = None
+    if args.case == "-":
+        kind, first = _sniff_stdin()
+        if kind == "jsonl":
+            args.cases, args.first_lines = "-", first
+            return cmd_batch(args)
+        data = first
+    case = _load_case(args.case, data)
     if case is None:
         return 2
-    result = explain(case, args.max_changes)
-    print(result.to_json() if args.json else render_table(result))
+    _print_result(explain(case, args.max_changes), args)
     return 0
+
+
+def _sniff_stdin():
+    """("jsonl", lines read) when standard input holds one JSON object per
+    line (the first non-blank line is a whole object and another follows),
+    else ("json", all of it)."""
+    from .jsontext import NotJSON, loads
+
+    src = _stdin_bytes()
+    head: list[bytes] = []
+    for line in iter(src.readline, b""):
+        head.append(line)
+        if line.strip():
+            break
+    try:
+        first_is_object = isinstance(loads(head[-1]), dict) if head else False
+    except NotJSON:
+        first_is_object = False
+    if first_is_object:
+        for line in iter(src.readline, b""):
+            head.append(line)
+            if line.strip():
+                return "jsonl", head
+    return "json", b"".join(head) + src.read()
 
 
 def _bad_max_changes(n: int, low: int) -> bool:
@@ -128,7 +265,7 @@ def _bad_max_changes(n: int, low: int) -> bool:
 
     if low <= n <= MAX_CHANGES:
         return False
-    print(f"error: --max-changes must be between {low} and {MAX_CHANGES}, not {n}", file=sys.stderr)
+    _error(f"--max-changes must be between {low} and {MAX_CHANGES}, not {n}")
     return True
 
 
@@ -137,7 +274,7 @@ def _progress(args, unit: str = "case"):
     """A tqdm bar on stderr when it is a terminal (and not --no-progress), else
     None; closed on the way out."""
     bar = None
-    if sys.stderr.isatty() and not getattr(args, "no_progress", False):
+    if sys.stderr is not None and sys.stderr.isatty() and not getattr(args, "no_progress", False):
         from tqdm import tqdm
 
         bar = tqdm(unit=unit, file=sys.stderr)
@@ -148,53 +285,115 @@ def _progress(args, unit: str = "case"):
             bar.close()
 
 
+def _check_engine(args) -> bool:
+    """Options of the engine checked before any work; False after saying why."""
+    from .batch import EngineError, check_scheduler
+
+    if args.scheduler is not None and args.engine != "dask":
+        _error("--scheduler needs --engine dask")
+        return False
+    if args.engine == "dask" and args.scheduler is not None:
+        try:
+            check_scheduler(args.scheduler)
+        except EngineError as err:
+            _error(str(err))
+            return False
+    return True
+
+
 def cmd_batch(args) -> int:
+    """One output line per non-blank input line, in order.  Exit 0 when every
+    line was decided, 1 when some are error lines (all written), 2 when the
+    work could not run (bad option, unreadable input, unwritable output)."""
     from .batch import EngineError, stream_encoded
 
-    if _bad_max_changes(args.max_changes, 0):
+    if _bad_max_changes(args.max_changes, 0) or not _check_engine(args):
         return 2
     try:
-        src = sys.stdin if args.cases == "-" else open(args.cases, encoding="utf-8")
-    except OSError as err:
-        print(f"error: cannot read {args.cases}: {err.strerror}", file=sys.stderr)
+        src = _open_input(args.cases)
+    except InputError as err:
+        _error(str(err))
         return 2
-    lines = (line for line in src if line.strip())
-    out = sys.stdout
+    read_errors: list[str] = []
+    numbered = _lines(src, read_errors)
+    first = getattr(args, "first_lines", None)
+    if first:                                  # lines `explain -` read to tell JSONL from JSON
+        numbered = chain(((i, b) for i, b in enumerate(first, 1) if b.strip()),
+                         ((n + len(first), b) for n, b in numbered))
+    numbers: deque = deque()
+
+    def lines():
+        for number, line in numbered:
+            numbers.append(number)
+            yield line if line is not TOO_LONG else CaseError(f"(line): longer than {MAX_LINE >> 20} MiB; not read")
+
+    out = _Out()
+    errors = 0
     try:
         with _progress(args) as bar:
-            for item in stream_encoded(lines, workers=args.workers, max_changes=args.max_changes,
-                                       engine=args.engine, scheduler=args.scheduler, lean=getattr(args, "lean", False)):
+            for item in stream_encoded(lines(), workers=args.workers, max_changes=args.max_changes,
+                                       engine=args.engine, scheduler=args.scheduler,
+                                       lean=getattr(args, "lean", False), warn=_warn):
+                number = numbers.popleft()
                 if item[0] == "ok":
-                    out.write(item[1])
+                    out.line(item[1])
                 else:
-                    out.write(json.dumps({"case_id": item[1], "error": item[2]}, sort_keys=True,
-                                         separators=(",", ":")))
-                out.write("\n")
+                    errors += 1
+                    out.line(json.dumps({"case_id": item[1], "error": item[2], "line": number}, sort_keys=True,
+                                        ensure_ascii=False, separators=(",", ":")))
                 if bar is not None:
                     bar.update(1)
+        out.flush()
     except EngineError as err:
-        print(f"error: {err}", file=sys.stderr)
+        _error(str(err))
         return 2
     finally:
-        if src is not sys.stdin:
+        if args.cases != "-":
             src.close()
-    return 0
+    if read_errors:
+        _error(f"{'standard input' if args.cases == '-' else args.cases}: {read_errors[0]}")
+        return 2
+    return 1 if errors else 0
+
+
+def _check_output(path: Optional[str]) -> bool:
+    """An output path that can be written, checked before any work; False
+    after saying why not."""
+    if not path:
+        return True
+    if os.path.isdir(path):
+        _error(f"--output {path}: a directory; give a file name")
+        return False
+    parent = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(parent):
+        _error(f"--output {path}: the directory {parent} does not exist")
+        return False
+    if not os.access(parent, os.W_OK) or (os.path.exists(path) and not os.access(path, os.W_OK)):
+        _error(f"--output {path}: not writable")
+        return False
+    return True
 
 
 def cmd_report(args) -> int:
     from . import report
     from .batch import EngineError
 
-    if _bad_max_changes(args.max_changes, 0):
+    if _bad_max_changes(args.max_changes, 0) or not _check_engine(args):
         return 2
     if args.format == "parquet" and not args.output:
-        print("error: --format parquet needs --output PATH", file=sys.stderr)
+        _error("--format parquet needs --output PATH")
+        return 2
+    if not _check_output(args.output):
         return 2
     if args.cases == "-":
-        source = sys.stdin.buffer
+        try:
+            source = _stdin_bytes()
+        except InputError as err:
+            _error(str(err))
+            return 2
     elif not os.path.isfile(args.cases):
         why = "a directory, not a file" if os.path.isdir(args.cases) else "no such file"
-        print(f"error: cannot read {args.cases}: {why}", file=sys.stderr)
+        _error(f"cannot read {args.cases}: {why}")
         return 2
     else:
         source = args.cases
@@ -203,24 +402,41 @@ def cmd_report(args) -> int:
             tally = report.tally(source, max_changes=args.max_changes, workers=args.workers, engine=args.engine,
                                  scheduler=args.scheduler, progress=bar.update if bar is not None else None)
     except EngineError as err:
-        print(f"error: {err}", file=sys.stderr)
+        _error(str(err))
         return 2
-    if args.format == "table":
-        text = report.render(tally, top=args.top)
-        if args.output:
-            with open(args.output, "w", encoding="utf-8") as fh:
-                fh.write(text + "\n")
-        else:
-            print(text)
-        return 0
-    text = report.write(tally, args.format, args.output)
-    if not args.output:
-        sys.stdout.write(text)
+    try:
+        if args.format == "table":
+            text = safe_block(report.render(tally, top=args.top))
+            if args.output:
+                with open(args.output, "w", encoding="utf-8") as fh:
+                    fh.write(text + "\n")
+            else:
+                _Out().line(text)
+            return 0
+        text = report.write(tally, args.format, args.output)
+        if not args.output:
+            out = _Out()
+            out.line(text.rstrip("\n"))
+            out.flush()
+    except OSError as err:
+        _error(f"cannot write {args.output or 'the output'}: {err.strerror or err}")
+        return 2
     return 0
 
 
+def _positive(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, not {text!r}") from None
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {n}")
+    return n
+
+
 def _engine_options(parser) -> None:
-    parser.add_argument("--workers", type=int, default=None, help="worker processes (default: every local core)")
+    parser.add_argument("--workers", type=_positive, default=None,
+                        help="worker processes (default: every local core; never more than there is work for)")
     parser.add_argument("--engine", choices=("local", "dask"), default="local",
                         help="local: a process pool on this machine (default); dask: a Dask cluster")
     parser.add_argument("--scheduler", default=None, metavar="ADDRESS",
@@ -231,9 +447,10 @@ def _engine_options(parser) -> None:
 def cmd_ui(args) -> int:
     """Start the what-if page: `streamlit run ui/app.py`, extra options passed on."""
     import subprocess
-    from pathlib import Path
 
-    app = Path(__file__).resolve().parent.parent / "ui" / "app.py"
+    from .paths import UI
+
+    app = UI / "app.py"
     if not app.is_file():
         print(f"error: the page is not installed with this copy of the solver ({app} is missing)", file=sys.stderr)
         return 2
@@ -274,7 +491,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--output", "-o", default=None, metavar="PATH", help="write here (required for parquet)")
     r.add_argument("--max-changes", type=int, default=1, metavar="N",
                    help="cases are explained with at most N changes (default 1; 0: no flips)")
-    r.add_argument("--top", type=int, default=8, help="rows per list in the table (default 8)")
+    r.add_argument("--top", type=_positive, default=8, help="rows per list in the table (default 8)")
     _engine_options(r)
     r.set_defaults(func=cmd_report)
     u = sub.add_parser("ui", help="open the what-if page in a browser (Streamlit); other options go to "
@@ -289,12 +506,42 @@ def main(argv: Optional[list[str]] = None) -> int:
         args.streamlit_args = extra
     elif extra:
         build_parser().error(f"unrecognized arguments: {' '.join(extra)}")
+    _exit_on_term()
     try:
         return args.func(args)
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:
+        _silence_stdout()
         return 0
+    except OutputError as err:
+        _error(f"cannot write the output: {err}")
+        _silence_stdout()
+        return 2
+
+
+def _exit_on_term() -> None:
+    """SIGTERM ends the work as Ctrl-C does: the pool is shut down and the
+    workers (who die with their parent in any case) are not left behind."""
+    import signal
+
+    def handler(signum, frame):
+        raise SystemExit(128 + signum)
+
+    try:
+        signal.signal(signal.SIGTERM, handler)
+    except (ValueError, OSError):          # not the main thread
+        pass
+
+
+def _silence_stdout() -> None:
+    """After a failed write, send what is still buffered to /dev/null, so the
+    interpreter's last flush does not fail again with a traceback."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):
+        pass
 
 
 if __name__ == "__main__":

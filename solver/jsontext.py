@@ -74,7 +74,7 @@ def loads(data: Union[bytes, bytearray, memoryview, str]) -> Any:
     if depth > MAX_DEPTH:
         raise NotJSON(f"not valid JSON: nested more than {MAX_DEPTH} deep", case_id_hint(text))
     try:
-        return _DECODER.decode(text)
+        value = _DECODER.decode(text)
     except _Duplicate as dup:
         raise NotJSON(f"not valid JSON: the key {dup.key!r} appears twice in one object", case_id_hint(text)) from None
     except json.JSONDecodeError as err:
@@ -83,6 +83,30 @@ def loads(data: Union[bytes, bytearray, memoryview, str]) -> Any:
         raise NotJSON(f"not valid JSON: {_int_limit(err)}", case_id_hint(text)) from None
     except RecursionError:                # not reached below MAX_DEPTH; kept as a last guard
         raise NotJSON("not valid JSON: nested too deeply", case_id_hint(text)) from None
+    if _SURROGATE_ESCAPE.search(text) and _has_lone_surrogate(value):
+        raise NotJSON("not valid JSON: a string holds a lone UTF-16 surrogate (\\ud800-\\udfff), "
+                      "which is not text", case_id_hint(text))
+    return value
+
+
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+
+
+def _has_lone_surrogate(value) -> bool:
+    stack = [value]
+    while stack:
+        v = stack.pop()
+        if isinstance(v, str):
+            try:
+                v.encode("utf-8")
+            except UnicodeEncodeError:
+                return True
+        elif isinstance(v, dict):
+            stack.extend(v)
+            stack.extend(v.values())
+        elif isinstance(v, list):
+            stack.extend(v)
+    return False
 
 
 def _int_limit(err: ValueError) -> str:
@@ -126,6 +150,7 @@ def case_id_hint(data: Union[bytes, str]) -> Any:
     if not m:
         return None
     try:
-        return json.loads('"' + m.group(1) + '"')
+        value = json.loads('"' + m.group(1) + '"')
     except ValueError:
         return None
+    return None if "\ufffd" in value else value     # bytes that were not text: no id to trust

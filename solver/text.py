@@ -10,6 +10,7 @@ report and the pages, so a range reads the same everywhere.
 from __future__ import annotations
 
 import json
+import re
 from typing import Any, Callable, Optional, Sequence
 
 
@@ -35,3 +36,24 @@ def condition(fact: str, values: Optional[Sequence] = None, range: Optional[Sequ
     if lo is None:
         return f"{name} < {number(hi)}"
     return f"{number(lo)} <= {name} < {number(hi)}"
+
+
+# C0 and C1 controls, DEL, and the Unicode marks that reorder or break lines.
+_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def _escape(m: "re.Match") -> str:
+    c = ord(m.group())
+    return f"\\x{c:02x}" if c < 0x100 else f"\\u{c:04x}"
+
+
+def safe(text: Any) -> str:
+    """A string fit to print on one line of a terminal: every control
+    character (newline, escape, carriage return, bidirectional marks) shown as
+    an escape, so input can neither forge lines nor drive the terminal."""
+    return _UNSAFE.sub(_escape, str(text))
+
+
+def safe_block(text: str) -> str:
+    """`safe` line by line: our own line breaks kept, every other control escaped."""
+    return "\n".join(safe(line) for line in text.split("\n"))

@@ -145,11 +145,12 @@ def test_cli_batch_keeps_order_and_isolates_bad_lines():
     outs = {}
     for workers in ("1", "2"):
         res = run("batch", "-", "--workers", workers, stdin="\n".join(lines) + "\n")
-        assert res.returncode == 0
+        assert res.returncode == 1                 # every line written, some of them errors
         outs[workers] = res.stdout
         rows = [json.loads(l) for l in res.stdout.splitlines()]
         assert [r.get("case_id") for r in rows] == ["a", None, "b", "c"]
         assert "error" in rows[1] and "facts.x" in rows[2]["error"]
+        assert (rows[1]["line"], rows[2]["line"]) == (2, 3)
         assert rows[3]["results"][0]["decision"] == "denied"
     assert outs["1"] == outs["2"]
 

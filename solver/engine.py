@@ -18,7 +18,6 @@ from __future__ import annotations
 import bisect
 import hashlib
 import json
-import os
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,8 +27,9 @@ import clingo
 from clingo import SymbolType
 
 from .models import PLANS, Case, CaseResult
+from .paths import LOGIC
 
-LOGIC_DIR = Path(os.environ.get("PA_SOLVER_LOGIC", Path(__file__).resolve().parent.parent / "logic"))
+LOGIC_DIR = LOGIC
 
 # Solver options.  domRec with the `#heuristic missing(..) [1,false]` statement
 # enumerates the subset-minimal missing sets; --forget-on-step resets the
@@ -445,11 +445,13 @@ class Solver:
             }
             active = [pw for pw in rb.plan_pathways[plan] if pw.id in pstatus]
             if lean:
-                # Lean lines (batch --lean): no citations or texts, criteria by status.
-                ids = sorted({c for pw in active for c in pw.criteria})
-                out["pathways"] = [{"id": pw.id, "status": pstatus[pw.id]} for pw in active]
-                out["not_met"] = [c for c in ids if cstatus[c] == "not_met"]
-                out["unknown"] = [c for c in ids if cstatus[c] == "unknown"]
+                # Lean lines (batch --lean): no citations or texts; per pathway its outcome, status and
+                # the ids of its criteria not met and unknown, in the pathway's order (what `report`
+                # needs to find the pathways closest to approval).
+                out["pathways"] = [{"id": pw.id, "outcome": pw.outcome, "status": pstatus[pw.id],
+                                    "not_met": [c for c in pw.criteria if cstatus[c] == "not_met"],
+                                    "unknown": [c for c in pw.criteria if cstatus[c] == "unknown"]}
+                                   for pw in active]
             else:
                 out["policy"] = rb.documents[plan]
                 out["note"] = rb.notes.get(plan)

@@ -2,17 +2,25 @@
 `explain --json`) in, the report as charts and a downloadable table out.
 
 Everything is `solver.report`'s: the page uploads, charts and offers the table.
+The page says which data it shows (an upload, or the bundled example), names
+criteria by their policy sentence as well as their id, and shows the facts
+that flip most towards a decision the reader chooses.  Whatever the bytes of
+an upload, the page shows a report: lines that cannot be read are counted by
+the field at fault (shown as a table, never as markdown).
 """
 
 from __future__ import annotations
 
 import json
 import sys
+import textwrap
 import time
 from pathlib import Path
+from typing import Optional
 
 HERE = Path(__file__).resolve().parent
-for _p in (str(HERE), str(HERE.parent)):
+# the page's own modules; in a source checkout, the repository (for `solver`)
+for _p in (str(HERE), str(HERE.parent)) if (HERE.parent / "solver").is_dir() else (str(HERE),):
     if _p not in sys.path:
         sys.path.insert(0, _p)
 
@@ -23,19 +31,70 @@ import streamlit as st  # noqa: E402
 from solver import report  # noqa: E402
 from solver.text import condition  # noqa: E402
 
-EXAMPLE = HERE.parent / "examples" / "batch.jsonl"
+from solver.paths import EXAMPLES  # noqa: E402
+
+EXAMPLE = EXAMPLES / "batch.jsonl"
 TOP = 15
+COLUMNS = ["section", "plan", "item", "decision", "detail", "count"]
+DECISION_COLOURS = {"approved": "#2e9e44", "case_review": "#1c6fd1", "needs_info": "#e8a317", "denied": "#d33c3c",
+                    "no_policy": "#9a9a9a"}
+TARGETS = ("approved", "case_review", "needs_info", "denied")
+TARGET_LABEL = {"approved": "approved", "case_review": "case review", "needs_info": "needs info",
+                "denied": "denied"}
+SHORT = {"bcbs_fep": "FEP", "bcbsnc": "BCBS NC", "cvs_caremark": "CVS", "masshealth": "MassHealth", "ohsu": "OHSU"}
+WRAP = 46                    # characters per line of a bar's label
+LABEL_LINES = 3              # lines of a label at most (the whole text is in the tooltip)
+LINE_PX = 13                 # pixels per label line
 
 
-def ranked_bars(labels: pd.Series, counts: pd.Series, colour: str) -> None:
-    """Horizontal bars, largest first, with whole labels."""
-    data = pd.DataFrame({"what": labels.values, "cases": counts.values})
-    chart = alt.Chart(data).mark_bar(color=colour).encode(
-        x=alt.X("cases:Q", title="cases"),
-        y=alt.Y("what:N", sort="-x", title=None, axis=alt.Axis(labelLimit=420)),
-        tooltip=["what", "cases"],
-    )
-    st.altair_chart(chart, use_container_width=True)
+@st.cache_resource(show_spinner=False)
+def rule_texts() -> tuple[dict, dict]:
+    """Criterion id -> (policy sentence, where in the policy); pathway id ->
+    title: read once from the rule base."""
+    from solver.engine import Solver
+
+    rules = Solver().rules
+    criteria = {cid: (c.text, c.source) for cid, c in rules.criteria.items()}
+    pathways = {pid: pw.title for pid, pw in rules.pathways.items()}
+    return criteria, pathways
+
+
+def wrap(text: str, width: int = WRAP, lines: int = LABEL_LINES) -> str:
+    """A label in at most `lines` lines of `width` characters (cut with an ellipsis)."""
+    parts = textwrap.wrap(" ".join(str(text).split()), width) or [""]
+    if len(parts) > lines:
+        parts = parts[:lines]
+        parts[-1] = parts[-1][:width - 1].rstrip() + "…"
+    return "\n".join(parts)
+
+
+def ranked_bars(data: pd.DataFrame, colour: str, key: str) -> None:
+    """Horizontal bars, largest first: `label` (wrapped, on the left, up to
+    three lines), `cases` (a whole number, also written at the bar's end),
+    `tooltip` (the whole text).  Fixed bar thickness; the height follows the
+    number of bars."""
+    data = data.reset_index(drop=True).copy()
+    data["order"] = range(len(data))
+    seen: dict = {}
+    labels = []
+    for label in data["label"]:                 # one bar per row, even if two cut labels read the same
+        seen[label] = seen.get(label, 0) + 1
+        labels.append(label + "\u200b" * (seen[label] - 1))
+    data["label"] = labels
+    lines = max(1, int(data["label"].str.count("\n").max()) + 1)
+    step = max(24, lines * LINE_PX + 10)
+    top = max(1, int(data["cases"].max()))
+    y = alt.Y("label:N", sort=alt.SortField("order"), title=None,
+              axis=alt.Axis(labelExpr="split(datum.label, '\\n')", labelLimit=320, labelFontSize=11,
+                            labelLineHeight=LINE_PX, labelPadding=6))
+    x = alt.X("cases:Q", title="cases", scale=alt.Scale(domain=[0, top * 1.15], nice=False),
+              axis=alt.Axis(format="d", tickMinStep=1, tickCount=min(top, 6), grid=True))
+    base = alt.Chart(data).encode(y=y, x=x, tooltip=[alt.Tooltip("tooltip:N", title="what"),
+                                                      alt.Tooltip("cases:Q", title="cases", format="d")])
+    bars = base.mark_bar(color=colour, size=16)
+    counts = base.mark_text(align="left", dx=3, fontSize=11).encode(text=alt.Text("cases:Q", format="d"))
+    chart = (bars + counts).properties(height=alt.Step(step))
+    st.altair_chart(chart, width="stretch", key=key)
 
 
 def _fmt_detail(fact: str, detail: str) -> str:
@@ -46,7 +105,9 @@ def _fmt_detail(fact: str, detail: str) -> str:
 
 @st.cache_data(show_spinner="Deciding and counting…", max_entries=8)
 def run_report(data: bytes, max_changes: int) -> tuple[list[dict], dict, float]:
-    """The report's rows and JSON for an uploaded batch (cached by content)."""
+    """The report's rows and JSON for an uploaded batch (cached by content).
+    Lines of any bytes are counted (errors by field); nothing here raises on
+    what the file holds."""
     t = time.perf_counter()
     lines = data.splitlines()
     # Small batches in the server process; large ones over every core.
@@ -54,80 +115,152 @@ def run_report(data: bytes, max_changes: int) -> tuple[list[dict], dict, float]:
     return report.rows(tally), report.as_json(tally), time.perf_counter() - t
 
 
-st.title("Batch: what holds requests back")
-st.caption("Upload cases (one JSON object per line, as `pa-solver batch` reads) or results (as `pa-solver batch` "
-           "or `pa-solver explain --json` print them). The same report as `pa-solver report`.")
-
-c1, c2 = st.columns([3, 2])
-upload = c1.file_uploader("Cases or results (JSONL)", type=["jsonl", "ndjson", "txt", "json"], key="batch:upload")
-use_example = c2.toggle(f"Use the bundled example ({EXAMPLE.name}, 200 cases)", key="batch:example",
-                        value=upload is None)
-max_changes = c2.radio("Cases are explained with changes of", [1, 0], key="batch:max_changes", horizontal=True,
-                       format_func=lambda n: "one fact (flips counted)" if n else "none (faster)")
-
-if upload is not None:
-    data, name = upload.getvalue(), upload.name
-elif use_example:
-    data, name = EXAMPLE.read_bytes(), EXAMPLE.name
-else:
-    st.info("Upload a JSONL file, or use the bundled example.")
-    st.stop()
-
-rows, summary, seconds = run_report(data, max_changes)
-df = pd.DataFrame(rows, columns=["section", "plan", "item", "decision", "detail", "count"])
-
-m1, m2, m3, m4 = st.columns(4)
-m1.metric("Cases", summary["cases"])
-m2.metric("Could not be read", sum(summary["errors"].values()))
-m3.metric("With changes searched", summary["explained"])
-m4.metric("Seconds", f"{seconds:.2f}")
-if summary["errors"]:
-    st.warning("Lines that could not be read, by field: " + ", ".join(f"{k}: {v}" for k, v in
-                                                                      summary["errors"].items()))
-
-st.subheader("Decisions per plan")
-dec = df[df.section == "decision"].pivot_table(index="plan", columns="item", values="count", fill_value=0).astype(int)
-order = [d for d in ("approved", "case_review", "needs_info", "denied", "no_policy") if d in dec.columns]
-dec = dec[order]
-st.bar_chart(dec, color=[{"approved": "#2e9e44", "case_review": "#1c6fd1", "needs_info": "#e8a317",
-                          "denied": "#d33c3c", "no_policy": "#9a9a9a"}[d] for d in order], horizontal=True)
-st.dataframe(dec, key="batch:decisions")
-
-def top(section: str) -> pd.DataFrame:
-    """The TOP rows of a report section with the most cases."""
-    return df[df.section == section].nlargest(TOP, "count", keep="all").head(TOP)
+def criterion_label(plan: str, cid: str, texts: dict) -> str:
+    text = texts.get(cid, ("", ""))[0]
+    return f"{SHORT.get(plan, plan)} · {cid}: {text}" if text else f"{SHORT.get(plan, plan)} · {cid}"
 
 
-left, right = st.columns(2)
-with left:
-    st.subheader("Criteria that block most")
-    blocking = top("criterion_not_met")
-    if blocking.empty:
-        st.write("No criterion is broken by a known fact in this batch.")
+def criteria_table(rows: pd.DataFrame, texts: dict) -> pd.DataFrame:
+    """plan, criterion, policy sentence, where in the policy, cases."""
+    return pd.DataFrame({
+        "plan": rows["plan"].values,
+        "criterion": rows["item"].values,
+        "policy sentence": [texts.get(c, ("", ""))[0] for c in rows["item"]],
+        "where": [texts.get(c, ("", ""))[1] for c in rows["item"]],
+        "cases": rows["count"].values,
+    })
+
+
+def page() -> None:
+    """The page, run by Streamlit on every interaction."""
+    st.title("Batch: what holds requests back")
+    st.caption("Upload cases (one JSON object per line, as `pa-solver batch` reads) or results (as `pa-solver batch` "
+               "or `pa-solver explain --json` print them). The same report as `pa-solver report`.")
+
+    c1, c2 = st.columns([3, 2])
+    upload = c1.file_uploader("Cases or results (JSONL)", type=["jsonl", "ndjson", "txt", "json"], key="batch:upload")
+    # The toggle never claims the example while an upload is shown: off and disabled then.
+    if upload is not None:
+        st.session_state["batch:example"] = False
+    elif "batch:example" not in st.session_state:
+        st.session_state["batch:example"] = True
+    use_example = c2.toggle(f"Use the bundled example ({EXAMPLE.name}, 200 cases)", key="batch:example",
+                            disabled=upload is not None,
+                            help="Shown when no file is uploaded; remove the upload to see the example.")
+    max_changes = c2.radio("Cases are explained with changes of", [1, 0], key="batch:max_changes", horizontal=True,
+                           format_func=lambda n: "one fact (flips counted)" if n else "none (faster)")
+
+    if upload is not None:
+        data, name = upload.getvalue(), upload.name
+        st.info(f"Showing your upload: {name} ({len(data):,} bytes). The bundled example is not shown.",
+                icon=":material/upload_file:")
+    elif use_example:
+        data, name = EXAMPLE.read_bytes(), EXAMPLE.name
+        st.info(f"Showing the bundled example: {EXAMPLE.name}. Upload a file to see yours instead.",
+                icon=":material/dataset:")
     else:
-        ranked_bars(blocking.plan + " · " + blocking.item, blocking["count"], "#d33c3c")
-    unknown = top("criterion_unknown")
-    with st.expander("Criteria most often unknown"):
-        st.dataframe(unknown[["plan", "item", "count"]].rename(columns={"item": "criterion"}), hide_index=True,
-                     key="batch:unknown")
-with right:
-    st.subheader("Facts that flip most")
-    flips = top("flip")
-    if flips.empty:
-        st.write("No single-fact changes were searched (or none flips a decision).")
-    else:
-        label = flips.plan + " · " + pd.Series(map(_fmt_detail, flips.item, flips.detail), index=flips.index) \
-            + " → " + flips.decision
-        ranked_bars(label, flips["count"], "#7b52c4")
-    with st.expander("Most common smallest missing sets"):
-        missing = top("smallest_missing_set")
-        st.dataframe(missing[["plan", "item", "detail", "count"]].rename(
-            columns={"item": "pathway", "detail": "facts"}), hide_index=True, key="batch:missing")
+        st.info("Nothing shown: upload a JSONL file, or turn on the bundled example.")
+        st.stop()
+        return
 
-st.subheader("The whole report")
-st.dataframe(df, hide_index=True, key="batch:table")
-d1, d2 = st.columns(2)
-d1.download_button("Download the table (CSV)", df.to_csv(index=False, lineterminator="\n"),
-                   file_name=f"{Path(name).stem}.report.csv", mime="text/csv", key="batch:csv")
-d2.download_button("Download the report (JSON)", json.dumps(summary, indent=2, ensure_ascii=False),
-                   file_name=f"{Path(name).stem}.report.json", mime="application/json", key="batch:json")
+    rows, summary, seconds = run_report(data, max_changes)
+    df = pd.DataFrame(rows, columns=COLUMNS)
+    texts, titles = rule_texts()
+
+    m1, m2, m3, m4 = st.columns(4)
+    m1.metric("Cases", summary["cases"])
+    m2.metric("Could not be read", sum(summary["errors"].values()))
+    m3.metric("With changes searched", summary["explained"])
+    m4.metric("Seconds", f"{seconds:.2f}")
+    if summary["errors"]:
+        n = sum(summary["errors"].values())
+        st.warning(f"{n} line{'s' if n != 1 else ''} could not be read; counted by the field at fault below, "
+                   "the other lines are reported.")
+        errors = pd.DataFrame({"field at fault": list(summary["errors"]), "lines": list(summary["errors"].values())})
+        st.dataframe(errors, hide_index=True, key="batch:errors", width="stretch")
+
+    st.subheader("Decisions per plan")
+    decisions = df[df.section == "decision"]
+    if decisions.empty:
+        st.write("No case could be decided or read in this file.")
+    else:
+        dec = decisions.pivot_table(index="plan", columns="item", values="count", fill_value=0).astype(int)
+        order = [d for d in DECISION_COLOURS if d in dec.columns]
+        dec = dec[order]
+        st.bar_chart(dec, color=[DECISION_COLOURS[d] for d in order], horizontal=True, width="stretch")
+        st.dataframe(dec, key="batch:decisions", width="stretch")
+
+
+    def top(section: str, decision: Optional[str] = None) -> pd.DataFrame:
+        """The TOP rows of a report section with the most cases (of one decision)."""
+        part = df[df.section == section]
+        if decision is not None:
+            part = part[part.decision == decision]
+        return part.nlargest(TOP, "count", keep="all").head(TOP)
+
+
+    left, right = st.columns(2)
+    with left:
+        st.subheader("Criteria that block most")
+        st.caption(f"Counted by this rule: {report.BLOCKING_RULE}.")
+        blocking = top("criterion_not_met")
+        if blocking.empty:
+            st.write("No criterion is broken by a known fact where a plan did not approve.")
+        else:
+            ranked_bars(pd.DataFrame({
+                "label": [wrap(criterion_label(p, c, texts)) for p, c in zip(blocking.plan, blocking.item)],
+                "cases": blocking["count"].values,
+                "tooltip": [f"{p} · {c} ({texts.get(c, ('', ''))[1]}): {texts.get(c, ('', ''))[0]}"
+                            for p, c in zip(blocking.plan, blocking.item)],
+            }), "#d33c3c", key="batch:blocking_chart")
+            with st.expander("Criteria that block most, with their policy sentence"):
+                st.dataframe(criteria_table(blocking, texts), hide_index=True, key="batch:blocking", width="stretch")
+        unknown = top("criterion_unknown")
+        with st.expander("Criteria most often unknown"):
+            st.dataframe(criteria_table(unknown, texts), hide_index=True, key="batch:unknown", width="stretch")
+    with right:
+        st.subheader("Facts that flip most")
+        target = st.segmented_control("Towards", TARGETS, default="approved", key="batch:target",
+                                      format_func=TARGET_LABEL.get, required=True,
+                                      help="The single-fact changes that would turn most decisions into this one.")
+        target = target or "approved"
+        st.caption(f"What would make most decisions {TARGET_LABEL[target]}: one fact changed.")
+        flips = top("flip", target)
+        if flips.empty:
+            if df[df.section == "flip"].empty:
+                st.write("No single-fact changes were searched (or none flips a decision).")
+            else:
+                st.write(f"No single fact changes a decision to {TARGET_LABEL[target]} in this batch.")
+        else:
+            words = [_fmt_detail(f, d) for f, d in zip(flips.item, flips.detail)]
+            ranked_bars(pd.DataFrame({
+                "label": [wrap(f"{SHORT.get(p, p)} · {w}") for p, w in zip(flips.plan, words)],
+                "cases": flips["count"].values,
+                "tooltip": [f"{p} · {w} → {target}" for p, w in zip(flips.plan, words)],
+            }), "#7b52c4", key="batch:flip_chart")
+        with st.expander("Most common smallest missing sets"):
+            missing = top("smallest_missing_set")
+            st.dataframe(pd.DataFrame({
+                "plan": missing["plan"].values,
+                "pathway": missing["item"].values,
+                "pathway title": [titles.get(p, "") for p in missing["item"]],
+                "facts": missing["detail"].values,
+                "cases": missing["count"].values,
+            }), hide_index=True, key="batch:missing", width="stretch")
+
+    st.subheader("The whole report")
+    table = df.copy()
+    table["policy sentence"] = [texts.get(i, ("", ""))[0] if s.startswith("criterion") else ""
+                                for s, i in zip(table.section, table.item)]
+    st.dataframe(table, hide_index=True, key="batch:table", width="stretch")
+    d1, d2 = st.columns(2)
+    d1.download_button("Download the table (CSV)", df.to_csv(index=False, lineterminator="\n"),
+                       file_name=f"{Path(name).stem}.report.csv", mime="text/csv", key="batch:csv")
+    d2.download_button("Download the report (JSON)", json.dumps(summary, indent=2, ensure_ascii=False),
+                       file_name=f"{Path(name).stem}.report.json", mime="application/json", key="batch:json")
+
+
+# A worker process started from the page (forkserver, spawn) imports this file
+# again as __mp_main__: no page there, only the imports the work needs.
+if __name__ != "__mp_main__":
+    page()

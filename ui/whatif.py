@@ -1,9 +1,17 @@
-"""The what-if page: a case on the left, every plan's answer on the right.
+"""The what-if page: the decisions beside the case, kept in view while facts change.
 
     pa-solver ui                 (or: streamlit run ui/app.py)
 
+On a wide screen the facts and the decisions each scroll in a pane of the
+window's height, side by side, so neither scrolls the other away; on a narrow
+one (a phone) the decisions come first and a strip of badges stays at the top
+while the facts below change.  Each plan is one line (name, badge, what
+decides it or holds it back) with its card collapsed under it; a card's
+contents are computed only while it is open.
+
 The page is thin: decisions, statuses, citations, missing sets and changes all
-come from `solver`; `caseform` turns the widgets into a case and back.
+come from `solver`; `caseform` turns the widgets into a case and back and
+`present` puts a result into words.
 """
 
 from __future__ import annotations
@@ -13,38 +21,49 @@ import sys
 import time
 from pathlib import Path
 
-_t0 = time.perf_counter()
-
 HERE = Path(__file__).resolve().parent
-for _p in (str(HERE), str(HERE.parent)):
+# the page's own modules; in a source checkout, the repository (for `solver`)
+for _p in (str(HERE), str(HERE.parent)) if (HERE.parent / "solver").is_dir() else (str(HERE),):
     if _p not in sys.path:
         sys.path.insert(0, _p)
 
 import streamlit as st  # noqa: E402
 
 import caseform as cf  # noqa: E402
+import present as pr  # noqa: E402
 from solver.engine import SharedSolver  # noqa: E402
 from solver.models import PLANS, CaseError, parse_case  # noqa: E402
-from solver.text import condition  # noqa: E402
 
-EXAMPLES = HERE.parent / "examples"
+from solver.paths import EXAMPLES  # noqa: E402
 DEFAULT_EXAMPLE = "ohsu_adult_rr.json"
 MAX_CHANGES = 2
 
-BADGE = {"approved": "green", "case_review": "blue", "needs_info": "orange", "denied": "red", "no_policy": "gray"}
-LABEL = {"approved": "APPROVED", "case_review": "CASE REVIEW", "needs_info": "NEEDS INFO", "denied": "DENIED",
-         "no_policy": "NO POLICY"}
-MARK = {"met": ":green[✔ met]", "not_met": ":red[✘ not met]", "unknown": ":orange[? unknown]"}
-PATHWAY_MARK = {"met": ":green[met]", "open": ":orange[open]", "not_met": ":red[not met]"}
+badge = pr.badge
+LABEL = pr.LABEL
+SHORT = {"bcbs_fep": "FEP", "bcbsnc": "BCBS NC", "cvs_caremark": "CVS", "masshealth": "MassHealth", "ohsu": "OHSU"}
 
-
-# A shape as well as a colour, so the decision reads without colour too.
-ICON = {"approved": "check_circle", "case_review": "gavel", "needs_info": "help", "denied": "cancel",
-        "no_policy": "block"}
-
-
-def badge(decision: str) -> str:
-    return f":{BADGE[decision]}-badge[:material/{ICON[decision]}: {LABEL[decision]}]"
+# Wide screens: facts and decisions in panes of the window's height, each
+# scrolling on its own.  Narrow screens (Streamlit stacks columns below 640 px):
+# the decisions column first, and a strip of badges stuck to the top.
+CSS = """<style>
+@media (min-width: 641px) {
+  div[data-testid="stMainBlockContainer"] { padding-top: 4rem; padding-bottom: 0.5rem; }
+  .st-key-facts-pane, .st-key-decisions-pane {
+    max-height: calc(100vh - 10.5rem); overflow-y: auto; overflow-x: hidden; padding-right: 0.6rem; }
+  div[data-testid="stLayoutWrapper"]:has(> .st-key-strip) { display: none; }
+}
+@media (max-width: 640px) {
+  div[data-testid="stColumn"]:has(.st-key-decisions-pane) { order: -1; }
+  div[data-testid="stLayoutWrapper"]:has(> .st-key-strip) {
+    position: sticky; top: 3.75rem; z-index: 100; background: var(--background-color, #fff);
+    padding: 0.25rem 0; border-bottom: 1px solid rgba(49, 51, 63, 0.2); }
+}
+[data-testid="stAppDeployButton"] { display: none; }
+.st-key-stale { opacity: 0.45; filter: grayscale(1); }
+.st-key-case-plans [data-tag], .st-key-case-plans span[data-baseweb="tag"] {
+  background-color: rgba(49, 51, 63, 0.1) !important; color: rgb(49, 51, 63) !important; }
+.st-key-case-plans [data-tag] svg, .st-key-case-plans span[data-baseweb="tag"] svg { fill: currentColor; }
+</style>"""
 
 
 @st.cache_resource
@@ -60,9 +79,11 @@ def example_names() -> list[str]:
 
 # ------------------------------------------------------------------ session state
 
-def set_case(case: dict) -> None:
+def set_case(case: dict, loaded: str) -> None:
     for key, value in cf.state_from_case(case).items():
         st.session_state[key] = value
+    st.session_state["loaded"] = loaded
+    st.session_state["loaded_case"] = cf.case_from_state(cf.state_from_case(case))
 
 
 def current_state() -> dict:
@@ -70,28 +91,47 @@ def current_state() -> dict:
     return {k: st.session_state.get(k) for k in keys}
 
 
+def upload_key() -> str:
+    return f"src:upload:{st.session_state.get('upload_n', 0)}"
+
+
+def clear_upload() -> None:
+    """A new uploader (a new key): it no longer shows a file that is not loaded."""
+    st.session_state["upload_n"] = st.session_state.get("upload_n", 0) + 1
+
+
 def cb_load_example() -> None:
-    name = st.session_state["src:example"]
-    set_case(json.loads((EXAMPLES / name).read_text()))
+    name = st.session_state.get("src:example")
+    if not name:
+        return
+    set_case(json.loads((EXAMPLES / name).read_text()), f"the bundled example `{name}`")
     st.session_state["upload_error"] = None
+    clear_upload()
 
 
 def cb_blank() -> None:
-    set_case({})
+    set_case({}, "a blank case (every fact unknown)")
     st.session_state["upload_error"] = None
+    st.session_state["src:example"] = None
+    clear_upload()
 
 
 def cb_upload() -> None:
-    upload = st.session_state.get("src:upload")
+    upload = st.session_state.get(upload_key())
     if upload is None:
         return
     try:
         case = cf.load_case_json(upload.getvalue())
     except CaseError as err:
-        st.session_state["upload_error"] = f"{upload.name} was not loaded: {err}"
+        st.session_state["upload_error"] = f"{upload.name} was not loaded: {err}. The case on the page is unchanged."
         return
-    set_case(case)
+    except Exception as err:  # noqa: BLE001 - whatever the bytes, never a traceback on the page
+        st.session_state["upload_error"] = (f"{upload.name} was not loaded: {type(err).__name__}: {err}. "
+                                            "The case on the page is unchanged.")
+        return
+    set_case(case, f"the upload `{upload.name}`")
     st.session_state["upload_error"] = None
+    st.session_state["src:example"] = None
 
 
 def cb_fill(values: dict) -> None:
@@ -106,7 +146,8 @@ def cb_pin() -> None:
 def cb_reset() -> None:
     base = st.session_state.get("baseline")
     if base is not None:
-        set_case(base)
+        for key, value in cf.state_from_case(base).items():
+            st.session_state[key] = value
 
 
 def cb_unpin() -> None:
@@ -114,48 +155,106 @@ def cb_unpin() -> None:
 
 
 if "ready" not in st.session_state:
-    set_case(json.loads((EXAMPLES / DEFAULT_EXAMPLE).read_text()))
+    set_case(json.loads((EXAMPLES / DEFAULT_EXAMPLE).read_text()), f"the bundled example `{DEFAULT_EXAMPLE}`")
     st.session_state["src:example"] = DEFAULT_EXAMPLE
     st.session_state["baseline"] = None
     st.session_state["upload_error"] = None
+    st.session_state["last_good"] = None
     st.session_state["ready"] = True
 
 solver = get_solver()
 PLAN_NAMES = solver.rules.plans
 
-# ------------------------------------------------------------------ page
+# ------------------------------------------------------------------ decisions
+
+def missing_sets(r: dict, stale: bool) -> None:
+    plan = r["plan"]
+    st.markdown("**Missing facts** — any one of these sets would complete a pathway (those that approve first):")
+    for i, m in enumerate(pr.order_missing(r["missing"])):
+        c1, c2 = st.columns([4, 1], vertical_alignment="center")
+        c1.markdown(f"{i + 1}. " + ", ".join(pr.fmt_need(f) for f in m["facts"])
+                    + f" → `{m['pathway']}` ({m['outcome'].replace('_', ' ')})")
+        c2.button("Fill", key=f"fill:{plan}:{i}", on_click=cb_fill, args=(cf.fill_values(m["facts"]),),
+                  help="set these facts to a value that meets them", disabled=stale)
 
 
+def card(r: dict, case_shown: dict, stale: bool) -> None:
+    """The card's contents (drawn only while its expander is open)."""
+    plan, dec = r["plan"], r["decision"]
+    pol = r["policy"]
+    st.caption(f"{pol['document']} · {pol['id']} · {pol['date'] or 'undated'}"
+               + (f" · {r['note']}" if r.get("note") else ""))
+    if dec in ("approved", "case_review"):
+        pw = next(p for p in r["pathways"] if p["id"] == r["pathway"])
+        line = f"**Decided by** {pw['title']} (`{pw['id']}`)"
+        if r.get("authorization"):
+            line += " — authorization: " + pr.authorization(r)
+        st.markdown(line)
+    elif dec == "no_policy":
+        st.markdown(f"This plan's document has no criteria for {case_shown['drug']}.")
+    elif dec == "denied":
+        st.markdown("**Why not** — every pathway has a criterion the known facts break:\n\n"
+                    + "\n".join(pr.why_not(r)))
+    if dec == "needs_info":
+        missing_sets(r, stale)
+    changes = r.get("changes") or []
+    head = f"**What would change this** ({len(changes)})"
+    if dec == "no_policy":
+        st.markdown(f"{head}: no fact changes this, only another drug would.")
+    elif not changes:
+        st.markdown(f"{head}: no change of at most {MAX_CHANGES} facts gives another decision.")
+    else:
+        st.markdown(f"{head} — click a change to try it on the case:")
+    for i, ch in enumerate(changes):
+        facts = ", ".join(f"{pr.fmt_need(f)} (now {cf.show(f['from'])})" for f in ch["facts"])
+        st.button(f"{badge(ch['decision'])} if {facts}", key=f"try:{plan}:{i}", type="tertiary",
+                  on_click=cb_fill, args=(cf.fill_values(ch["facts"]),), help="apply this change to the case",
+                  disabled=stale)
+    st.markdown(f"**Criteria by pathway** ({len(r['pathways'])})\n\n" + pr.criteria_markdown(r))
 
-with st.sidebar:
-    st.header("Case")
-    st.selectbox("Bundled example", example_names(), key="src:example")
-    c1, c2 = st.columns(2)
-    c1.button("Load example", key="btn:load", on_click=cb_load_example, use_container_width=True)
-    c2.button("Start blank", key="btn:blank", on_click=cb_blank, use_container_width=True)
-    st.file_uploader("Upload a case (JSON)", type=["json"], key="src:upload", on_change=cb_upload)
-    if st.session_state.get("upload_error"):
-        st.error(st.session_state["upload_error"])
-    st.divider()
-    st.text_input("Case id", key="case:id")
-    st.selectbox("Drug", cf.DRUGS, key="case:drug")
-    st.selectbox("Request", cf.REQUESTS, key="case:request")
-    st.multiselect("Plans", PLANS, key="case:plans", format_func=lambda p: PLAN_NAMES.get(p, p))
-    st.divider()
-    st.header("What-if")
-    st.button("Pin this case as the baseline", key="btn:pin", on_click=cb_pin, use_container_width=True)
-    if st.session_state.get("baseline") is not None:
-        st.button("Reset to the baseline", key="btn:reset", on_click=cb_reset, use_container_width=True)
-        st.button("Forget the baseline", key="btn:unpin", on_click=cb_unpin, use_container_width=True)
 
-st.title("Prior authorization: what if?")
-st.caption("Besponsa (inotuzumab ozogamicin) and Blincyto (blinatumomab) against five plans' written criteria, "
-           "decided by ASP rules (clingo). An empty or 'unknown' field is unknown, never false.")
+def decisions(res: dict, case_shown: dict, base_res: dict | None, stale: bool) -> None:
+    base_by_plan = {r["plan"]: r for r in base_res["results"]} if base_res else {}
+    for name, value in sorted(res["derived_facts"].items()):
+        st.caption(f"{name} = {value}, derived from the ICD-10 codes (no {name} given).")
+    for r in res["results"]:
+        plan, dec = r["plan"], r["decision"]
+        with st.container(key=f"decision-{plan}", border=True):
+            head = f"**{PLAN_NAMES.get(plan, plan)}** &nbsp; {badge(dec)}"
+            b = base_by_plan.get(plan)
+            if b is not None and b["decision"] != dec:
+                head += f" &nbsp; :violet-badge[changed — baseline {LABEL[b['decision']]}]"
+            st.markdown(f"{head}  \n{pr.reason(r)}")
+            # A fixed label (the state of an expander follows its label) and
+            # lazy: a closed card costs nothing on a re-decision.
+            with st.expander("Card: criteria, missing facts, changes", key=f"card:{plan}",
+                             on_change="rerun") as box:
+                if box.open:
+                    card(r, case_shown, stale)
 
-left, right = st.columns([1, 1], gap="large")
 
-with left:
-    st.subheader("Facts")
+def baseline_table(res: dict, base_res: dict | None, baseline: dict, case: dict) -> None:
+    st.markdown("##### Against the baseline")
+    base_by_plan = {r["plan"]: r for r in base_res["results"]} if base_res else {}
+    rows = []
+    for r in res["results"]:
+        b = base_by_plan.get(r["plan"])
+        was = b["decision"] if b else None
+        mark = " **← changed**" if was != r["decision"] else ""
+        rows.append(f"| {PLAN_NAMES.get(r['plan'], r['plan'])} | {badge(was) if was else '—'} | "
+                    f"{badge(r['decision'])}{mark} |")
+    diff = cf.diff_facts(baseline, case)
+    body = "| plan | baseline | now |\n|---|---|---|\n" + "\n".join(rows)
+    if diff:
+        body += (f"\n\n**Facts that differ** ({len(diff)}):\n\n| fact | baseline | now |\n|---|---|---|\n"
+                 + "\n".join(f"| {name} | {cf.show(a)} | **{cf.show(b)}** |" for name, a, b in diff))
+    else:
+        body += "\n\n**Facts that differ:** none — this is the baseline."
+    st.markdown(body)
+
+
+def facts_form() -> None:
+    st.markdown("#### Facts")
     for group, names in cf.GROUPS.items():
         with st.expander(group, expanded=True):
             cols = st.columns(2)
@@ -176,187 +275,121 @@ with left:
                                      min_value=cast(spec.min_value) if spec.min_value is not None else None,
                                      max_value=cast(spec.max_value) if spec.max_value is not None else None,
                                      step=cast(1 if spec.kind == "integer" else 0.5),
-                                     format="%d" if spec.kind == "integer" else "%.1f",
+                                     format="%d" if spec.kind == "integer" else "%g",
                                      placeholder="unknown", help=spec.help or None)
 
-case = cf.case_from_state(current_state())
-try:
-    parsed = parse_case(case)
-except CaseError as err:
-    parsed = None
-    case_error = str(err)
 
-_t1 = time.perf_counter()
-result = solver.solve(parsed, MAX_CHANGES) if parsed is not None else None
-decide_ms = (time.perf_counter() - _t1) * 1e3
+def take_away(case: dict, result: dict | None) -> None:
+    st.markdown("##### Take it away")
+    c1, c2 = st.columns(2)
+    c1.download_button("Download the case (JSON)", cf.case_json(case),
+                       file_name=f"{case.get('case_id') or 'case'}.json", mime="application/json",
+                       key="dl:case", width="stretch")
+    if result is not None:
+        c2.download_button("Download the result (JSON)", cf.result_json(result),
+                           file_name=f"{case.get('case_id') or 'case'}.result.json", mime="application/json",
+                           key="dl:result", width="stretch")
+        st.caption(f"The result is the page's: decisions and the changes of at most {MAX_CHANGES} facts, "
+                   f"byte for byte what `pa-solver explain CASE.json --json --max-changes {MAX_CHANGES}` prints.")
+    else:
+        st.caption("No result to download: this case cannot be decided.")
 
-baseline = st.session_state.get("baseline")
-base_result = None
-if baseline is not None:
-    try:
-        base_result = solver.solve(parse_case(baseline))
-    except CaseError:
-        base_result = None
 
+# ------------------------------------------------------------------ page
 
 with st.sidebar:
+    st.header("Case")
+    st.caption(f"Loaded: {st.session_state.get('loaded') or 'a case'}.")
+    st.selectbox("Bundled example", example_names(), key="src:example", index=None,
+                 placeholder="choose an example to load")
+    c1, c2 = st.columns(2)
+    c1.button("Load example", key="btn:load", on_click=cb_load_example, width="stretch")
+    c2.button("Start blank", key="btn:blank", on_click=cb_blank, width="stretch")
+    st.file_uploader("Upload a case (JSON)", type=["json"], key=upload_key(), on_change=cb_upload)
+    if st.session_state.get("upload_error"):
+        st.error(st.session_state["upload_error"])
     st.divider()
-    st.header("Take it away")
-    st.download_button("Download the case (JSON)", cf.case_json(case),
-                       file_name=f"{case.get('case_id') or 'case'}.json", mime="application/json",
-                       key="dl:case", use_container_width=True)
+    st.text_input("Case id", key="case:id")
+    st.selectbox("Drug", cf.DRUGS, key="case:drug")
+    st.selectbox("Request", cf.REQUESTS, key="case:request")
+    st.multiselect("Plans", PLANS, key="case:plans", format_func=lambda p: PLAN_NAMES.get(p, p))
+    st.divider()
+    st.header("What-if")
+    st.button("Pin this case as the baseline", key="btn:pin", on_click=cb_pin, width="stretch")
+    if st.session_state.get("baseline") is not None:
+        st.button("Reset to the baseline", key="btn:reset", on_click=cb_reset, width="stretch")
+        st.button("Forget the baseline", key="btn:unpin", on_click=cb_unpin, width="stretch")
+
+st.html(CSS)
+st.markdown("### Prior authorization: what if?")
+st.caption("Besponsa and Blincyto against five plans' written criteria, decided by ASP rules (clingo). "
+           "An empty or 'unknown' field is unknown, never false.")
+
+
+@st.fragment
+def what_if() -> None:
+    """Facts and decisions: a fact's widget reruns only this part of the page.
+    Every widget has a key, so the case is known before any widget is drawn:
+    the decisions go out to the browser first."""
+    t0 = time.perf_counter()
+    case = cf.case_from_state(current_state())
+    case_error = None
+    try:
+        parsed = parse_case(case)
+    except CaseError as err:
+        parsed = None
+        case_error = str(err)
+    t1 = time.perf_counter()
+    result = solver.solve(parsed, MAX_CHANGES) if parsed is not None else None
+    decide_ms = (time.perf_counter() - t1) * 1e3
     if result is not None:
-        st.download_button("Download the result (JSON)", cf.result_json(result),
-                           file_name=f"{case.get('case_id') or 'case'}.result.json", mime="application/json",
-                           key="dl:result", use_container_width=True)
-    st.caption("Re-run either with `pa-solver decide CASE.json --json`.")
+        st.session_state["last_good"] = {"case": case, "result": result}
+    last = st.session_state.get("last_good")
 
+    baseline = st.session_state.get("baseline")
+    base_result = None
+    if baseline is not None:
+        try:
+            base_result = solver.solve(parse_case(baseline))
+        except CaseError:
+            base_result = None
 
-def fmt_need(f: dict) -> str:
-    """A missing or changed fact and what it must be."""
-    return condition(f["fact"], f.get("values"), f.get("range"), show=cf.show, name=f"**{f['fact']}**")
+    shown = result if result is not None else (last or {}).get("result")
+    if shown is not None:
+        with st.container(key="strip"):
+            st.markdown(" &nbsp; ".join(f"**{SHORT.get(r['plan'], r['plan'])}** {badge(r['decision'])}"
+                                        for r in shown["results"]) + (" &nbsp; *(stale)*" if result is None else ""))
 
+    left, right = st.columns([1, 1], gap="large")
+    with right, st.container(key="decisions-pane"):
+        st.markdown("#### Decisions")
+        timing = st.empty()
+        if case != st.session_state.get("loaded_case"):
+            st.caption(f"Loaded: {st.session_state.get('loaded') or 'a case'}, with changes made on this page.")
+        if result is None:
+            st.error(f"This case cannot be decided: {case_error}. Correct that fact (or set it to unknown) "
+                     "and the page decides again.")
+            if last is not None:
+                st.markdown("**Stale** — the decisions below are those of the last valid case, not of this one:")
+                with st.container(key="stale"):
+                    decisions(last["result"], last["case"], None, stale=True)
+        else:
+            if case.get("plans") == []:
+                st.warning("No plan is chosen: an empty plan list is every plan, as `pa-solver decide` reads it.")
+            if baseline is not None:
+                baseline_table(result, base_result, baseline, case)
+            decisions(result, case, base_result if baseline is not None else None, stale=False)
+        take_away(case, result)
+    with left, st.container(key="facts-pane"):
+        facts_form()
 
-def why_not(r: dict) -> list[str]:
-    """Each pathway's broken criteria: why a plan does not approve."""
-    lines = []
-    for pw in r["pathways"]:
-        broken = [c for c in pw["criteria"] if c["status"] == "not_met"]
-        if broken:
-            names = "; ".join(f"`{c['id']}` {c['text']}" for c in broken[:3])
-            more = f" (+{len(broken) - 3} more)" if len(broken) > 3 else ""
-            lines.append(f"- *{pw['title']}*: {names}{more}")
-    return lines
-
-
-def reason(r: dict) -> str:
-    """One line: what decides a plan, or what holds it back."""
-    dec = r["decision"]
-    if dec in ("approved", "case_review"):
-        a = r.get("authorization") or {}
-        months = f" · {a['months']} months" if a.get("months") else ""
-        return f"via `{r['pathway']}`{months}"
-    if dec == "no_policy":
-        return f"no criteria for {r['drug']}"
-    if dec == "needs_info":
-        facts = r["missing"][0]["facts"]
-        first = ", ".join(fmt_need(f) for f in facts[:3]) + (f" and {len(facts) - 3} more facts" if len(facts) > 3 else "")
-        others = len(r["missing"]) - 1
-        more = f" (or {others} other set{'s' if others > 1 else ''})" if others else ""
-        return f"needs {first}{more}"
-    # denied: the broken criteria of the pathway that comes closest (fewest
-    # broken, then fewest unknown), and the smallest change that approves.
-    pw = min(r["pathways"], key=lambda p: (sum(c["status"] == "not_met" for c in p["criteria"]),
-                                           sum(c["status"] == "unknown" for c in p["criteria"]), p["id"]))
-    broken = [c for c in pw["criteria"] if c["status"] == "not_met"]
-    shown = "; ".join(f"`{c['id']}` {short(c['text'])}" for c in broken[:2])
-    line = f"not met: {shown}" + (f" (+{len(broken) - 2})" if len(broken) > 2 else "")
-    fix = next((ch for ch in r.get("changes") or [] if ch["decision"] in ("approved", "case_review")), None)
-    if fix is not None:
-        line += f" — {fix['decision'].replace('_', ' ')} if " + ", ".join(fmt_need(f) for f in fix["facts"])
-    return line
-
-
-def short(text: str, n: int = 60) -> str:
-    """A policy sentence cut to fit a table cell."""
-    text = " ".join(text.split()).replace("|", "/")
-    return text if len(text) <= n else text[: n - 1].rsplit(" ", 1)[0] + "…"
-
-
-def card(r: dict, base: dict | None) -> None:
-    plan, dec = r["plan"], r["decision"]
-    with st.container(border=True):
-        head = f"#### {PLAN_NAMES.get(plan, plan)} &nbsp; {badge(dec)}"
-        if base is not None and base["decision"] != dec:
-            head += f" &nbsp; :violet-badge[changed — baseline {LABEL[base['decision']]}]"
-        st.markdown(head)
-        pol = r["policy"]
-        st.caption(f"{pol['document']} · {pol['id']} · {pol['date'] or 'undated'}"
-                   + (f" · {r['note']}" if r.get("note") else ""))
-        if dec in ("approved", "case_review"):
-            pw = next(p for p in r["pathways"] if p["id"] == r["pathway"])
-            line = f"**Decided by** {pw['title']} (`{pw['id']}`)"
-            a = r.get("authorization")
-            if a:
-                parts = [f"{a['months']} months" if a["months"] else "no duration stated"]
-                if a["max_cycles"]:
-                    parts.append(f"at most {a['max_cycles']} cycles")
-                if a["max_units_per_21_days"]:
-                    parts.append(f"at most {a['max_units_per_21_days']} units per 21 days")
-                line += " — authorization: " + ", ".join(parts)
-            st.markdown(line)
-        elif dec == "no_policy":
-            st.markdown(f"This plan's document has no criteria for {case['drug']}.")
-        elif dec == "denied":
-            st.markdown("**Why not** — every pathway has a criterion the known facts break:")
-            st.markdown("\n".join(why_not(r)))
-        if dec == "needs_info":
-            st.markdown("**Missing facts** — any one of these sets would complete a pathway:")
-            for i, m in enumerate(r["missing"]):
-                c1, c2 = st.columns([4, 1])
-                c1.markdown(f"{i + 1}. " + ", ".join(fmt_need(f) for f in m["facts"])
-                            + f" → `{m['pathway']}` ({m['outcome'].replace('_', ' ')})")
-                c2.button("Fill", key=f"fill:{plan}:{i}", on_click=cb_fill,
-                          args=(cf.fill_values(m["facts"]),), help="set these facts to a value that meets them")
-        with st.expander(f"Criteria by pathway ({len(r['pathways'])})"):
-            # One markdown element per pathway: a re-decision redraws every
-            # card, and each element costs server time.
-            for pw in r["pathways"]:
-                lines = [f"**{pw['title']}** (`{pw['id']}`, {pw['outcome'].replace('_', ' ')}) — "
-                         f"{PATHWAY_MARK[pw['status']]}"]
-                for c in pw["criteria"]:
-                    text = f"- {MARK[c['status']]} &nbsp; `{c['id']}` — {c['source']}: {c['text']}"
-                    if c.get("reading"):
-                        text += f"  \n  *Reading: {c['reading']}*"
-                    lines.append(text)
-                st.markdown("\n".join(lines))
-        changes = r.get("changes") or []
-        with st.expander(f"What would change this ({len(changes)})"):
-            if dec == "no_policy":
-                st.markdown("No fact changes this: only another drug would.")
-            elif not changes:
-                st.markdown(f"No change of at most {MAX_CHANGES} facts gives another decision.")
-            else:
-                st.caption("Click a change to try it on the case.")
-            for i, ch in enumerate(changes):
-                facts = ", ".join(f"{fmt_need(f)} (now {cf.show(f['from'])})" for f in ch["facts"])
-                st.button(f"{badge(ch['decision'])} if {facts}", key=f"try:{plan}:{i}", type="tertiary",
-                          on_click=cb_fill, args=(cf.fill_values(ch["facts"]),), help="apply this change to the case")
-
-
-with right:
-    timing = st.empty()
-    if result is None:
-        st.error(f"This case cannot be decided: {case_error}")
+    page_ms = (time.perf_counter() - t0) * 1e3
+    if result is not None:
+        timing.caption(f"Decided in {decide_ms:.1f} ms (decision, missing sets and changes for every plan); "
+                       f"page computed in {page_ms:.0f} ms on the server.")
     else:
-        if case.get("plans") == []:
-            st.warning("No plan is chosen: an empty plan list is every plan, as `pa-solver decide` reads it.")
-        base_by_plan = {r["plan"]: r for r in base_result["results"]} if base_result else {}
-        if baseline is not None:
-            st.subheader("Against the baseline")
-            rows = []
-            for r in result["results"]:
-                b = base_by_plan.get(r["plan"])
-                was = b["decision"] if b else None
-                mark = " **← changed**" if was != r["decision"] else ""
-                rows.append(f"| {PLAN_NAMES.get(r['plan'], r['plan'])} | {badge(was) if was else '—'} | "
-                            f"{badge(r['decision'])}{mark} |")
-            st.markdown("| plan | baseline | now |\n|---|---|---|\n" + "\n".join(rows))
-            diff = cf.diff_facts(baseline, case)
-            if diff:
-                st.markdown(f"**Facts that differ** ({len(diff)}):\n\n| fact | baseline | now |\n|---|---|---|\n"
-                            + "\n".join(f"| {name} | {cf.show(a)} | **{cf.show(b)}** |" for name, a, b in diff))
-            else:
-                st.markdown("**Facts that differ:** none — this is the baseline.")
-        st.subheader("Decisions")
-        for name, value in sorted(result["derived_facts"].items()):
-            st.caption(f"{name} = {value}, derived from the ICD-10 codes (no {name} given).")
-        st.markdown("| plan | decision | why |\n|---|---|---|\n" + "\n".join(
-            f"| {PLAN_NAMES.get(r['plan'], r['plan'])} | {badge(r['decision'])} | {reason(r)} |"
-            for r in result["results"]))
-        for r in result["results"]:
-            card(r, base_by_plan.get(r["plan"]) if baseline is not None else None)
-    page_ms = (time.perf_counter() - _t0) * 1e3
-    timing.caption(f"Decided in {decide_ms:.1f} ms (decision, missing sets and changes for every plan); "
-                   f"page computed in {page_ms:.0f} ms on the server.")
+        timing.caption(f"Not decided: the case is invalid. Page computed in {page_ms:.0f} ms on the server.")
     st.session_state["last_timing"] = {"decide_ms": decide_ms, "page_ms": page_ms}
+
+
+what_if()

@@ -6,7 +6,14 @@ of at most `max_changes` facts, 1 by default) or results as printed by
 `results`), in any mix, and counts per plan:
 
 - decisions;
-- each criterion, as not met and as unknown (once per case);
+- the criteria that block approval, as not met and as unknown (once per
+  case), by the rule `BLOCKING_RULE`: only where the plan did not approve the
+  case, and only on the plan's pathways closest to approval.  "Closest": the
+  pathways of outcome `approved` (the plan's `case_review` pathways when it
+  has none in the result), then those with the fewest criteria not met, then
+  the fewest unknown; ties all count (a criterion once).  A criterion that
+  only fails on pathways farther from approval, or in a case the plan
+  approved, blocks nothing and is not counted;
 - single-fact changes that flip the decision: (fact, new decision, values or
   range) by the number of cases they flip;
 - the smallest missing sets of `needs_info` results: (pathway, facts).
@@ -14,11 +21,45 @@ of at most `max_changes` facts, 1 by default) or results as printed by
 Counting needs no order, so the input is cut into pieces that workers count
 on their own (a regular file by byte ranges each worker reads itself, so no
 line crosses a process boundary; standard input by chunks of lines), and the
-parent adds the counters up.  Results are parsed with orjson.
+parent adds the counters up.
+
+Reading.  Every line is read with `solver.jsontext` semantics for failures,
+and no line raises: a line that cannot be read is counted as an error by
+kind, like a case that does not validate.  A UTF-8 byte-order mark at the
+start of a line is dropped (the first line of a file saved by some editors).
+Result lines take a fast path: orjson, then a check that no object names a
+key twice (orjson keeps the last one silently): a line that is orjson's own
+re-encoding of what it read (as `batch` writes them) has none; otherwise the
+colons of the line and of the re-encoding are compared, and a line that may
+hide a duplicate is read again by `jsontext.loads`, which refuses it.  A
+result line orjson refuses (bytes that are not UTF-8, a lone surrogate,
+nesting past orjson's 1,024 levels, a number past a double, NaN) is an error
+`(line)`; results this project writes never hold these.  Cases and error
+lines (`{"case_id", "error", "line"}`) are read by `jsontext.loads` itself, as
+`pa-solver batch` reads them (nesting past 64, over-long integers, duplicate
+keys are errors `(line)`).  The one difference: in a result line, nesting
+between 65 and 1,024 levels is not looked for where the report reads nothing
+(checking it costs as much as parsing); where it reads, a value nested in
+place of an id or a decision is an error by field.
+
+Then a result line is counted only if every field the report reads has its
+shape: `results`; per result `plan`, `decision`, `pathways` (a list; where
+the plan did not approve, each one's `outcome` and either `not_met`/`unknown`
+id lists or `criteria` with `status` and `id`, the ids of the closest
+pathways strings), `missing` (each set's `facts` a non-empty list; the
+smallest sets' `pathway` and fact names strings), `changes` (absent, null or
+a list; each one's `facts` a non-empty list; a single fact's `fact`, `values`
+of scalars or `range` [low, high], and the change's `decision`).  Otherwise
+the line is one error named by the field at fault, e.g.
+`results[0].decision` (`fault` names it; a line counts exactly when `fault`
+finds nothing).  The hot loop does not check field by field: it counts a bulk
+of lines and, when a line of the bulk breaks it, counts that bulk again line
+by line, so a bad line never loses the others.
 """
 
 from __future__ import annotations
 
+import errno
 import functools
 import gc
 import io
@@ -32,19 +73,36 @@ from typing import Any, ClassVar, Iterable, Iterator, Optional
 import orjson
 
 from .batch import chunked, map_chunks, worker_solver
+from .jsontext import BOM, NotJSON
+from .jsontext import loads as read_json
 from .models import PLANS, CaseError, parse_case
 from .text import condition
 
 SEGMENT = 4 << 20            # bytes of a regular file per task
 LINES = 256                  # lines per task from a stream
 SECTIONS = ("decision", "criterion_not_met", "criterion_unknown", "flip", "smallest_missing_set", "error")
+DECISIONS = ("approved", "case_review", "needs_info", "denied", "no_policy")
+OUTCOMES = ("approved", "case_review")        # pathway outcomes, closest to approval first
+STATUSES = ("met", "not_met", "unknown")
+BLOCKING_RULE = ("criteria not met / unknown, once per case, where the plan did not approve, on its pathways "
+                 "closest to approval: outcome approved (case_review when none), then fewest not met, then "
+                 "fewest unknown")
+KIND_LIMIT = 120             # characters of an error kind (the field at fault)
+
+_PLAN = frozenset(PLANS)
+_DECISION = frozenset(DECISIONS)
+_RANK = {o: i for i, o in enumerate(OUTCOMES)}
+_BOUND = (int, float, type(None))              # a range's ends (bool is not one)
+_ERROR_LINE = frozenset(("case_id", "error", "line"))   # what batch writes for a line it could not decide
+_BAD = (KeyError, TypeError, ValueError, AttributeError, IndexError)   # a line of the wrong shape
 
 
 @dataclass
 class Tally:
     """Counts over results, per plan; `merge` adds another tally.
 
-    decisions[plan][decision], not_met[plan][criterion], unknown[plan][criterion],
+    decisions[plan][decision], not_met[plan][criterion], unknown[plan][criterion]
+    (blocking criteria, see `BLOCKING_RULE`),
     flips[plan][(fact, decision, "values" | "range", *values or (low, high))],
     missing[plan][(pathway, facts)]: numbers of cases."""
 
@@ -60,53 +118,28 @@ class Tally:
     KINDS: ClassVar[tuple] = ("decisions", "not_met", "unknown", "flips", "missing")
 
     def add_many(self, results: Iterable[dict]) -> None:
-        """Count results.  The hot loop of a report: keys gathered in plain
-        lists per plan and kind, one Counter update per list at the end."""
+        """Count result lines (parsed, each a dict with `results`).  The hot
+        loop of a report counts them together; if one has the wrong shape,
+        they are counted again one by one and that one is an error named by
+        its field, so a bad line never loses the others."""
+        if not isinstance(results, (list, tuple)):
+            results = list(results)
         lists: dict = {}
-        cases = explained = 0
-        for result in results:
-            cases += 1
-            was_explained = False
-            for r in result["results"]:
-                plan = r["plan"]
-                mine = lists.get(plan)
-                if mine is None:
-                    mine = lists[plan] = ([], [], [], [], [])
-                decisions, not_met, unknown, flips, missing = mine
-                decisions.append(r["decision"])
-                if "not_met" in r:                       # a lean line: criteria already by status
-                    not_met.extend(r["not_met"])
-                    unknown.extend(r["unknown"])
-                else:
-                    nm, un = set(), set()
-                    for pw in r["pathways"]:
-                        for c in pw["criteria"]:
-                            status = c["status"]
-                            if status == "not_met":
-                                nm.add(c["id"])
-                            elif status == "unknown":
-                                un.add(c["id"])
-                    not_met.extend(nm)
-                    unknown.extend(un)
-                ms = r["missing"]
-                if ms:
-                    smallest = min([len(m["facts"]) for m in ms])
-                    missing.extend({(m["pathway"], tuple([f["fact"] for f in m["facts"]])) for m in ms
-                                    if len(m["facts"]) == smallest})
-                changes = r.get("changes")
-                if changes is not None:
-                    was_explained = True
-                    # one (fact, decision, values/range) per single-fact entry: distinct within a result
-                    for c in changes:
-                        fs = c["facts"]
-                        if len(fs) == 1:
-                            f = fs[0]
-                            v = f.get("values")
-                            if v is not None:
-                                flips.append((f["fact"], c["decision"], "values", *v))
-                            else:
-                                flips.append((f["fact"], c["decision"], "range", *f["range"]))
-            explained += was_explained
+        try:
+            cases, explained = _gather(results, lists)
+        except _BAD:
+            for result in results:
+                one: dict = {}
+                try:
+                    cases, explained = _gather((result,), one)
+                except _BAD:
+                    self.error(fault(result) or "results: not a result line the report can read")
+                    continue
+                self._add(one, cases, explained)
+            return
+        self._add(lists, cases, explained)
+
+    def _add(self, lists: dict, cases: int, explained: int) -> None:
         self.cases += cases
         self.explained += explained
         for plan, mine in lists.items():
@@ -119,8 +152,10 @@ class Tally:
                 counter.update(keys)
 
     def error(self, message: str) -> None:
+        """Count a case that could not be read, by the kind of its message
+        (the text before the first colon: the field at fault)."""
         self.cases += 1
-        self.errors[message.split(":", 1)[0] or "(case)"] += 1
+        self.errors[_kind(message)] += 1
 
     def merge(self, other: "Tally") -> "Tally":
         self.cases += other.cases
@@ -133,25 +168,329 @@ class Tally:
         return self
 
 
+def _kind(message: Any) -> str:
+    kind = str(message).split(":", 1)[0].strip() or "(case)"
+    if len(kind) > KIND_LIMIT:
+        kind = kind[:KIND_LIMIT - 1] + "…"
+    try:
+        kind.encode("utf-8")
+    except UnicodeEncodeError:                  # a lone surrogate: shown escaped, never written raw
+        kind = kind.encode("utf-8", "backslashreplace").decode("utf-8")
+    return kind
+
+
+# ------------------------------------------------------------------ result lines
+
+def _gather(results: Iterable[dict], lists: dict) -> tuple[int, int]:
+    """Append the keys of `results` to lists[plan] = (decisions, not met,
+    unknown, flips, missing sets); (cases, explained).  Raises one of `_BAD`
+    on a line of the wrong shape, with part of it appended: the caller drops
+    `lists`.  Only what is counted is read, and checked: `_check` checks the
+    same fields (a line is counted if and only if `fault` finds nothing)."""
+    cases = explained = 0
+    for result in results:
+        rs = result["results"]
+        if type(rs) is not list:
+            raise TypeError("results")
+        cases += 1
+        was_explained = False
+        for r in rs:
+            plan = r["plan"]
+            mine = lists.get(plan)
+            if mine is None:
+                if plan not in _PLAN:
+                    raise ValueError("plan")
+                mine = lists[plan] = ([], [], [], [], [])
+            dec = r["decision"]
+            if dec not in _DECISION:
+                raise ValueError("decision")
+            mine[0].append(dec)
+            pws = r["pathways"]
+            if type(pws) is not list:
+                raise TypeError("pathways")
+            if pws and dec != "approved":
+                # The blocking criteria: those of the pathways closest to approval (BLOCKING_RULE).
+                best = None
+                for pw in pws:
+                    rank = _RANK[pw["outcome"]]
+                    nm = pw.get("not_met")
+                    if nm is None:                   # a full line: criteria with their status
+                        crits = pw["criteria"]
+                        if type(crits) is not list:
+                            raise TypeError("criteria")
+                        nm, un = [], []
+                        for c in crits:
+                            status = c["status"]
+                            if status == "not_met":
+                                nm.append(c["id"])
+                            elif status == "unknown":
+                                un.append(c["id"])
+                            elif status != "met":
+                                raise ValueError("status")
+                    else:                            # a lean line: ids by status
+                        un = pw["unknown"]
+                        if type(nm) is not list or type(un) is not list:
+                            raise TypeError("not_met")
+                    key = (rank, len(nm), len(un))
+                    if best is None or key < best:
+                        best, bnm, bun = key, nm, un
+                    elif key == best:
+                        bnm = bnm + nm
+                        bun = bun + un
+                if bnm:
+                    "".join(bnm)                     # every id a string, or TypeError
+                    mine[1].extend(set(bnm))
+                if bun:
+                    "".join(bun)
+                    mine[2].extend(set(bun))
+            ms = r["missing"]
+            if type(ms) is not list:
+                raise TypeError("missing")
+            if len(ms) == 1:
+                m = ms[0]
+                fs, pathway = m["facts"], m["pathway"]
+                if type(fs) is not list or not fs or type(pathway) is not str:
+                    raise TypeError("missing")
+                names = tuple([f["fact"] for f in fs])
+                "".join(names)
+                mine[4].append((pathway, names))
+            elif ms:
+                smallest = None
+                for m in ms:
+                    fs = m["facts"]
+                    if type(fs) is not list or not fs:
+                        raise TypeError("facts")
+                    if smallest is None or len(fs) < smallest:
+                        smallest = len(fs)
+                keys = {(m["pathway"], tuple([f["fact"] for f in m["facts"]])) for m in ms
+                        if len(m["facts"]) == smallest}
+                for pathway, names in keys:
+                    if type(pathway) is not str:
+                        raise TypeError("pathway")
+                    "".join(names)
+                mine[4].extend(keys)
+            changes = r.get("changes")
+            if changes is not None:
+                if type(changes) is not list:
+                    raise TypeError("changes")
+                was_explained = True
+                flips = mine[3]
+                # one (fact, decision, values/range) per single-fact entry: distinct within a result
+                for c in changes:
+                    fs = c["facts"]
+                    if len(fs) == 1:
+                        f = fs[0]
+                        v = f.get("values")
+                        if v is not None:
+                            if type(v) is not list:
+                                raise TypeError("values")
+                            fact, cdec = f["fact"], c["decision"]
+                            if type(fact) is not str or cdec not in _DECISION or not v:
+                                raise ValueError("flip")
+                            flips.append((fact, cdec, "values", *v))
+                        else:
+                            rg = f["range"]
+                            if type(rg) is not list or len(rg) != 2 or type(rg[0]) not in _BOUND \
+                                    or type(rg[1]) not in _BOUND:
+                                raise TypeError("range")
+                            fact, cdec = f["fact"], c["decision"]
+                            if type(fact) is not str or cdec not in _DECISION:
+                                raise ValueError("flip")
+                            flips.append((fact, cdec, "range", rg[0], rg[1]))
+                    elif type(fs) is not list or not fs:
+                        raise TypeError("facts")
+            explained += was_explained
+    for mine in lists.values():
+        if mine[3]:
+            hash(tuple(mine[3]))                     # values that are lists or objects: TypeError, nothing counted
+    return cases, explained
+
+
+_TYPES = {dict: "an object", list: "a list", str: "a string", bool: "true or false", int: "a number",
+          float: "a number", type(None): "null"}
+
+
+def _what(v: Any) -> str:
+    return _TYPES.get(type(v), type(v).__name__)
+
+
+class _Fault(Exception):
+    pass
+
+
+def _field(d: dict, key: str, path: str, kind: Optional[type] = None, allow_none: bool = False) -> Any:
+    if key not in d:
+        raise _Fault(f"{path}.{key}: missing")
+    v = d[key]
+    if kind is not None and type(v) is not kind and not (allow_none and v is None):
+        raise _Fault(f"{path}.{key}: must be {_TYPES[kind]}, not {_what(v)}")
+    return v
+
+
+def _one_of(v: Any, allowed: tuple, where: str) -> None:
+    if type(v) is not str or v not in allowed:
+        shown = json.dumps(v)[:40] if isinstance(v, (str, int, float, bool, type(None))) else _what(v)
+        raise _Fault(f"{where}: must be one of {', '.join(allowed)}, not {shown}")
+
+
+def fault(result: Any) -> Optional[str]:
+    """The first field of a result line the report cannot count, as
+    "path: what is wrong" (e.g. "results[0].decision: must be one of ..."),
+    or None when the line can be counted."""
+    try:
+        _check(result)
+    except _Fault as err:
+        return str(err)
+    return None
+
+
+def _check(result: Any) -> None:
+    if type(result) is not dict:
+        raise _Fault(f"(line): must be an object, not {_what(result)}")
+    rs = result.get("results")
+    if type(rs) is not list:
+        raise _Fault(f"results: must be a list, not {_what(rs)}")
+    for i, r in enumerate(rs):
+        p = f"results[{i}]"
+        if type(r) is not dict:
+            raise _Fault(f"{p}: must be an object, not {_what(r)}")
+        _one_of(_field(r, "plan", p), PLANS, f"{p}.plan")
+        dec = _field(r, "decision", p)
+        _one_of(dec, DECISIONS, f"{p}.decision")
+        pws = _field(r, "pathways", p, list)
+        if dec != "approved":
+            _check_pathways(pws, p)
+        ms = _field(r, "missing", p, list)
+        for j, m in enumerate(ms):
+            q = f"{p}.missing[{j}]"
+            if type(m) is not dict:
+                raise _Fault(f"{q}: must be an object, not {_what(m)}")
+            if not _field(m, "facts", q, list):
+                raise _Fault(f"{q}.facts: must not be empty")
+        smallest = min((len(m["facts"]) for m in ms), default=0)
+        for j, m in enumerate(ms):
+            if len(m["facts"]) == smallest:          # the sets counted: their names are read
+                q = f"{p}.missing[{j}]"
+                _field(m, "pathway", q, str)
+                for k, f in enumerate(m["facts"]):
+                    if type(f) is not dict:
+                        raise _Fault(f"{q}.facts[{k}]: must be an object, not {_what(f)}")
+                    _field(f, "fact", f"{q}.facts[{k}]", str)
+        changes = _field(r, "changes", p, list, allow_none=True) if "changes" in r else None
+        for j, c in enumerate(changes or ()):
+            q = f"{p}.changes[{j}]"
+            if type(c) is not dict:
+                raise _Fault(f"{q}: must be an object, not {_what(c)}")
+            fs = _field(c, "facts", q, list)
+            if not fs:
+                raise _Fault(f"{q}.facts: must not be empty")
+            if len(fs) != 1:
+                continue                              # changes of several facts are not counted
+            qf = f"{q}.facts[0]"
+            f = fs[0]
+            if type(f) is not dict:
+                raise _Fault(f"{qf}: must be an object, not {_what(f)}")
+            if f.get("values") is not None:
+                vs = _field(f, "values", qf, list)
+                for k, v in enumerate(vs):
+                    if isinstance(v, (dict, list)):
+                        raise _Fault(f"{qf}.values[{k}]: must be a string, number, true, false or null, "
+                                     f"not {_what(v)}")
+            else:
+                rg = _field(f, "range", qf, list)
+                if len(rg) != 2 or any(type(b) not in _BOUND for b in rg):
+                    raise _Fault(f"{qf}.range: must be [low, high], each a number or null")
+            _field(f, "fact", qf, str)
+            _one_of(_field(c, "decision", q), DECISIONS, f"{q}.decision")
+            if f.get("values") is not None and not f["values"]:
+                raise _Fault(f"{qf}.values: must not be empty")
+
+
+def _check_pathways(pws: list, p: str) -> None:
+    """The pathways of a result that did not approve: each one's outcome and
+    criteria by status; the ids of the closest (those counted)."""
+    best, ids = None, []
+    for j, pw in enumerate(pws):
+        q = f"{p}.pathways[{j}]"
+        if type(pw) is not dict:
+            raise _Fault(f"{q}: must be an object, not {_what(pw)}")
+        _one_of(_field(pw, "outcome", q), OUTCOMES, f"{q}.outcome")
+        if pw.get("not_met") is None:
+            nm, un = [], []
+            for k, c in enumerate(_field(pw, "criteria", q, list)):
+                qc = f"{q}.criteria[{k}]"
+                if type(c) is not dict:
+                    raise _Fault(f"{qc}: must be an object, not {_what(c)}")
+                status = _field(c, "status", qc)
+                _one_of(status, STATUSES, f"{qc}.status")
+                if status != "met":
+                    (nm if status == "not_met" else un).append((f"{qc}.id", _field(c, "id", qc)))
+        else:
+            nm = [(f"{q}.not_met[{k}]", cid) for k, cid in enumerate(_field(pw, "not_met", q, list))]
+            un = [(f"{q}.unknown[{k}]", cid) for k, cid in enumerate(_field(pw, "unknown", q, list))]
+        key = (_RANK[pw["outcome"]], len(nm), len(un))
+        if best is None or key < best:
+            best, ids = key, nm + un
+        elif key == best:
+            ids += nm + un
+    for where, cid in ids:
+        if type(cid) is not str:
+            raise _Fault(f"{where}: must be a string, not {_what(cid)}")
+
+
+
 def _detail_json(kind: str, values: tuple) -> str:
     return json.dumps({kind: list(values)}, separators=(",", ":"))
 
 
 # ------------------------------------------------------------------ counting
 
+def _no_duplicates(line: bytes, obj: dict) -> bool:
+    """True when no object of `line` names a key twice (orjson kept the last
+    one).  orjson's encoding of what it read names each key it kept once: a
+    line that is that encoding (as batch writes them) has no duplicate.
+    Otherwise colons are counted: each member of the line has one outside
+    strings, the encoding one per member kept, and the same strings (a colon
+    escaped as \\u003a in the line counted as one).  Equal counts: nothing was
+    dropped; unequal: perhaps, and `jsontext` decides."""
+    out = orjson.dumps(obj)
+    if line.startswith(out) and (len(line) == len(out) or line[len(out):].isspace()):
+        return True
+    colons = line.count(b":")
+    if b"\\u" in line:
+        colons += line.count(b"\\u003a") + line.count(b"\\u003A")
+    return colons == out.count(b":")
+
+
 def _count_line(tally: Tally, line: bytes, max_changes: int, results: list) -> None:
     """Count one input line: a result is queued on `results` (counted in bulk),
     a case is explained here, an error line or a bad line counted as an error."""
-    if not line.strip():
+    if line.startswith(BOM):
+        line = line[len(BOM):]
+    if not line or line.isspace():
         return
     try:
         obj = orjson.loads(line)
     except orjson.JSONDecodeError as err:
-        tally.error(f"(line): not valid JSON: {err}")
+        obj, refused = None, err
+    else:
+        if type(obj) is dict and "results" in obj and _no_duplicates(line, obj):
+            results.append(obj)                  # the hot path: a result line as batch writes them
+            return
+        refused = None
+    # Cases, error lines, result lines that may name a key twice or that orjson
+    # refused: read as every input of the project is read.
+    try:
+        obj = read_json(line)
+    except NotJSON as err:
+        tally.error(f"(line): {err}")
         return
     if isinstance(obj, dict) and "results" in obj:
-        results.append(obj)
-    elif isinstance(obj, dict) and "error" in obj and set(obj) <= {"case_id", "error"}:
+        if refused is not None:                  # NaN, 1e400, a number past a double: no result of ours
+            tally.error(f"(line): not valid JSON: {refused}")
+        else:
+            results.append(obj)
+    elif isinstance(obj, dict) and "error" in obj and set(obj) <= _ERROR_LINE:
         tally.error(str(obj["error"]))          # a line `pa-solver batch` could not decide
     else:
         try:
@@ -159,7 +498,10 @@ def _count_line(tally: Tally, line: bytes, max_changes: int, results: list) -> N
         except CaseError as err:
             tally.error(str(err))
             return
-        results.append(worker_solver().solve(case, max_changes, lean=True))
+        try:
+            results.append(worker_solver().solve(case, max_changes, lean=True))
+        except Exception as err:                 # a bug: counted on its line, the report goes on
+            tally.error(f"(internal): {type(err).__name__}: {err}")
 
 
 def _no_gc(fn):
@@ -193,9 +535,19 @@ def _count(lines: Iterable[bytes], max_changes: int) -> Tally:
     return tally
 
 
+def _as_bytes(line: Any) -> Any:
+    if isinstance(line, bytes):
+        return line
+    if isinstance(line, str):
+        return line.encode("utf-8", "surrogatepass")     # lone surrogates: bytes that are not UTF-8, an error
+    if isinstance(line, (bytearray, memoryview)):
+        return bytes(line)
+    return b'{"error":"(line): not a line of text"}'     # counted as an error, never raised
+
+
 @_no_gc
 def count_lines(lines: list, max_changes: int = 1) -> Tally:
-    return _count((line if isinstance(line, bytes) else line.encode() for line in lines), max_changes)
+    return _count((_as_bytes(line) for line in lines), max_changes)
 
 
 @_no_gc
@@ -225,17 +577,34 @@ def _segments(path: str, size: int) -> Iterator[tuple]:
 
 def tally(source: Any, max_changes: int = 1, workers: Optional[int] = None, engine: str = "local",
           scheduler: Any = None, progress=None) -> Tally:
-    """Count a report over a path (a regular file is split by bytes) or an
-    iterable of lines (split by lines), on the engine."""
-    if isinstance(source, (str, os.PathLike)) and Path(source).is_file():
-        path = str(source)
-        workers = workers or os.cpu_count() or 1
-        # small files: pieces small enough that every worker gets some
-        size = max(64 << 10, min(SEGMENT, os.path.getsize(path) // (workers * 4) + 1))
-        fn, pieces = count_segment, _segments(path, size)
-    else:
-        lines = source if not isinstance(source, io.TextIOBase) else (line.encode() for line in source)
-        fn, pieces = count_lines, chunked(lines, LINES)
+    """Count a report over a path (a str or os.PathLike: a regular file is
+    split by bytes, a pipe or device read as a stream; a path that does not
+    exist raises FileNotFoundError, a directory IsADirectoryError) or an
+    iterable of lines (bytes or str, split by lines), on the engine."""
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        raise TypeError("report.tally takes a path or an iterable of lines, not bytes "
+                        "(pass data.splitlines() for the lines of a text in memory)")
+    if isinstance(source, (str, os.PathLike)):
+        path = os.fspath(source)
+        if os.path.isdir(path):
+            raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), path)
+        if not os.path.exists(path):
+            raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), path)
+        if os.path.isfile(path):
+            with open(path, "rb"):               # unreadable (permissions): raised here, not in a worker
+                pass
+            workers = workers or os.cpu_count() or 1
+            # small files: pieces small enough that every worker gets some
+            size = max(64 << 10, min(SEGMENT, os.path.getsize(path) // (workers * 4) + 1))
+            return _run(count_segment, _segments(path, size), max_changes, workers, engine, scheduler, progress)
+        with open(path, "rb") as fh:             # a named pipe, /dev/stdin: a stream of lines
+            return _run(count_lines, chunked(fh, LINES), max_changes, workers, engine, scheduler, progress)
+    lines = source if not isinstance(source, io.TextIOBase) else (line.encode("utf-8", "surrogatepass")
+                                                                   for line in source)
+    return _run(count_lines, chunked(lines, LINES), max_changes, workers, engine, scheduler, progress)
+
+
+def _run(fn, pieces, max_changes, workers, engine, scheduler, progress) -> Tally:
     out = Tally()
     for part in map_chunks(fn, pieces, max_changes, workers=workers, engine=engine, scheduler=scheduler,
                            ordered=False):
@@ -295,7 +664,7 @@ def as_json(t: Tally, top: Optional[int] = None) -> dict:
             for k in ("criteria", "flips", "smallest_missing_sets"):
                 p[k] = p[k][:top]
     return {"cases": t.cases, "explained": t.explained, "errors": dict(sorted(t.errors.items())),
-            "plans": {p: plans[p] for p in sorted(plans)}}
+            "blocking_rule": BLOCKING_RULE, "plans": {p: plans[p] for p in sorted(plans)}}
 
 
 def frame(t: Tally):
@@ -318,7 +687,7 @@ def render(t: Tally, top: int = 8) -> str:
         lines.append(f"{plan_id}: " + ", ".join(f"{d} {n} ({100 * n / total:.0f}%)" for d, n in
                                                   sorted(p["decisions"].items(), key=lambda kv: -kv[1])))
         if p["criteria"]:
-            lines.append("  criteria holding cases back (not met / unknown):")
+            lines.append(f"  criteria that block most ({BLOCKING_RULE}):")
             for c in p["criteria"][:top]:
                 lines.append(f"    {c['id']:<22} {c['not_met']:>8} {c['unknown']:>8}")
         if p["flips"]:

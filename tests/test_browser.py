@@ -70,10 +70,13 @@ def browser():
         b.close()
 
 
-def card_badge(page, plan_name: str) -> str:
-    """The decision badge text on a plan's card (the h4 heading)."""
-    heading = page.locator("h4", has_text=plan_name).first
-    return heading.inner_text()
+def row(page, plan: str):
+    """A plan's decision line (name, badge, reason; its card under it)."""
+    return page.locator(f".st-key-decision-{plan}")
+
+
+def card_badge(page, plan: str) -> str:
+    return row(page, plan).inner_text()
 
 
 def test_load_change_a_fact_and_see_the_decision_change(server, browser, tmp_path):
@@ -81,20 +84,20 @@ def test_load_change_a_fact_and_see_the_decision_change(server, browser, tmp_pat
     shots.mkdir(parents=True, exist_ok=True)
     page = browser.new_page(viewport={"width": 1600, "height": 1400}, accept_downloads=True)
     page.goto(server)
-    page.locator("h4", has_text="OHSU Health Services").wait_for(timeout=60000)
-    sync_api.expect(page.locator("h4", has_text="OHSU Health Services")).to_contain_text("APPROVED", timeout=30000)
-    assert "APPROVED" in card_badge(page, "BCBS Federal Employee Program")
+    sync_api.expect(row(page, "ohsu")).to_contain_text("APPROVED", timeout=60000)
+    assert "APPROVED" in card_badge(page, "bcbs_fep")
     page.screenshot(path=str(shots / "whatif-example.png"), full_page=False)
 
     # CD22 negative: OHSU (III.1) and FEP (the label) deny; MassHealth does not ask for CD22.
     page.locator(".st-key-fact-cd22_positive").get_by_text("no", exact=True).click()
-    sync_api.expect(page.locator("h4", has_text="OHSU Health Services")).to_contain_text("DENIED", timeout=30000)
-    sync_api.expect(page.locator("h4", has_text="BCBS Federal Employee Program")).to_contain_text("DENIED")
-    assert "APPROVED" in card_badge(page, "MassHealth")
+    sync_api.expect(row(page, "ohsu")).to_contain_text("DENIED", timeout=30000)
+    sync_api.expect(row(page, "bcbs_fep")).to_contain_text("DENIED")
+    assert "APPROVED" in card_badge(page, "masshealth")
     page.screenshot(path=str(shots / "whatif.png"), full_page=False)
     assert (shots / "whatif.png").stat().st_size > 10_000
 
-    # The downloaded result is what the command line prints for the downloaded case.
+    # The downloaded result is what the command line prints for the downloaded case,
+    # with the changes the page shows (at most 2 facts).
     with page.expect_download() as dl_case:
         page.get_by_role("button", name="Download the case (JSON)").click()
     case_path = tmp_path / "case.json"
@@ -105,9 +108,58 @@ def test_load_change_a_fact_and_see_the_decision_change(server, browser, tmp_pat
         page.get_by_role("button", name="Download the result (JSON)").click()
     result_path = tmp_path / "result.json"
     dl_result.value.save_as(result_path)
-    cli = subprocess.run([sys.executable, "-m", "solver.cli", "decide", str(case_path), "--json"],
+    cli = subprocess.run([sys.executable, "-m", "solver.cli", "explain", str(case_path), "--json",
+                          "--max-changes", "2"],
                          capture_output=True, text=True, check=True, cwd=ROOT).stdout
     assert result_path.read_text() == cli
+    assert json.loads(cli)["results"][0]["changes"]
+    page.close()
+
+
+def test_the_decisions_stay_in_view_on_a_desktop(server, browser, tmp_path):
+    shots = Path(os.environ.get("PA_SCREENSHOTS", tmp_path))
+    page = browser.new_page(viewport={"width": 1400, "height": 900})
+    page.goto(server)
+    sync_api.expect(row(page, "ohsu")).to_contain_text("APPROVED", timeout=60000)
+    # A fact far down the form: the facts scroll in their own pane, the decisions stay where they are.
+    pane = page.locator(".st-key-decisions-pane")
+    before = pane.bounding_box()
+    fact = page.locator(".st-key-fact-disease_progression")
+    fact.scroll_into_view_if_needed()
+    fact.get_by_text("no", exact=True).click()
+    page.locator(".st-key-fact-cd22_positive").scroll_into_view_if_needed()
+    page.locator(".st-key-fact-cd22_positive").get_by_text("no", exact=True).click()
+    sync_api.expect(row(page, "bcbs_fep")).to_contain_text("DENIED", timeout=30000)
+    after = pane.bounding_box()
+    assert 0 <= after["y"] and abs(after["y"] - before["y"]) < 150, (before, after)
+    fep = row(page, "bcbs_fep").bounding_box()
+    assert 0 <= fep["y"] and fep["y"] + 40 <= 900, fep                 # the first decision in view
+    # Whole ages print whole; no Deploy button; plan chips are not the colour of DENIED.
+    assert page.locator(".st-key-fact-age_years input").input_value() == "52"
+    assert not page.get_by_test_id("stAppDeployButton").is_visible()
+    chip = page.locator(".st-key-case-plans [data-tag]").first
+    r, g, b = map(int, chip.evaluate("e => getComputedStyle(e).backgroundColor").split("(")[1].split(",")[:3])
+    assert not (r > 150 and g < 120 and b < 120), (r, g, b)
+    page.screenshot(path=str(shots / "whatif-1400.png"))
+    page.close()
+
+
+def test_a_phone_shows_the_decisions_first_and_keeps_them_in_view(server, browser, tmp_path):
+    shots = Path(os.environ.get("PA_SCREENSHOTS", tmp_path))
+    page = browser.new_page(viewport={"width": 390, "height": 844})
+    page.goto(server)
+    sync_api.expect(row(page, "ohsu")).to_contain_text("APPROVED", timeout=60000)
+    page.wait_for_function("() => document.querySelector('.st-key-decision-bcbs_fep')"
+                           ".getBoundingClientRect().top < 844", timeout=10000)    # on the first screen
+    page.screenshot(path=str(shots / "whatif-390.png"))
+    cd22 = page.locator(".st-key-fact-cd22_positive")
+    cd22.scroll_into_view_if_needed()
+    cd22.get_by_text("no", exact=True).click()
+    strip = page.locator(".st-key-strip")
+    sync_api.expect(strip).to_contain_text("DENIED", timeout=30000)
+    box = strip.bounding_box()
+    assert 0 <= box["y"] < 200, box                                   # the badges stay at the top
+    page.screenshot(path=str(shots / "whatif-390-facts.png"))
     page.close()
 
 

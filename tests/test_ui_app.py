@@ -22,14 +22,27 @@ def at() -> AppTest:
     return app
 
 
-def headers(app: AppTest) -> dict[str, str]:
-    """Plan name -> the decision badge on its card."""
+def rows(app: AppTest) -> dict[str, str]:
+    """Plan name -> its decision line (name, badge, what decides it or holds it back)."""
     out = {}
     for m in app.markdown:
-        if m.value.startswith("#### "):
-            name, rest = m.value[5:].split(" &nbsp; ", 1)
-            out[name] = rest.split("[", 1)[1].split("]", 1)[0].split(": ")[-1]    # after the badge's icon
+        if m.value.startswith("**") and "-badge[" in m.value and "**FEP**" not in m.value:
+            out[m.value[2:].split("**", 1)[0]] = m.value
     return out
+
+
+def headers(app: AppTest) -> dict[str, str]:
+    """Plan name -> the decision badge on its line."""
+    return {name: row.split("-badge[", 1)[1].split("]", 1)[0].split(": ")[-1]    # after the badge's icon
+            for name, row in rows(app).items()}
+
+
+def open_card(app: AppTest, plan: str) -> AppTest:
+    """Open a plan's card (its contents are drawn only while it is open)."""
+    app.session_state[f"card:{plan}"] = True
+    app.run()
+    assert not app.exception, app.exception
+    return app
 
 
 def texts(app: AppTest) -> str:
@@ -43,6 +56,7 @@ def test_page_opens_on_the_example_with_every_plan(at):
     assert set(cards.values()) == {"APPROVED"}
     assert at.number_input(key="fact:age_years").value == 52
     assert at.radio(key="fact:with_rituximab").value == "unknown"       # the example does not say
+    open_card(at, "ohsu")
     assert "Decided by" in texts(at) and "`ohsu_iii_1`" in texts(at)
     assert any("Decided in" in c.value for c in at.caption)
 
@@ -53,6 +67,7 @@ def test_changing_a_fact_changes_the_decision(at):
     assert cards["OHSU Health Services"] == "DENIED"          # OHSU III.1: CD22-positive
     assert cards["BCBS Federal Employee Program"] == "DENIED"
     assert cards["MassHealth"] == "APPROVED"                   # CD22 is not a MassHealth criterion
+    open_card(at, "ohsu")
     assert "Why not" in texts(at)
 
 
@@ -74,6 +89,7 @@ def test_a_missing_set_button_fills_it_and_the_decision_moves(at):
     at.selectbox(key="src:example").set_value("cvs_frontline_incomplete.json")
     at.button(key="btn:load").click().run()
     assert headers(at)["CVS Caremark"] == "NEEDS INFO"
+    open_card(at, "cvs_caremark")
     at.button(key="fill:cvs_caremark:0").click().run()
     assert not at.exception
     assert headers(at)["CVS Caremark"] == "APPROVED"
@@ -81,6 +97,7 @@ def test_a_missing_set_button_fills_it_and_the_decision_moves(at):
 
 def test_a_change_can_be_tried(at):
     # OHSU's first listed change for the approved example denies it.
+    open_card(at, "ohsu")
     at.button(key="try:ohsu:0").click().run()
     assert headers(at)["OHSU Health Services"] == "DENIED"
 
@@ -101,7 +118,7 @@ def test_baseline_shows_what_changed_and_resets(at):
 
 def test_a_bad_upload_is_refused_with_the_field_named_and_the_case_kept(at):
     bad = json.dumps({"facts": {"age_years": 200, "cd22_positive": False}}).encode()
-    at.file_uploader(key="src:upload").set_value(("bad.json", bad, "application/json")).run()
+    at.file_uploader[0].set_value(("bad.json", bad, "application/json")).run()
     errors = [e.value for e in at.error]
     assert errors and "facts.age_years" in errors[0] and "bad.json" in errors[0]
     assert at.number_input(key="fact:age_years").value == 52
@@ -110,7 +127,7 @@ def test_a_bad_upload_is_refused_with_the_field_named_and_the_case_kept(at):
 
 def test_a_valid_edge_value_is_kept_not_made_unknown(at):
     edge = json.dumps({"facts": {"weight_kg": 0.05, "age_years": 17.99}}).encode()
-    at.file_uploader(key="src:upload").set_value(("edge.json", edge, "application/json")).run()
+    at.file_uploader[0].set_value(("edge.json", edge, "application/json")).run()
     assert not at.error and not at.exception
     assert at.number_input(key="fact:weight_kg").value == 0.05
     assert at.number_input(key="fact:age_years").value == 17.99
@@ -118,8 +135,7 @@ def test_a_valid_edge_value_is_kept_not_made_unknown(at):
 
 def test_the_summary_says_why_a_plan_is_denied(at):
     at.radio(key="fact:cd22_positive").set_value("no").run()
-    (table,) = [m.value for m in at.markdown if m.value.startswith("| plan | decision")]
-    (ohsu,) = [row for row in table.splitlines() if row.startswith("| OHSU")]
+    ohsu = rows(at)["OHSU Health Services"]
     assert "`ohsu_iii_2` Patient has CD22-positive disease" in ohsu
     assert "approved if **cd22_positive** = yes" in ohsu
 
@@ -131,7 +147,7 @@ def test_no_plan_chosen_is_said(at):
 
 def test_a_good_upload_replaces_the_case(at):
     case = json.loads((ROOT / "examples/masshealth_blinatumomab.json").read_text())
-    at.file_uploader(key="src:upload").set_value(("mh.json", json.dumps(case).encode(), "application/json")).run()
+    at.file_uploader[0].set_value(("mh.json", json.dumps(case).encode(), "application/json")).run()
     assert not at.error
     assert at.selectbox(key="case:drug").value == "blinatumomab"
     assert headers(at)["OHSU Health Services"] == "NO POLICY"
@@ -140,3 +156,96 @@ def test_a_good_upload_replaces_the_case(at):
 def test_an_invalid_typed_value_names_the_field(at):
     at.text_input(key="fact:icd10_codes").set_value("not-a-code").run()
     assert any("facts.icd10_codes" in e.value for e in at.error)
+
+
+# ------------------------------------------------------------------ hostile uploads
+
+EXAMPLE = (ROOT / "examples/masshealth_blinatumomab.json").read_bytes()
+HOSTILE = {
+    "not-utf8.json": (b'{"facts": {"age_years": 5\xff}}', "not UTF-8"),
+    "nested.json": (b"[" * 10_000 + b"]" * 10_000, "nested more than"),
+    "long-int.json": (b'{"facts": {"prior_systemic_therapies": ' + b"9" * 5000 + b"}}", "too many digits"),
+    "duplicate.json": (b'{"facts": {"age_years": 5, "age_years": 70}}', "'age_years' appears twice"),
+    "list.json": (b"[1, 2]", "expected a JSON object"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(HOSTILE))
+def test_a_hostile_upload_is_refused_with_the_reason_and_the_case_kept(at, name):
+    data, why = HOSTILE[name]
+    at.file_uploader[0].set_value((name, data, "application/json")).run()
+    assert not at.exception, at.exception
+    errors = [e.value for e in at.error]
+    assert errors and name in errors[0] and why in errors[0], errors
+    assert at.number_input(key="fact:age_years").value == 52           # the example is still there
+    assert headers(at)["OHSU Health Services"] == "APPROVED"
+    assert any("Loaded: the bundled example" in c.value for c in at.caption)
+
+
+def test_a_byte_order_marked_upload_is_accepted(at):
+    at.file_uploader[0].set_value(("bom.json", b"\xef\xbb\xbf" + EXAMPLE, "application/json")).run()
+    assert not at.exception and not at.error
+    assert at.selectbox(key="case:drug").value == "blinatumomab"
+    assert headers(at)["OHSU Health Services"] == "NO POLICY"
+
+
+# ------------------------------------------------------------------ what the page says
+
+def test_the_example_box_says_what_is_loaded(at):
+    at.button(key="btn:blank").click().run()
+    assert at.selectbox(key="src:example").value is None               # no example named any more
+    assert any("Loaded: a blank case" in c.value for c in at.caption)
+    at.file_uploader[0].set_value(("mh.json", EXAMPLE, "application/json")).run()
+    assert any("Loaded: the upload `mh.json`" in c.value for c in at.caption)
+    assert at.selectbox(key="src:example").value is None
+    at.selectbox(key="src:example").set_value("continuation.json")
+    at.button(key="btn:load").click().run()
+    assert any("Loaded: the bundled example `continuation.json`" in c.value for c in at.caption)
+
+
+def test_an_invalid_case_says_what_is_wrong_and_keeps_the_last_decisions_marked_stale(at):
+    at.radio(key="fact:cd22_positive").set_value("no").run()
+    at.text_input(key="fact:icd10_codes").set_value("not-a-code").run()
+    assert not at.exception
+    assert any("facts.icd10_codes" in e.value and "'not-a-code'" in e.value for e in at.error)
+    assert not any("Decided in" in c.value for c in at.caption)
+    assert any("Not decided: the case is invalid" in c.value for c in at.caption)
+    assert "**Stale**" in texts(at)
+    assert headers(at)["OHSU Health Services"] == "DENIED"             # the last valid case's, marked stale
+    assert "(stale)" in texts(at)
+    at.text_input(key="fact:icd10_codes").set_value("C91.02").run()
+    assert not at.error and "**Stale**" not in texts(at)
+
+
+def test_masshealth_leads_with_a_set_that_approves_and_fill_approves(at):
+    at.button(key="btn:blank").click().run()
+    row = rows(at)["MassHealth"]
+    assert "for approved" in row and "new_to_plan_on_treatment" not in row
+    open_card(at, "masshealth")
+    at.button(key="fill:masshealth:0").click().run()
+    assert headers(at)["MassHealth"] == "APPROVED"
+
+
+def test_a_card_shows_each_reading_once(at):
+    open_card(at, "ohsu")
+    body = texts(at)
+    reading = "Every initial pathway needs prior_inotuzumab false"
+    assert body.count(reading) == 1
+    assert body.count("*(reading 1)*") > 10                            # every criterion points to it
+
+
+def test_fep_denial_reason_is_never_cut_mid_sentence(at):
+    at.radio(key="fact:cd22_positive").set_value("no").run()
+    fep = rows(at)["BCBS Federal Employee Program"]
+    assert "relapsed or refractory CD22-positive B-cell precursor acute lymphoblastic leukemia" in fep
+    assert "approved if **cd22_positive** = yes" in fep
+
+
+def test_labels_name_the_fact_as_the_reasons_do(at):
+    assert at.radio(key="fact:cd22_positive").label == "CD22-positive (cd22_positive)"
+    assert at.radio(key="fact:b_cell_precursor").label == "B-cell precursor (b_cell_precursor)"
+
+
+def test_no_deprecated_use_container_width():
+    for path in [ROOT / "ui" / name for name in ("app.py", "whatif.py", "caseform.py", "present.py")]:
+        assert "use_container_width" not in path.read_text(), path

@@ -109,13 +109,56 @@ def test_diff_lists_what_changed_in_chart_order():
     assert cf.diff_facts(a, a) == []
 
 
-def test_result_download_is_what_decide_prints():
-    example = ROOT / "examples/masshealth_blinatumomab.json"
-    case = cf.canonical(parse_case(json.loads(example.read_text())))
+@pytest.mark.parametrize("name", ["masshealth_blinatumomab.json", "ohsu_adult_rr.json"])
+def test_result_download_is_what_explain_prints(name):
+    # The page shows the changes of at most 2 facts: the download carries them.
+    case = cf.canonical(parse_case(json.loads((ROOT / "examples" / name).read_text())))
     page = cf.result_json(SOLVER.solve(parse_case(case), 2))
+    cli = subprocess.run([sys.executable, "-m", "solver.cli", "explain", "-", "--json", "--max-changes", "2"],
+                         input=cf.case_json(case), capture_output=True, text=True, check=True).stdout
+    assert page == cli
+    assert '"changes":' in page
+
+
+def test_without_changes_the_download_is_what_decide_prints():
+    case = cf.canonical(parse_case(json.loads((ROOT / "examples/masshealth_blinatumomab.json").read_text())))
     cli = subprocess.run([sys.executable, "-m", "solver.cli", "decide", "-", "--json"], input=cf.case_json(case),
                          capture_output=True, text=True, check=True).stdout
-    assert page == cli
+    assert cf.result_json(SOLVER.solve(parse_case(case))) == cli
+
+
+HOSTILE = {
+    b'{"facts": {"age_years": 5\xff}}': "not UTF-8",
+    b"[" * 10_000 + b"]" * 10_000: "nested more than 64",
+    b'{"facts": {"prior_systemic_therapies": ' + b"9" * 5000 + b"}}": "too many digits",
+    b'{"facts": {"age_years": 5, "age_years": 70}}': "'age_years' appears twice",
+}
+
+
+@pytest.mark.parametrize("data", list(HOSTILE), ids=["not-utf8", "nested", "long-int", "duplicate"])
+def test_hostile_uploads_are_case_errors_saying_why(data):
+    with pytest.raises(CaseError, match=HOSTILE[data]):
+        cf.load_case_json(data)
+
+
+def test_a_byte_order_mark_is_accepted():
+    data = (ROOT / "examples/ohsu_adult_rr.json").read_bytes()
+    assert cf.load_case_json(b"\xef\xbb\xbf" + data) == cf.load_case_json(data)
+
+
+def test_whole_numbers_read_as_whole():
+    age = cf.FACTS["age_years"]
+    assert cf.case_value(age, 52.0) == 52 and isinstance(cf.case_value(age, 52.0), int)
+    assert cf.case_value(age, 17.99) == 17.99
+    case = cf.case_from_state(cf.state_from_case(cf.load_case_json(b'{"facts": {"age_years": 52}}')))
+    assert '"age_years": 52\n' in cf.case_json(case)
+    assert cf.show(52.0) == "52"
+
+
+def test_every_label_names_its_fact():
+    for name, spec in cf.FACTS.items():
+        assert spec.label.endswith(f"({name})"), spec.label
+    assert cf.FACTS["b_cell_precursor"].label == "B-cell precursor (b_cell_precursor)"
 
 
 def test_number_widget_bounds_are_never_tighter_than_the_model():

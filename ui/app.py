@@ -15,6 +15,8 @@ import streamlit as st
 HERE = Path(__file__).resolve().parent
 
 st.set_page_config(page_title="Prior authorization", layout="wide")
+# Reviewers see the page, not Streamlit's developer menu (no Deploy button).
+st.set_option("client.toolbarMode", "viewer")
 page = st.navigation([
     st.Page(str(HERE / "whatif.py"), title="What-if", icon=":material/search:", default=True),
     st.Page(str(HERE / "batch.py"), title="Batch", icon=":material/bar_chart:"),

@@ -22,6 +22,7 @@ from typing import Any, Optional
 
 from annotated_types import Ge, Gt, Le, Lt
 
+from solver import jsontext
 from solver.models import PLANS, Case, CaseError, Facts, parse_case
 
 UNKNOWN = "unknown"
@@ -38,6 +39,24 @@ GROUPS: dict[str, tuple[str, ...]] = {
                 "substantial_comorbidities", "cycles_received", "months_since_initial_authorization",
                 "unacceptable_toxicity", "disease_progression"),
     "Administrative": ("prescriber_specialty", "new_to_plan_on_treatment", "supplied_by_samples_or_pap"),
+}
+
+# A reviewer's words for each fact; the widget label adds the fact's name.
+WORDS: dict[str, str] = {
+    "age_years": "Age, years", "weight_kg": "Weight, kg", "height_cm": "Height, cm",
+    "diagnosis": "Diagnosis", "icd10_codes": "ICD-10 codes", "b_cell_precursor": "B-cell precursor",
+    "cd22_positive": "CD22-positive", "ph_status": "Philadelphia chromosome", "disease_setting": "Disease setting",
+    "nccn_category": "NCCN category", "regimen": "Regimen", "with_rituximab": "With rituximab",
+    "planned_cycles": "Planned cycles", "units_per_21_days": "Units per 21 days",
+    "dose_within_label": "Dose within the label", "baseline_ecg_normal": "Baseline ECG normal",
+    "ecg_monitoring_planned": "ECG monitoring planned", "prior_inotuzumab": "Prior inotuzumab",
+    "prior_systemic_therapies": "Prior systemic therapies", "tki_failure": "TKI failure",
+    "complete_remission_after_initial": "Complete remission after initial therapy",
+    "substantial_comorbidities": "Substantial comorbidities", "cycles_received": "Cycles received",
+    "months_since_initial_authorization": "Months since the initial authorization",
+    "unacceptable_toxicity": "Unacceptable toxicity", "disease_progression": "Disease progression",
+    "prescriber_specialty": "Prescriber specialty", "new_to_plan_on_treatment": "New to the plan, on treatment",
+    "supplied_by_samples_or_pap": "Supplied by samples or a PAP",
 }
 
 DRUGS: tuple[str, ...] = typing.get_args(Case.model_fields["drug"].annotation)
@@ -66,7 +85,9 @@ class FactSpec:
 
     @property
     def label(self) -> str:
-        return self.name.replace("_", " ")
+        """What the widget is called: a reviewer's words and the fact's name,
+        the one the reasons, missing sets and changes use."""
+        return f"{WORDS.get(self.name, self.name.replace('_', ' ').capitalize())} ({self.name})"
 
 
 def _spec(name: str, group: str) -> FactSpec:
@@ -124,7 +145,9 @@ def case_value(spec: FactSpec, widget: Any) -> Any:
         return None
     if spec.kind == "integer":
         return int(widget)
-    return float(widget)
+    value = float(widget)
+    # A whole number reads as one (age 52, not 52.0); the case model reads both alike.
+    return int(value) if value.is_integer() and abs(value) < 2 ** 53 else value
 
 
 def state_from_case(case: dict) -> dict:
@@ -160,11 +183,19 @@ def case_from_state(state: dict) -> dict:
 def load_case_json(data: bytes | str) -> dict:
     """An uploaded case: validated (CaseError naming the field otherwise) and
     returned as the plain dict the widgets show."""
+    # solver.jsontext refuses what json.loads would choke on or read wrongly:
+    # bytes that are not UTF-8, deep nesting, integers too long to convert,
+    # a key given twice; a UTF-8 byte-order mark is accepted.
     try:
-        raw = json.loads(data)
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise CaseError(f"(file): not valid JSON: {err}") from None
-    case = parse_case(raw)
+        raw = jsontext.loads(data)
+    except CaseError as err:
+        raise CaseError(f"(file): {err}") from None
+    try:
+        case = parse_case(raw)
+    except CaseError:
+        raise
+    except (ValueError, TypeError, RecursionError) as err:      # never a traceback on the page
+        raise CaseError(f"(file): not a case: {err}") from None
     return canonical(case)
 
 
@@ -268,9 +299,10 @@ def case_json(case: dict) -> str:
 
 
 def result_json(result: dict) -> str:
-    """A result as `pa-solver decide --json` prints it: canonical JSON, without
-    the page's `changes` (those are `pa-solver explain`'s)."""
+    """A result as the page shows it, decision and changes, byte for byte what
+    `pa-solver explain CASE.json --json --max-changes N` prints (N: the
+    page's number of changes; without changes, what `pa-solver decide --json`
+    prints)."""
     from solver.engine import dump_json
 
-    return dump_json({**result, "results": [{k: v for k, v in r.items() if k != "changes"}
-                                            for r in result["results"]]}) + "\n"
+    return dump_json(result) + "\n"

@@ -1,0 +1,150 @@
+"""Words for the what-if page: a result (as `Solver.solve` returns it) put into
+the sentences and lists the page shows (no Streamlit here, tested on its own).
+
+    order_missing(r["missing"])     # the sets that reach approval first
+    reason(r)                       # one line: what decides a plan or holds it back
+    clip_sentences(text, 160)       # whole sentences only, never cut mid-sentence
+    card_readings(r)                # each CASE.md reading once per card, numbered
+"""
+
+from __future__ import annotations
+
+import re
+
+import caseform as cf
+from solver.text import condition
+
+LABEL = {"approved": "APPROVED", "case_review": "CASE REVIEW", "needs_info": "NEEDS INFO", "denied": "DENIED",
+         "no_policy": "NO POLICY"}
+COLOUR = {"approved": "green", "case_review": "blue", "needs_info": "orange", "denied": "red", "no_policy": "gray"}
+# A shape as well as a colour, so the decision reads without colour too.
+ICON = {"approved": "check_circle", "case_review": "gavel", "needs_info": "help", "denied": "cancel",
+        "no_policy": "block"}
+MARK = {"met": ":green[✔ met]", "not_met": ":red[✘ not met]", "unknown": ":orange[? unknown]"}
+PATHWAY_MARK = {"met": ":green[met]", "open": ":orange[open]", "not_met": ":red[not met]"}
+# The outcomes a reviewer wants first: approval, then case review.
+OUTCOME_RANK = {"approved": 0, "case_review": 1}
+
+
+def badge(decision: str) -> str:
+    return f":{COLOUR[decision]}-badge[:material/{ICON[decision]}: {LABEL[decision]}]"
+
+
+def fmt_need(f: dict) -> str:
+    """A missing or changed fact and what it must be (the fact's name, as the
+    widgets' labels show it)."""
+    return condition(f["fact"], f.get("values"), f.get("range"), show=cf.show, name=f"**{f['fact']}**")
+
+
+def order_missing(missing: list[dict]) -> list[dict]:
+    """A plan's missing sets, those that reach approval first (then case
+    review), fewest facts first within an outcome; the solver's order otherwise."""
+    return sorted(missing, key=lambda m: (OUTCOME_RANK.get(m["outcome"], 2), len(m["facts"])))
+
+
+_SENTENCE_END = re.compile(r"(?<=[.!?;])\s+(?=[A-Z(])")
+
+
+def clip_sentences(text: str, limit: int = 160) -> str:
+    """A policy sentence for a summary line: whole sentences up to `limit`
+    characters; the first sentence is always kept whole, never cut inside (the
+    words that matter are often at its end); '…' marks dropped sentences."""
+    text = " ".join(text.split()).replace("|", "/")
+    if len(text) <= limit:
+        return text
+    parts = _SENTENCE_END.split(text)
+    out = parts[0]
+    for part in parts[1:]:
+        if len(out) + 1 + len(part) > limit:
+            return out + " …"
+        out += " " + part
+    return out
+
+
+def closest_pathway(r: dict) -> dict:
+    """The pathway that comes closest: fewest broken criteria, then fewest unknown."""
+    return min(r["pathways"], key=lambda p: (sum(c["status"] == "not_met" for c in p["criteria"]),
+                                             sum(c["status"] == "unknown" for c in p["criteria"]), p["id"]))
+
+
+def reason(r: dict) -> str:
+    """One line: what decides a plan, or what holds it back."""
+    dec = r["decision"]
+    if dec in ("approved", "case_review"):
+        a = r.get("authorization") or {}
+        months = f" · {a['months']} months" if a.get("months") else ""
+        return f"via `{r['pathway']}`{months}"
+    if dec == "no_policy":
+        return f"no criteria for {r['drug']}"
+    if dec == "needs_info":
+        sets = order_missing(r["missing"])
+        facts = sets[0]["facts"]
+        first = ", ".join(fmt_need(f) for f in facts[:3]) + (f" and {len(facts) - 3} more facts" if len(facts) > 3 else "")
+        outcome = sets[0]["outcome"].replace("_", " ")
+        others = len(sets) - 1
+        more = f" (or {others} other set{'s' if others > 1 else ''})" if others else ""
+        return f"needs {first} for {outcome}{more}"
+    # denied: the broken criteria of the pathway that comes closest, whole
+    # sentences, and the smallest change that approves.
+    broken = [c for c in closest_pathway(r)["criteria"] if c["status"] == "not_met"]
+    shown = "; ".join(f"`{c['id']}` {clip_sentences(c['text'])}" for c in broken[:2])
+    line = f"not met: {shown}" + (f" (+{len(broken) - 2})" if len(broken) > 2 else "")
+    fix = next((ch for ch in r.get("changes") or [] if ch["decision"] in ("approved", "case_review")), None)
+    if fix is not None:
+        line += f" — {fix['decision'].replace('_', ' ')} if " + ", ".join(fmt_need(f) for f in fix["facts"])
+    return line
+
+
+def why_not(r: dict) -> list[str]:
+    """Each pathway's broken criteria: why a plan does not approve."""
+    lines = []
+    for pw in r["pathways"]:
+        broken = [c for c in pw["criteria"] if c["status"] == "not_met"]
+        if broken:
+            names = "; ".join(f"`{c['id']}` {c['text']}" for c in broken[:3])
+            more = f" (+{len(broken) - 3} more)" if len(broken) > 3 else ""
+            lines.append(f"- *{pw['title']}*: {names}{more}")
+    return lines
+
+
+def card_readings(r: dict) -> dict[str, int]:
+    """Each distinct CASE.md reading of a plan's criteria, numbered 1.. in the
+    order the card first shows it."""
+    out: dict[str, int] = {}
+    for pw in r["pathways"]:
+        for c in pw["criteria"]:
+            if c.get("reading") and c["reading"] not in out:
+                out[c["reading"]] = len(out) + 1
+    return out
+
+
+def criteria_markdown(r: dict) -> str:
+    """Every pathway's criteria with met / not met / unknown, id, citation and
+    policy sentence, each reading once at the end (criteria point to it)."""
+    readings = card_readings(r)
+    lines = []
+    for pw in r["pathways"]:
+        lines.append(f"**{pw['title']}** (`{pw['id']}`, {pw['outcome'].replace('_', ' ')}) — "
+                     f"{PATHWAY_MARK[pw['status']]}")
+        for c in pw["criteria"]:
+            text = f"- {MARK[c['status']]} &nbsp; `{c['id']}` — {c['source']}: {c['text']}"
+            if c.get("reading"):
+                text += f" *(reading {readings[c['reading']]})*"
+            lines.append(text)
+        lines.append("")
+    if readings:
+        lines.append("**How the rules read the policy** (CASE.md):")
+        lines.extend(f"{n}. *{text}*" for text, n in readings.items())
+    return "\n".join(lines)
+
+
+def authorization(r: dict) -> str:
+    a = r.get("authorization")
+    if not a:
+        return ""
+    parts = [f"{a['months']} months" if a["months"] else "no duration stated"]
+    if a["max_cycles"]:
+        parts.append(f"at most {a['max_cycles']} cycles")
+    if a["max_units_per_21_days"]:
+        parts.append(f"at most {a['max_units_per_21_days']} units per 21 days")
+    return ", ".join(parts)

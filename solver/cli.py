@@ -110,57 +110,13 @@ class _Out:
             raise OutputError(err.strerror or str(err)) from None
 
 
-def _fmt_fact(f) -> str:
-    from .text import condition
+def render_table(result, verbose: bool = False, color: bool = False) -> str:
+    """The readable answer (solver/table.py) for a result dict or CaseResult."""
+    from .table import render
 
-    return condition(f.fact, f.values, f.range)
-
-
-def render_table(result: CaseResult) -> str:
-    """The readable report: per plan, decision, deciding pathway, criteria, missing sets."""
-    lines = [f"case {result.case_id or '(no id)'}   rules {result.rules_version}"]
-    for k, v in sorted(result.derived_facts.items()):
-        lines.append(f"  derived: {k} = {v} (from ICD-10 codes)")
-    for r in result.results:
-        lines.append("")
-        head = f"{r.plan}: {r.decision.upper()}"
-        if r.pathway:
-            head += f" via {r.pathway}"
-        if r.authorization:
-            a = r.authorization
-            limits = [f"{a.months} months" if a.months else "no duration stated"]
-            if a.max_cycles:
-                limits.append(f"max {a.max_cycles} cycles")
-            if a.max_units_per_21_days:
-                limits.append(f"max {a.max_units_per_21_days} units/21 days")
-            head += f"  [{', '.join(limits)}]"
-        lines.append(head)
-        date = r.policy.date or "undated"
-        lines.append(f"  policy: {r.policy.document} ({r.policy.id}, {date})")
-        if r.note:
-            lines.append(f"  note: {r.note}")
-        for pw in r.pathways:
-            lines.append(f"  pathway {pw.id} ({pw.outcome}) — {pw.status}: {pw.title}")
-            for c in pw.criteria:
-                lines.append(f"    {STATUS_MARK[c.status]:<8} {c.id:<20} {c.source}")
-        for i, m in enumerate(r.missing, 1):
-            facts = "; ".join(_fmt_fact(f) for f in m.facts)
-            lines.append(f"  missing set {i} -> {m.pathway} ({m.outcome}): {facts}")
-        if r.changes is not None:
-            if r.decision == "no_policy":
-                lines.append("  no fact changes this: the document has no criteria for this drug")
-            elif not r.changes:
-                lines.append("  no change of so few facts would change this decision")
-            for c in r.changes:
-                facts = "; ".join(_fmt_change(f) for f in c.facts)
-                lines.append(f"  would change to {c.decision.upper()}: {facts}")
-    return "\n".join(safe(line) for line in lines)
-
-
-def _fmt_change(f) -> str:
-    from .text import number
-
-    return f"{_fmt_fact(f)} (now {'unknown' if f.from_ is None else number(f.from_)})"
+    if hasattr(result, "model_dump"):
+        result = json.loads(result.to_json())
+    return render(result, verbose=verbose, color=color)
 
 
 def _load_case(path: str, data: Optional[bytes] = None):
@@ -196,25 +152,33 @@ def _warn(message: str) -> None:
         pass
 
 
-def _print_result(result, args) -> None:
+def _answer(case, args, max_changes: int = 0) -> None:
+    """Decide (and explain) one case; print its JSON or its table."""
+    from .engine import Solver, dump_json
+
+    result = Solver().solve(case, max_changes)
     out = _Out()
-    out.line(result.to_json() if args.json else render_table(result))
+    if args.json:
+        out.line(dump_json(result))
+    else:
+        out.line(render_table(result, verbose=args.verbose, color=_color()))
     out.flush()
 
 
-def cmd_decide(args) -> int:
-    from . import decide
+def _color() -> bool:
+    """Colour on a terminal, unless NO_COLOR is set (no-color.org)."""
+    return sys.stdout is not None and sys.stdout.isatty() and not os.environ.get("NO_COLOR")
 
+
+def cmd_decide(args) -> int:
     case = _load_case(args.case)
     if case is None:
         return 2
-    _print_result(decide(case), args)
+    _answer(case, args)
     return 0
 
 
 def cmd_explain(args) -> int:
-    from . import explain
-
     if _bad_max_changes(args.max_changes, 1):
         return 2
     if args.case.endswith((".jsonl", ".ndjson")):
@@ -231,7 +195,7 @@ def cmd_explain(args) -> int:
     case = _load_case(args.case, data)
     if case is None:
         return 2
-    _print_result(explain(case, args.max_changes), args)
+    _answer(case, args, args.max_changes)
     return 0
 
 
@@ -454,24 +418,36 @@ def cmd_ui(args) -> int:
     if not app.is_file():
         print(f"error: the page is not installed with this copy of the solver ({app} is missing)", file=sys.stderr)
         return 2
-    defaults = ["--browser.gatherUsageStats", "false"]
+    defaults = ["--browser.gatherUsageStats", "false", "--client.toolbarMode", "viewer"]
     argv = [sys.executable, "-m", "streamlit", "run", str(app), *defaults, *args.streamlit_args]
     if os.name == "posix":
         os.execv(sys.executable, argv)          # become the server: a signal to us reaches it
     return subprocess.call(argv)
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a bad option is one line on stderr and exit 2."""
+
+    def error(self, message: str):
+        _error(f"{self.prog}: {message} (see {self.prog} --help)")
+        raise SystemExit(2)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="pa-solver", description=__doc__)
-    sub = p.add_subparsers(dest="command", required=True)
+    p = _Parser(prog="pa-solver", description=__doc__)
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
     d = sub.add_parser("decide", help="decide one case (JSON file, or - for stdin)")
     d.add_argument("case")
     d.add_argument("--json", action="store_true", help="print the CASE.md JSON shape (sorted, byte-stable)")
+    d.add_argument("--verbose", "-v", action="store_true",
+                   help="the table shows every pathway and criterion with its citation and policy sentence")
     d.set_defaults(func=cmd_decide)
     e = sub.add_parser("explain", help="decide a case and list, per plan, the fewest fact changes that would "
                                        "change its decision (a .jsonl file: one JSON line per case, as batch)")
     e.add_argument("case")
     e.add_argument("--json", action="store_true", help="print the CASE.md JSON shape, with `changes` per plan")
+    e.add_argument("--verbose", "-v", action="store_true",
+                   help="the table shows every pathway and criterion with its citation and policy sentence")
     e.add_argument("--max-changes", type=int, default=2, metavar="N",
                    help="at most N facts changed together (default 2)")
     _engine_options(e)
@@ -481,7 +457,8 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--max-changes", type=int, default=0, metavar="N",
                    help="also list the changes of at most N facts that change each decision (explain; default 0)")
     b.add_argument("--lean", action="store_true",
-                   help="lean lines for reports: no citations or texts, criteria ids by status per plan")
+                   help="lean lines for reports: no citations or texts; per pathway its outcome, status and "
+                        "criteria ids by status")
     _engine_options(b)
     b.set_defaults(func=cmd_batch)
     r = sub.add_parser("report", help="count decisions, blocking criteria, flipping facts and smallest missing "

@@ -1,0 +1,195 @@
+"""The readable answer on a terminal (`pa-solver decide` / `explain` without --json).
+
+By default what a reviewer needs: a table of every plan's decision with the
+deciding pathway or what blocks it, then per plan the missing sets (the ones
+that approve first), the broken criteria of the pathway closest to approval
+with their citation and policy sentence, and the changes that would change
+the decision (explain).  `verbose=True` adds every pathway and criterion.
+
+Drawn with rich (tables that fit the terminal's width, colour only on a
+terminal).  Nothing from the case is read as markup, and every string from the
+case passes `text.safe`, so a case id cannot forge lines or drive the terminal.
+"""
+
+from __future__ import annotations
+
+import io
+import shutil
+from typing import Optional
+
+from rich import box
+from rich.console import Console
+from rich.padding import Padding
+from rich.table import Table
+from rich.text import Text
+
+from .text import condition, number, safe
+
+LABEL = {"approved": "APPROVED", "case_review": "CASE REVIEW", "needs_info": "NEEDS INFO", "denied": "DENIED",
+         "no_policy": "NO POLICY"}
+STYLE = {"approved": "bold green", "case_review": "bold blue", "needs_info": "bold yellow", "denied": "bold red",
+         "no_policy": "dim"}
+MARK = {"met": ("✔ met", "green"), "not_met": ("✘ not met", "red"), "unknown": ("? unknown", "yellow")}
+PATHWAY = {"met": "met", "open": "open: some criteria unknown", "not_met": "not met"}
+OUTCOME = {"approved": "approves", "case_review": "case review"}
+
+
+def closest(pathways: list[dict]) -> list[dict]:
+    """The pathways closest to approval: outcome approved first (case review
+    when there is none), then fewest criteria not met, then fewest unknown."""
+    def key(pw):
+        crits = pw.get("criteria", [])
+        return (0 if pw["outcome"] == "approved" else 1,
+                sum(c["status"] == "not_met" for c in crits), sum(c["status"] == "unknown" for c in crits))
+    if not pathways:
+        return []
+    best = min(key(pw) for pw in pathways)
+    return [pw for pw in pathways if key(pw) == best]
+
+
+def missing_order(sets: list[dict]) -> list[dict]:
+    """Missing sets that reach approval first, then fewest facts (stable)."""
+    return sorted(sets, key=lambda m: (m["outcome"] != "approved", len(m["facts"])))
+
+
+def authorization(a: Optional[dict]) -> str:
+    if not a:
+        return ""
+    parts = [f"{a['months']} months" if a.get("months") else "no duration stated"]
+    if a.get("max_cycles"):
+        parts.append(f"max {a['max_cycles']} cycles")
+    if a.get("max_units_per_21_days"):
+        parts.append(f"max {a['max_units_per_21_days']} units/21 days")
+    return ", ".join(parts)
+
+
+def _fact(f: dict) -> str:
+    return condition(f["fact"], f.get("values"), f.get("range"))
+
+
+def _change(f: dict) -> str:
+    now = "unknown" if f.get("from") is None else number(f["from"])
+    return f"{_fact(f)} (now {now})"
+
+
+def _why(r: dict) -> str:
+    """One line: the deciding pathway, or what blocks."""
+    dec = r["decision"]
+    by = {pw["id"]: pw for pw in r["pathways"]}
+    if dec in ("approved", "case_review") and r.get("pathway"):
+        return f"{r['pathway']}: {by[r['pathway']]['title']}" if r["pathway"] in by else r["pathway"]
+    if dec == "needs_info" and r["missing"]:
+        m = missing_order(r["missing"])[0]
+        more = f" (or {len(r['missing']) - 1} other set{'s' * (len(r['missing']) > 2)})" if len(r["missing"]) > 1 else ""
+        return f"needs {'; '.join(_fact(f) for f in m['facts'])} -> {m['pathway']}{more}"
+    if dec == "denied":
+        for pw in closest(r["pathways"]):
+            broken = [c["id"] for c in pw.get("criteria", []) if c["status"] == "not_met"]
+            if broken:
+                return f"{pw['id']}: not met {', '.join(broken)}"
+    if dec == "no_policy":
+        return r.get("note") or "the document has no criteria for this drug"
+    return ""
+
+
+def render(result: dict, verbose: bool = False, width: Optional[int] = None, color: bool = False) -> str:
+    """The readable answer for a result dict (the shape of `--json`)."""
+    buf = io.StringIO()
+    console = Console(file=buf, width=width or max(80, min(160, shutil.get_terminal_size((100, 24)).columns)),
+                      force_terminal=color, no_color=not color, highlight=False, emoji=False,
+                      color_system="standard" if color else None, soft_wrap=False)
+    head = Text(f"case {safe(result.get('case_id') or '(no id)')}", style="bold")
+    head.append(f"   rules {result['rules_version']}", style="dim")
+    console.print(head)
+    for k, v in sorted(result.get("derived_facts", {}).items()):
+        console.print(Text(f"derived: {k} = {safe(v)} (from ICD-10 codes)", style="dim"))
+
+    summary = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, expand=False)
+    summary.add_column("plan", no_wrap=True)
+    summary.add_column("decision", no_wrap=True)
+    summary.add_column("deciding pathway, or what blocks", overflow="fold")
+    summary.add_column("authorization", max_width=26)
+    for r in result["results"]:
+        summary.add_row(r["plan"], Text(LABEL[r["decision"]], style=STYLE[r["decision"]]), Text(_why(r)),
+                        authorization(r.get("authorization")))
+    console.print(summary)
+
+    for r in result["results"]:
+        _plan(console, r, verbose)
+    return "\n".join(line.rstrip() for line in buf.getvalue().rstrip("\n").split("\n"))
+
+
+def _say(console: Console, text, indent: int = 2, style: str = "") -> None:
+    """A line indented by `indent`; wrapped lines keep the indent."""
+    if isinstance(text, str):
+        text = Text(text, style=style)
+    console.print(Padding(text, (0, 0, 0, indent)))
+
+
+def _plan(console: Console, r: dict, verbose: bool) -> None:
+    dec = r["decision"]
+    head = Text(f"{r['plan']}: {LABEL[dec].replace(' ', '_')}", style=STYLE[dec])
+    if r.get("pathway"):
+        head.append(f" via {r['pathway']}")
+    console.print()
+    console.print(head)
+    pol = r["policy"]
+    _say(console, f"policy: {pol['document']} ({pol['id']}, {pol.get('date') or 'undated'})", style="dim")
+    if r.get("note"):
+        _say(console, f"note: {r['note']}")
+    by = {pw["id"]: pw for pw in r["pathways"]}
+    if dec in ("approved", "case_review") and r.get("pathway") in by:
+        pw = by[r["pathway"]]
+        _say(console, f"{pw['title']}")
+        if authorization(r.get("authorization")):
+            _say(console, f"authorized: {authorization(r['authorization'])}")
+    if r["missing"]:
+        _say(console, "missing: any one of these sets would decide it")
+        for i, m in enumerate(missing_order(r["missing"]), 1):
+            _say(console, f"{i}. -> {m['pathway']} ({OUTCOME[m['outcome']]}): "
+                 + "; ".join(_fact(f) for f in m["facts"]), 4)
+    readings: dict[str, int] = {}
+    if dec == "denied" and not verbose:
+        for pw in closest(r["pathways"]):
+            _say(console, f"closest pathway {pw['id']} ({OUTCOME[pw['outcome']]}): {pw['title']}")
+            for c in pw.get("criteria", []):
+                if c["status"] == "not_met":
+                    _criterion(console, c, 4, readings)
+            unknown = [c["id"] for c in pw.get("criteria", []) if c["status"] == "unknown"]
+            if unknown:
+                _say(console, f"also unknown: {', '.join(unknown)}", 4, style="dim")
+    changes = r.get("changes")
+    if changes is not None:
+        if dec == "no_policy":
+            _say(console, "no fact changes this: the document has no criteria for this drug")
+        elif not changes:
+            _say(console, "no change of so few facts would change this decision")
+        for c in changes:
+            line = Text("would change to ")
+            line.append(LABEL[c["decision"]], style=STYLE[c["decision"]])
+            line.append(": " + "; ".join(_change(f) for f in c["facts"]))
+            _say(console, line)
+    if verbose:
+        for pw in r["pathways"]:
+            _say(console, f"pathway {pw['id']} ({OUTCOME[pw['outcome']]}) - {PATHWAY[pw['status']]}: {pw['title']}")
+            for c in pw.get("criteria", []):
+                _criterion(console, c, 4, readings)
+
+
+def _criterion(console: Console, c: dict, indent: int, readings: dict) -> None:
+    """A criterion: status, id, citation; its policy sentence; its reading,
+    once per plan (later criteria with the same reading point back to it)."""
+    label, style = MARK[c["status"]]
+    line = Text()
+    line.append(f"{label:<10}", style=style)
+    line.append(f" {c['id']}  ", style="bold")
+    line.append(c["source"], style="dim")
+    _say(console, line, indent)
+    _say(console, f"\u201c{c['text']}\u201d", indent + 2)
+    reading = c.get("reading")
+    if reading:
+        if reading not in readings:
+            readings[reading] = len(readings) + 1
+            _say(console, f"reading {readings[reading]}: {reading}", indent + 2, style="italic")
+        else:
+            _say(console, f"reading {readings[reading]}, as above", indent + 2, style="italic dim")

@@ -17,7 +17,7 @@ import threading
 from typing import Iterable, Iterator, Optional, Union
 
 from .engine import RuleBaseError, Solver, rules_version
-from .models import Case, CaseError, CaseResult, parse_case
+from .models import Case, CaseError, parse_case
 
 __all__ = ["decide", "explain", "decide_many", "Case", "CaseError", "CaseResult", "Solver", "RuleBaseError", "rules_version"]
 
@@ -51,3 +51,11 @@ def decide_many(cases: Iterable, workers: Optional[int] = None) -> Iterator[Unio
     from .batch import stream
 
     yield from stream(cases, workers=workers)
+
+
+def __getattr__(name: str):
+    if name == "CaseResult":                 # built on first use: see solver/models.py
+        from .results import CaseResult
+
+        return CaseResult
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -29,7 +29,7 @@ from itertools import chain, islice
 from typing import Any, Callable, Iterable, Iterator, Optional, Union
 
 from .jsontext import NotJSON, loads
-from .models import CaseError, CaseResult, parse_case
+from .models import CaseError, parse_case
 
 CHUNK = 64
 ENGINES = ("local", "dask")
@@ -95,6 +95,8 @@ def _encode(err: CaseError) -> tuple:
 def _decode_out(item) -> Union[CaseResult, CaseError]:
     if item[0] == "error":
         return CaseError(item[2], item[1])
+    from .results import CaseResult
+
     return CaseResult.model_validate_json(item[1])
 
 

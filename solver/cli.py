@@ -11,7 +11,7 @@ from collections import deque
 from itertools import chain
 from typing import Iterator, Optional
 
-from .models import CaseError, CaseResult, parse_case
+from .models import CaseError, parse_case
 from .text import safe, safe_block
 
 STATUS_MARK = {"met": "met", "not_met": "NOT MET", "unknown": "unknown"}

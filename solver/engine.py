@@ -26,7 +26,7 @@ from typing import Iterable, Optional
 import clingo
 from clingo import SymbolType
 
-from .models import PLANS, Case, CaseResult
+from .models import PLANS, Case
 from .paths import LOGIC
 
 LOGIC_DIR = LOGIC
@@ -394,6 +394,8 @@ class Solver:
         return getattr(case.facts, name)
 
     def decide(self, case: Case, max_changes: int = 0) -> CaseResult:
+        from .results import CaseResult
+
         return CaseResult.model_validate(self.solve(case, max_changes))
 
     def decide_json(self, case: Case, max_changes: int = 0, lean: bool = False) -> str:

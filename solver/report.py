@@ -299,7 +299,7 @@ def _gather(results: Iterable[dict], lists: dict) -> tuple[int, int]:
                             flips.append((fact, cdec, "range", rg[0], rg[1]))
                     elif type(fs) is not list or not fs:
                         raise TypeError("facts")
-            explained += was_explained
+        explained += was_explained
     for mine in lists.values():
         if mine[3]:
             hash(tuple(mine[3]))                     # values that are lists or objects: TypeError, nothing counted

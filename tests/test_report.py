@@ -377,3 +377,11 @@ def test_a_path_that_is_not_a_file_raises_and_lines_still_count(tmp_path, good_l
     assert report.tally(lines, workers=1).cases == len(lines)
     assert report.tally(iter(line.encode() for line in lines), workers=1).cases == len(lines)
     assert report.tally(io.StringIO("\n".join(lines)), workers=1).cases == len(lines)
+
+
+def test_explained_counts_cases_not_plan_results():
+    """Every plan of a case carries `changes`; the case counts once."""
+    lines = (ROOT / "examples" / "batch.jsonl").read_bytes().splitlines()[:40]
+    t = report.count_lines(lines, max_changes=1)
+    assert t.cases == 40 and t.explained == 40 - sum(t.errors.values())
+    assert sum(sum(c.values()) for c in t.decisions.values()) > t.cases      # several plans per case

@@ -153,18 +153,19 @@ def map_chunks(fn: Callable, chunks: Iterable, *args, workers: Optional[int] = N
         raise EngineError(f"unknown engine {engine!r}: choose one of {', '.join(ENGINES)}")
     workers = check_workers(workers)
     src = _Source(chunks)
+    first = list(islice(src, workers * 4))          # no more workers than there is work for
+    workers = min(workers, max(1, len(first)))
+    chunks = chain(first, src)
     if engine == "local":
-        first = list(islice(src, workers * 4))
-        workers = min(workers, max(1, len(first)))
         if workers == 1:
-            for chunk in chain(first, src):
+            for chunk in chunks:
                 yield fn(chunk, *args)
         else:
-            yield from _local_pool(fn, args, chain(first, src), workers, ordered, on_lost, warn)
-    else:
+            yield from _local_pool(fn, args, chunks, workers, ordered, on_lost, warn)
+    elif first:
         with _dask_client(scheduler, workers) as client:
             slots = max(1, sum(client.nthreads().values()))
-            yield from _windowed(lambda c: client.submit(fn, c, *args, pure=False), src, slots * 4, ordered,
+            yield from _windowed(lambda c: client.submit(fn, c, *args, pure=False), chunks, slots * 4, ordered,
                                  _dask_result)
     src.reraise()
 

@@ -221,6 +221,21 @@ def test_workers_are_capped_at_the_work():
     assert 1 <= len(pids) <= 2
 
 
+def test_a_dask_local_cluster_is_capped_at_the_work():
+    pytest.importorskip("distributed")
+    from solver.batch import map_chunks
+
+    sizes = set(map_chunks(_cluster_size, [[1], [2]], workers=50, engine="dask"))
+    assert sizes == {2}
+
+
+def _cluster_size(chunk):
+    """The number of workers in the cluster this task runs on."""
+    from distributed import get_client
+
+    return len(get_client().scheduler_info()["workers"])
+
+
 def _pid(chunk):
     time.sleep(0.2)
     return os.getpid()

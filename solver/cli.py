@@ -48,9 +48,15 @@ def _open_input(path: str):
 
 
 def _read_bytes(path: str) -> bytes:
+    """A whole case file (or stdin); one larger than MAX_LINE is refused
+    without holding it all."""
     src = _open_input(path)
     try:
-        return src.read()
+        data = src.read(MAX_LINE + 1)
+        if len(data) > MAX_LINE:
+            raise InputError(f"{'standard input' if path == '-' else safe(path)}: larger than "
+                             f"{MAX_LINE >> 20} MiB; not a case")
+        return data
     except (OSError, ValueError) as err:
         raise InputError(f"cannot read {safe(path)}: {getattr(err, 'strerror', None) or err}") from None
     finally:

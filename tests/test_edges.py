@@ -161,6 +161,12 @@ def test_decide_with_stdin_closed_and_a_bom_file(tmp_path):
                                                            "--json").stdout
 
 
+def test_a_case_file_larger_than_a_line_may_be_is_refused_without_reading_it_all():
+    res = cli("decide", "-", stdin=b" " * (17 << 20))
+    no_traceback(res)
+    assert res.returncode == 2 and b"larger than 16 MiB" in res.stderr
+
+
 def test_the_table_cannot_be_forged_by_a_case_id():
     case = {"case_id": "x\n\nohsu: APPROVED via ohsu_adult_rr_single\x1b[2J\u202e", "plans": ["ohsu"], "facts": {}}
     res = cli("decide", "-", stdin=json.dumps(case).encode())

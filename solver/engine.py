@@ -26,6 +26,7 @@ from typing import Iterable, Optional
 import clingo
 from clingo import SymbolType
 
+from .blocking import blocking
 from .models import PLANS, Case
 from .paths import LOGIC
 
@@ -322,8 +323,9 @@ class Solver:
         With max_changes > 0 every result also carries `changes`: the minimal
         sets of at most that many fact changes that give the plan another
         decision (a second solve, on the same grounding).  `lean` drops the
-        citations and texts and gives criteria by status (`not_met`, `unknown`
-        id lists per plan): the line `batch --lean` writes for reports."""
+        citations, texts and criteria, and gives per plan that did not approve
+        its `blocking` criteria (not met / unknown ids, solver/blocking.py):
+        the line `batch --lean` writes for reports."""
         rb = self.rules
         if max_changes and not 1 <= max_changes <= MAX_CHANGES:
             raise ValueError(f"max_changes must be between 1 and {MAX_CHANGES}, not {max_changes}")
@@ -447,13 +449,14 @@ class Solver:
             }
             active = [pw for pw in rb.plan_pathways[plan] if pw.id in pstatus]
             if lean:
-                # Lean lines (batch --lean): no citations or texts; per pathway its outcome, status and
-                # the ids of its criteria not met and unknown, in the pathway's order (what `report`
-                # needs to find the pathways closest to approval).
-                out["pathways"] = [{"id": pw.id, "outcome": pw.outcome, "status": pstatus[pw.id],
-                                    "not_met": [c for c in pw.criteria if cstatus[c] == "not_met"],
-                                    "unknown": [c for c in pw.criteria if cstatus[c] == "unknown"]}
-                                   for pw in active]
+                # Lean lines (batch --lean): no citations or texts; each pathway's status and, where
+                # the plan did not approve, the criteria that block it (solver/blocking.py: the rule
+                # `report` counts by, applied here once instead of on every read).
+                out["pathways"] = [{"id": pw.id, "status": pstatus[pw.id]} for pw in active]
+                if dec != "approved":
+                    nm, un = blocking((pw.outcome, [c for c in pw.criteria if cstatus[c] == "not_met"],
+                                       [c for c in pw.criteria if cstatus[c] == "unknown"]) for pw in active)
+                    out["blocking"] = {"not_met": nm, "unknown": un}
             else:
                 out["policy"] = rb.documents[plan]
                 out["note"] = rb.notes.get(plan)

@@ -73,6 +73,7 @@ from typing import Any, ClassVar, Iterable, Iterator, Optional
 import orjson
 
 from .batch import chunked, map_chunks, worker_solver
+from .blocking import RULE, blocking, closest_key
 from .jsontext import BOM, NotJSON
 from .jsontext import loads as read_json
 from .models import PLANS, CaseError, parse_case
@@ -84,14 +85,11 @@ SECTIONS = ("decision", "criterion_not_met", "criterion_unknown", "flip", "small
 DECISIONS = ("approved", "case_review", "needs_info", "denied", "no_policy")
 OUTCOMES = ("approved", "case_review")        # pathway outcomes, closest to approval first
 STATUSES = ("met", "not_met", "unknown")
-BLOCKING_RULE = ("criteria not met / unknown, once per case, where the plan did not approve, on its pathways "
-                 "closest to approval: outcome approved (case_review when none), then fewest not met, then "
-                 "fewest unknown")
+BLOCKING_RULE = RULE
 KIND_LIMIT = 120             # characters of an error kind (the field at fault)
 
 _PLAN = frozenset(PLANS)
 _DECISION = frozenset(DECISIONS)
-_RANK = {o: i for i, o in enumerate(OUTCOMES)}
 _BOUND = (int, float, type(None))              # a range's ends (bool is not one)
 _ERROR_LINE = frozenset(("case_id", "error", "line"))   # what batch writes for a line it could not decide
 _BAD = (KeyError, TypeError, ValueError, AttributeError, IndexError)   # a line of the wrong shape
@@ -181,6 +179,24 @@ def _kind(message: Any) -> str:
 
 # ------------------------------------------------------------------ result lines
 
+def _by_status(pws: list) -> Iterator[tuple]:
+    """(outcome, not met ids, unknown ids) per pathway of a full result line."""
+    for pw in pws:
+        crits = pw["criteria"]
+        if type(crits) is not list:
+            raise TypeError("criteria")
+        nm, un = [], []
+        for c in crits:
+            status = c["status"]
+            if status == "not_met":
+                nm.append(c["id"])
+            elif status == "unknown":
+                un.append(c["id"])
+            elif status != "met":
+                raise ValueError("status")
+        yield pw["outcome"], nm, un
+
+
 def _gather(results: Iterable[dict], lists: dict) -> tuple[int, int]:
     """Append the keys of `results` to lists[plan] = (decisions, not met,
     unknown, flips, missing sets); (cases, explained).  Raises one of `_BAD`
@@ -208,35 +224,16 @@ def _gather(results: Iterable[dict], lists: dict) -> tuple[int, int]:
             pws = r["pathways"]
             if type(pws) is not list:
                 raise TypeError("pathways")
-            if pws and dec != "approved":
-                # The blocking criteria: those of the pathways closest to approval (BLOCKING_RULE).
-                best = None
-                for pw in pws:
-                    rank = _RANK[pw["outcome"]]
-                    nm = pw.get("not_met")
-                    if nm is None:                   # a full line: criteria with their status
-                        crits = pw["criteria"]
-                        if type(crits) is not list:
-                            raise TypeError("criteria")
-                        nm, un = [], []
-                        for c in crits:
-                            status = c["status"]
-                            if status == "not_met":
-                                nm.append(c["id"])
-                            elif status == "unknown":
-                                un.append(c["id"])
-                            elif status != "met":
-                                raise ValueError("status")
-                    else:                            # a lean line: ids by status
-                        un = pw["unknown"]
-                        if type(nm) is not list or type(un) is not list:
-                            raise TypeError("not_met")
-                    key = (rank, len(nm), len(un))
-                    if best is None or key < best:
-                        best, bnm, bun = key, nm, un
-                    elif key == best:
-                        bnm = bnm + nm
-                        bun = bun + un
+            if dec != "approved":
+                b = r.get("blocking")
+                if b is not None:                    # a lean line: the blocking criteria, found by batch
+                    bnm, bun = b["not_met"], b["unknown"]
+                    if type(bnm) is not list or type(bun) is not list:
+                        raise TypeError("blocking")
+                elif pws:                            # a full line: criteria with their status
+                    bnm, bun = blocking(_by_status(pws))
+                else:
+                    bnm = bun = ()
                 if bnm:
                     "".join(bnm)                     # every id a string, or TypeError
                     mine[1].extend(set(bnm))
@@ -275,7 +272,8 @@ def _gather(results: Iterable[dict], lists: dict) -> tuple[int, int]:
                     raise TypeError("changes")
                 was_explained = True
                 flips = mine[3]
-                # one (fact, decision, values/range) per single-fact entry: distinct within a result
+                # one (fact, decision, values/range) per single-fact entry: distinct within a result.
+                # Read without checks; the distinct keys of the bulk are checked below (`_flip_ok`).
                 for c in changes:
                     fs = c["facts"]
                     if len(fs) == 1:
@@ -284,26 +282,30 @@ def _gather(results: Iterable[dict], lists: dict) -> tuple[int, int]:
                         if v is not None:
                             if type(v) is not list:
                                 raise TypeError("values")
-                            fact, cdec = f["fact"], c["decision"]
-                            if type(fact) is not str or cdec not in _DECISION or not v:
-                                raise ValueError("flip")
-                            flips.append((fact, cdec, "values", *v))
+                            flips.append((f["fact"], c["decision"], "values", *v))
                         else:
-                            rg = f["range"]
+                            rg = f["range"]          # bounds checked here: a set would take true for 1
                             if type(rg) is not list or len(rg) != 2 or type(rg[0]) not in _BOUND \
                                     or type(rg[1]) not in _BOUND:
                                 raise TypeError("range")
-                            fact, cdec = f["fact"], c["decision"]
-                            if type(fact) is not str or cdec not in _DECISION:
-                                raise ValueError("flip")
-                            flips.append((fact, cdec, "range", rg[0], rg[1]))
+                            flips.append((f["fact"], c["decision"], "range", *rg))
                     elif type(fs) is not list or not fs:
                         raise TypeError("facts")
         explained += was_explained
     for mine in lists.values():
         if mine[3]:
-            hash(tuple(mine[3]))                     # values that are lists or objects: TypeError, nothing counted
+            for key in set(mine[3]):                 # values that are lists or objects: TypeError
+                if not _flip_ok(key):
+                    raise ValueError("flip")
     return cases, explained
+
+
+def _flip_ok(key: tuple) -> bool:
+    """A flip key (fact, decision, "values", *values) or (fact, decision,
+    "range", low, high) as a result line must give it."""
+    if type(key[0]) is not str or key[1] not in _DECISION:
+        return False
+    return len(key) > 3 if key[2] == "values" else len(key) == 5
 
 
 _TYPES = {dict: "an object", list: "a list", str: "a string", bool: "true or false", int: "a number",
@@ -359,7 +361,14 @@ def _check(result: Any) -> None:
         _one_of(dec, DECISIONS, f"{p}.decision")
         pws = _field(r, "pathways", p, list)
         if dec != "approved":
-            _check_pathways(pws, p)
+            if "blocking" in r:
+                b = _field(r, "blocking", p, dict)
+                for key in ("not_met", "unknown"):
+                    for k, cid in enumerate(_field(b, key, f"{p}.blocking", list)):
+                        if type(cid) is not str:
+                            raise _Fault(f"{p}.blocking.{key}[{k}]: must be a string, not {_what(cid)}")
+            else:
+                _check_pathways(pws, p)
         ms = _field(r, "missing", p, list)
         for j, m in enumerate(ms):
             q = f"{p}.missing[{j}]"
@@ -407,28 +416,24 @@ def _check(result: Any) -> None:
 
 
 def _check_pathways(pws: list, p: str) -> None:
-    """The pathways of a result that did not approve: each one's outcome and
-    criteria by status; the ids of the closest (those counted)."""
+    """The pathways of a full result that did not approve: each one's outcome
+    and criteria by status; the ids of the closest (those counted)."""
     best, ids = None, []
     for j, pw in enumerate(pws):
         q = f"{p}.pathways[{j}]"
         if type(pw) is not dict:
             raise _Fault(f"{q}: must be an object, not {_what(pw)}")
         _one_of(_field(pw, "outcome", q), OUTCOMES, f"{q}.outcome")
-        if pw.get("not_met") is None:
-            nm, un = [], []
-            for k, c in enumerate(_field(pw, "criteria", q, list)):
-                qc = f"{q}.criteria[{k}]"
-                if type(c) is not dict:
-                    raise _Fault(f"{qc}: must be an object, not {_what(c)}")
-                status = _field(c, "status", qc)
-                _one_of(status, STATUSES, f"{qc}.status")
-                if status != "met":
-                    (nm if status == "not_met" else un).append((f"{qc}.id", _field(c, "id", qc)))
-        else:
-            nm = [(f"{q}.not_met[{k}]", cid) for k, cid in enumerate(_field(pw, "not_met", q, list))]
-            un = [(f"{q}.unknown[{k}]", cid) for k, cid in enumerate(_field(pw, "unknown", q, list))]
-        key = (_RANK[pw["outcome"]], len(nm), len(un))
+        nm, un = [], []
+        for k, c in enumerate(_field(pw, "criteria", q, list)):
+            qc = f"{q}.criteria[{k}]"
+            if type(c) is not dict:
+                raise _Fault(f"{qc}: must be an object, not {_what(c)}")
+            status = _field(c, "status", qc)
+            _one_of(status, STATUSES, f"{qc}.status")
+            if status != "met":
+                (nm if status == "not_met" else un).append((f"{qc}.id", _field(c, "id", qc)))
+        key = closest_key(pw["outcome"], len(nm), len(un))
         if best is None or key < best:
             best, ids = key, nm + un
         elif key == best:

@@ -94,14 +94,24 @@ def test_lean_results_give_the_same_report(batch, tmp_path):
     assert lean.stat().st_size < full.stat().st_size / 3
     first = json.loads(lean.read_text().splitlines()[0])["results"][0]
     assert "policy" not in first and "not_met" not in first and "criteria" not in first["pathways"][0]
-    # Per pathway: outcome, status and the criteria not met / unknown, as the full line has them.
-    full_first = json.loads(full.read_text().splitlines()[0])["results"][0]
-    assert first["pathways"] == [
-        {"id": pw["id"], "outcome": pw["outcome"], "status": pw["status"],
-         "not_met": [c["id"] for c in pw["criteria"] if c["status"] == "not_met"],
-         "unknown": [c["id"] for c in pw["criteria"] if c["status"] == "unknown"]}
-        for pw in full_first["pathways"]]
-    assert any(pw["not_met"] for pw in first["pathways"])
+    # Per pathway its status; per plan that did not approve, the blocking criteria by the rule, as the
+    # full line gives them.
+    from solver.blocking import blocking
+
+    for lean_line, full_line in zip(lean.read_text().splitlines(), full.read_text().splitlines()):
+        if '"error"' in lean_line:                  # the batch's line that is not JSON
+            continue
+        for lr, fr in zip(json.loads(lean_line)["results"], json.loads(full_line)["results"]):
+            assert lr["pathways"] == [{"id": pw["id"], "status": pw["status"]} for pw in fr["pathways"]]
+            if fr["decision"] == "approved":
+                assert "blocking" not in lr
+            else:
+                nm, un = blocking((pw["outcome"], [c["id"] for c in pw["criteria"] if c["status"] == "not_met"],
+                                   [c["id"] for c in pw["criteria"] if c["status"] == "unknown"])
+                                  for pw in fr["pathways"])
+                assert lr["blocking"] == {"not_met": nm, "unknown": un}
+    assert any(r.get("blocking", {}).get("not_met") for line in lean.read_text().splitlines()
+               for r in json.loads(line)["results"])
     assert report.as_json(report.tally(str(lean), workers=1)) == report.as_json(report.tally(str(full), workers=1))
 
 
@@ -172,7 +182,10 @@ def _result(decision: str, pathways: list, plan: str = "ohsu") -> dict:
 
 
 def _pw(outcome: str, not_met=(), unknown=()) -> dict:
-    return {"id": "p", "outcome": outcome, "status": "x", "not_met": list(not_met), "unknown": list(unknown)}
+    """A pathway of a full result line with these criteria not met and unknown (and one met)."""
+    return {"id": "p", "outcome": outcome, "status": "x",
+            "criteria": [{"id": "m", "status": "met"}] + [{"id": c, "status": "not_met"} for c in not_met]
+            + [{"id": c, "status": "unknown"} for c in unknown]}
 
 
 def test_closest_pathways_fewest_not_met_then_unknown_approved_before_case_review():
@@ -219,10 +232,14 @@ BAD_LINES = {
         "results[0].pathways[0].criteria",
     '{"results":[{"plan":"ohsu","decision":"denied","pathways":[{"outcome":"approved","criteria":'
     '[{"id":"c","status":"maybe"}]}],"missing":[]}]}': "results[0].pathways[0].criteria[0].status",
-    '{"results":[{"plan":"ohsu","decision":"denied","pathways":[{"outcome":"approved","not_met":[1],'
-    '"unknown":[]}],"missing":[]}]}': "results[0].pathways[0].not_met[0]",
-    '{"results":[{"plan":"ohsu","decision":"denied","pathways":[{"outcome":"sometimes","not_met":[],'
-    '"unknown":[]}],"missing":[]}]}': "results[0].pathways[0].outcome",
+    '{"results":[{"plan":"ohsu","decision":"denied","pathways":[],"blocking":{"not_met":[1],'
+    '"unknown":[]},"missing":[]}]}': "results[0].blocking.not_met[0]",
+    '{"results":[{"plan":"ohsu","decision":"denied","pathways":[],"blocking":{"not_met":[]},'
+    '"missing":[]}]}': "results[0].blocking.unknown",
+    '{"results":[{"plan":"ohsu","decision":"denied","pathways":[],"blocking":[],"missing":[]}]}':
+        "results[0].blocking",
+    '{"results":[{"plan":"ohsu","decision":"denied","pathways":[{"outcome":"sometimes","criteria":[]}],'
+    '"missing":[]}]}': "results[0].pathways[0].outcome",
     '{"results":[{"plan":"ohsu","decision":"denied","pathways":[]}]}': "results[0].missing",
     '{"results":[{"plan":"ohsu","decision":"needs_info","pathways":[],"missing":[{"pathway":"p","facts":"x"}]}]}':
         "results[0].missing[0].facts",

@@ -23,6 +23,7 @@ from rich.padding import Padding
 from rich.table import Table
 from rich.text import Text
 
+from .blocking import closest_key
 from .text import condition, number, safe
 
 LABEL = {"approved": "APPROVED", "case_review": "CASE REVIEW", "needs_info": "NEEDS INFO", "denied": "DENIED",
@@ -35,12 +36,12 @@ OUTCOME = {"approved": "approves", "case_review": "case review"}
 
 
 def closest(pathways: list[dict]) -> list[dict]:
-    """The pathways closest to approval: outcome approved first (case review
-    when there is none), then fewest criteria not met, then fewest unknown."""
+    """The pathways closest to approval, by the rule of solver/blocking.py
+    (the one the report counts blocking criteria by)."""
     def key(pw):
         crits = pw.get("criteria", [])
-        return (0 if pw["outcome"] == "approved" else 1,
-                sum(c["status"] == "not_met" for c in crits), sum(c["status"] == "unknown" for c in crits))
+        return closest_key(pw["outcome"], sum(c["status"] == "not_met" for c in crits),
+                           sum(c["status"] == "unknown" for c in crits))
     if not pathways:
         return []
     best = min(key(pw) for pw in pathways)

@@ -198,6 +198,7 @@ def _local_pool(fn, args, chunks, workers: int, ordered: bool, on_lost, warn) ->
     window = workers * 4
     pool = _pool(workers)
     pending: deque = deque()            # [chunk, future or None: not (again) submitted]
+    done = False
     try:
         while True:
             try:
@@ -212,6 +213,7 @@ def _local_pool(fn, args, chunks, workers: int, ordered: bool, on_lost, warn) ->
                     pending.append(e)           # before submit: a chunk is never lost
                     e[1] = pool.submit(fn, chunk, *args)
                 if not pending:
+                    done = True
                     return
                 entry = pending[0] if ordered else next((e for e in pending if e[1].done()), pending[0])
                 result = entry[1].result()
@@ -229,7 +231,10 @@ def _local_pool(fn, args, chunks, workers: int, ordered: bool, on_lost, warn) ->
             pending.remove(entry)
             yield result
     finally:
-        pool.shutdown(wait=False, cancel_futures=True)
+        # All done: wait for the workers to exit (they are reaped, and their
+        # resource use counted).  Stopped early (an error, a signal, a consumer
+        # that stopped reading): cancel what is queued and do not wait.
+        pool.shutdown(wait=done, cancel_futures=not done)
 
 
 def _discard(pool: ProcessPoolExecutor) -> None:

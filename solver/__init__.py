@@ -16,8 +16,8 @@ from __future__ import annotations
 import threading
 from typing import Iterable, Iterator, Optional, Union
 
+from .contract import CaseError
 from .engine import RuleBaseError, Solver, rules_version
-from .models import Case, CaseError, parse_case
 
 __all__ = ["decide", "explain", "decide_many", "Case", "CaseError", "CaseResult", "Solver", "RuleBaseError", "rules_version"]
 
@@ -33,6 +33,8 @@ def default_solver() -> Solver:
 
 
 def decide(case: Union[Case, dict, str, bytes], solver: Optional[Solver] = None) -> CaseResult:
+    from .models import Case, parse_case
+
     if not isinstance(case, Case):
         case = parse_case(case)
     return (solver or default_solver()).decide(case)
@@ -42,6 +44,8 @@ def explain(case: Union[Case, dict, str, bytes], max_changes: int = 2,
             solver: Optional[Solver] = None) -> CaseResult:
     """`decide`, and per plan the minimal sets of at most `max_changes` fact
     changes that would give another decision (`PlanResult.changes`)."""
+    from .models import Case, parse_case
+
     if not isinstance(case, Case):
         case = parse_case(case)
     return (solver or default_solver()).decide(case, max_changes)
@@ -54,8 +58,14 @@ def decide_many(cases: Iterable, workers: Optional[int] = None) -> Iterator[Unio
 
 
 def __getattr__(name: str):
-    if name == "CaseResult":                 # built on first use: see solver/models.py
+    # pydantic's models are imported on first use: a one-shot `pa-solver
+    # decide` of a valid case never needs them (solver/fastcase.py).
+    if name == "CaseResult":
         from .results import CaseResult
 
         return CaseResult
+    if name in ("Case", "parse_case"):
+        from . import models
+
+        return getattr(models, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

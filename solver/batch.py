@@ -29,6 +29,7 @@ from itertools import chain, islice
 from typing import Any, Callable, Iterable, Iterator, Optional, Union
 
 from .jsontext import NotJSON, loads
+from . import fastcase
 from .models import CaseError, parse_case
 
 CHUNK = 64
@@ -61,7 +62,8 @@ def decide_one(item, solver, max_changes: int = 0, lean: bool = False) -> tuple:
     if isinstance(data, CaseError):
         return _encode(data)
     try:
-        return ("ok", solver.decide_json(parse_case(data), max_changes, lean))
+        case = fastcase.parse(data) or parse_case(data)        # pydantic decides what the fast path doubts
+        return ("ok", solver.decide_json(case, max_changes, lean))
     except CaseError as err:
         return _encode(err)
     except Exception as err:                         # a bug: reported on its line, the batch goes on

@@ -11,7 +11,7 @@ from collections import deque
 from itertools import chain
 from typing import Iterator, Optional
 
-from .models import CaseError, parse_case
+from .contract import CaseError
 from .text import safe, safe_block
 
 STATUS_MARK = {"met": "met", "not_met": "NOT MET", "unknown": "unknown"}
@@ -133,7 +133,7 @@ def _load_case(path: str, data: Optional[bytes] = None):
     try:
         if data is None:
             data = _read_bytes(path)
-        return parse_case(data)
+        return read_case(data)
     except InputError as err:
         _error(str(err))
     except NotJSON as err:
@@ -141,6 +141,21 @@ def _load_case(path: str, data: Optional[bytes] = None):
     except CaseError as err:
         _error(f"invalid case: {err}")
     return None
+
+
+def read_case(data: bytes):
+    """A case from bytes: the fast path (msgspec) when it is plainly valid,
+    else pydantic, which decides and names the field (solver/fastcase.py)."""
+    from . import fastcase
+    from .jsontext import loads
+
+    obj = loads(data)
+    fast = fastcase.parse(obj)
+    if fast is not None:
+        return fast
+    from .models import parse_case
+
+    return parse_case(obj)
 
 
 def _error(message: str) -> None:

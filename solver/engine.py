@@ -19,18 +19,21 @@ import bisect
 import hashlib
 import json
 import threading
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Iterable, Optional
+import os
+from typing import TYPE_CHECKING, Iterable, Optional
 
 import clingo
 from clingo import SymbolType
 
 from .blocking import blocking
-from .models import PLANS, Case
-from .paths import LOGIC
+from .contract import PLANS
 
-LOGIC_DIR = LOGIC
+if TYPE_CHECKING:                     # the engine takes a models.Case or a fastcase.FastCase
+    from .models import Case
+    from .results import CaseResult
+from .paths import logic_dir
+
+LOGIC_DIR = logic_dir()
 
 # Solver options.  domRec with the `#heuristic missing(..) [1,false]` statement
 # enumerates the subset-minimal missing sets; --forget-on-step resets the
@@ -53,10 +56,21 @@ class RuleBaseError(RuntimeError):
     """The rule base violates one of its own checks (vocabulary.lp, error/2)."""
 
 
-def rules_version(logic_dir: Path = LOGIC_DIR) -> str:
+def _lp_files(logic_dir) -> list[str]:
+    """The .lp files of a rule-base folder, sorted by name."""
+    folder = os.fspath(logic_dir)
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return []
+    return [os.path.join(folder, n) for n in sorted(names) if n.endswith(".lp")]
+
+
+def rules_version(logic_dir=LOGIC_DIR) -> str:
     h = hashlib.sha256()
-    for path in sorted(logic_dir.glob("*.lp")):
-        h.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+    for path in _lp_files(logic_dir):
+        with open(path, "rb") as fh:
+            h.update(os.path.basename(path).encode() + b"\0" + fh.read() + b"\0")
     return h.hexdigest()[:16]
 
 
@@ -74,37 +88,37 @@ def _bound(sym: clingo.Symbol) -> Optional[int]:
     return sym.number if sym.type == SymbolType.Number else None
 
 
-@dataclass
+# Plain classes, not dataclasses: `dataclasses` imports `inspect`, which a
+# one-shot command would pay for (about 6 ms) and nothing here needs.
 class Pathway:
-    id: str
-    plan: str
-    outcome: str
-    title: str = ""
-    drugs: set = field(default_factory=set)
-    requests: set = field(default_factory=set)
-    authorization: dict = field(default_factory=dict)
-    criteria: list = field(default_factory=list)
-    authorization_data: dict = field(default_factory=dict)   # JSON form, all three keys
+    def __init__(self, id: str, plan: str, outcome: str):
+        self.id, self.plan, self.outcome = id, plan, outcome
+        self.title = ""
+        self.drugs: set = set()
+        self.requests: set = set()
+        self.authorization: dict = {}
+        self.criteria: list = []
+        self.authorization_data: dict = {}      # JSON form, all three keys
 
 
-@dataclass
 class Criterion:
-    id: str
-    source: str = ""
-    text: str = ""
-    reading: Optional[str] = None
-    data: dict = field(default_factory=dict)   # JSON form: id, source, text, reading
+    def __init__(self, id: str):
+        self.id = id
+        self.source = ""
+        self.text = ""
+        self.reading: Optional[str] = None
+        self.data: dict = {}                    # JSON form: id, source, text, reading
 
 
-@dataclass
 class FactDomain:
     """A fact's domain in the rule base: declared values, or number intervals."""
 
-    name: str
-    kind: str                       # enum | bool | number | integer
-    values: list = field(default_factory=list)   # domain symbols, in order
-    cuts: list = field(default_factory=list)     # numbers: inner interval bounds, sorted
-    literals: list = field(default_factory=list)  # program literal of val(F, D) per value
+    def __init__(self, name: str, kind: str):
+        self.name = name
+        self.kind = kind                        # enum | bool | number | integer
+        self.values: list = []                  # domain symbols, in order
+        self.cuts: list = []                    # numbers: inner interval bounds, sorted
+        self.literals: list = []                # program literal of val(F, D) per value
 
     def index(self, value) -> int:
         """Position in `values` of a case value (a number falls in its interval)."""
@@ -136,13 +150,13 @@ class FactDomain:
 class RuleBase:
     """The grounded rule base and its static data."""
 
-    def __init__(self, logic_dir: Path = LOGIC_DIR, part: str = "decide"):
+    def __init__(self, logic_dir=LOGIC_DIR, part: str = "decide"):
         """Ground `base` and one show part of logic/show.lp: `decide` or `explain`."""
-        self.logic_dir = Path(logic_dir)
+        self.logic_dir = os.fspath(logic_dir)
         self.part = part
         self.version = rules_version(self.logic_dir)
         self.ctl = clingo.Control(CLINGO_ARGS)
-        files = sorted(self.logic_dir.glob("*.lp"))
+        files = _lp_files(self.logic_dir)
         if not files:
             raise RuleBaseError(f"no .lp files in {self.logic_dir}")
         for path in files:
@@ -290,7 +304,7 @@ def derive_diagnosis(case: Case, icd10: list[tuple[str, str]]) -> Optional[str]:
 class Solver:
     """Decides cases against one grounding of the rule base (reused per case)."""
 
-    def __init__(self, logic_dir: Path = LOGIC_DIR):
+    def __init__(self, logic_dir=LOGIC_DIR):
         self.logic_dir = logic_dir
         self.rules = RuleBase(logic_dir)
         self._explainer: Optional[RuleBase] = None
@@ -508,7 +522,7 @@ class SharedSolver:
     """One Solver for many threads (a web server's sessions): a clingo Control
     is not thread-safe, so solves take turns; a solve takes milliseconds."""
 
-    def __init__(self, logic_dir: Path = LOGIC_DIR):
+    def __init__(self, logic_dir=LOGIC_DIR):
         self.solver = Solver(logic_dir)
         self.rules = self.solver.rules
         self._lock = threading.Lock()

@@ -22,7 +22,7 @@ import json
 import re
 from typing import Any, Union
 
-from .models import CaseError
+from .contract import CaseError
 
 MAX_DEPTH = 64                   # a case nests 3 deep; results about 8
 

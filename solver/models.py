@@ -9,15 +9,15 @@ prints.
 from __future__ import annotations
 
 import math
-import re
 from typing import Literal, Optional
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from .contract import ICD10, PLANS, CaseError, icd10  # noqa: F401  (PLANS, ICD10, CaseError: re-exported)
+
 Drug = Literal["inotuzumab_ozogamicin", "blinatumomab"]
 Request = Literal["initial", "continuation"]
 PlanId = Literal["bcbs_fep", "bcbsnc", "cvs_caremark", "masshealth", "ohsu"]
-PLANS: tuple[str, ...] = ("bcbs_fep", "bcbsnc", "cvs_caremark", "masshealth", "ohsu")
 
 Decision = Literal["approved", "case_review", "needs_info", "denied", "no_policy"]
 
@@ -25,7 +25,6 @@ Decision = Literal["approved", "case_review", "needs_info", "denied", "no_policy
 # an integer, and NaN / infinity are refused.
 _STRICT = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False, frozen=True)
 Number = float
-ICD10 = re.compile(r"^[A-TV-Z][0-9][0-9AB](\.?[0-9A-TV-Z]{1,4})?$")
 
 
 class Facts(BaseModel):
@@ -77,11 +76,9 @@ class Facts(BaseModel):
             return None
         out = []
         for i, code in enumerate(codes):
-            norm = code.strip().upper()
-            if not ICD10.match(norm):
+            norm = icd10(code)
+            if norm is None:
                 raise ValueError(f"item {i}: {code!r} is not an ICD-10 code (e.g. C91.00)")
-            if "." not in norm and len(norm) > 3:
-                norm = norm[:3] + "." + norm[3:]
             out.append(norm)
         return out
 
@@ -103,14 +100,6 @@ class Case(BaseModel):
         if len(set(plans)) != len(plans):
             raise ValueError("a plan is listed twice")
         return sorted(plans)
-
-
-class CaseError(ValueError):
-    """A case that cannot be evaluated; the message names each bad field."""
-
-    def __init__(self, message: str, case_id: Optional[str] = None):
-        super().__init__(message)
-        self.case_id = case_id
 
 
 def _loc(loc) -> str:

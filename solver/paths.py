@@ -5,24 +5,34 @@ In an installed wheel they sit inside the package (`solver/logic`,
 top-level folders there); in a source checkout or an editable install they
 are the repository's top-level `logic/`, `ui/` and `examples/`.
 `PA_SOLVER_LOGIC` names another rule-base folder.
+
+`LOGIC`, `UI` and `EXAMPLES` are `pathlib.Path`s; `logic_dir()` is the same
+folder as a string, for the decide path, which does not import pathlib (it
+costs a one-shot command about 10 ms).
 """
 
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
-PACKAGE = Path(__file__).resolve().parent
+PACKAGE = os.path.dirname(os.path.abspath(__file__))
 
 
-def data_dir(name: str) -> Path:
+def data_dir(name: str) -> str:
     """solver/<name> when installed, else <repository>/<name>."""
-    for base in (PACKAGE, PACKAGE.parent):
-        if (base / name).is_dir():
-            return base / name
-    return PACKAGE / name
+    for base in (PACKAGE, os.path.dirname(PACKAGE)):
+        if os.path.isdir(os.path.join(base, name)):
+            return os.path.join(base, name)
+    return os.path.join(PACKAGE, name)
 
 
-LOGIC = Path(os.environ["PA_SOLVER_LOGIC"]) if os.environ.get("PA_SOLVER_LOGIC") else data_dir("logic")
-UI = data_dir("ui")
-EXAMPLES = data_dir("examples")
+def logic_dir() -> str:
+    return os.environ.get("PA_SOLVER_LOGIC") or data_dir("logic")
+
+
+def __getattr__(name: str):
+    if name in ("LOGIC", "UI", "EXAMPLES"):
+        from pathlib import Path
+
+        return Path(logic_dir() if name == "LOGIC" else data_dir(name.lower()))
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

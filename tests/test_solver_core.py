@@ -12,6 +12,7 @@ import pytest
 
 from solver import CaseError, decide
 from solver.engine import Solver
+from solver.models import parse_case
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -100,11 +101,11 @@ def test_cvs_alternatives_for_the_same_facts_are_each_listed():
 
 def test_same_case_gives_identical_json_whatever_was_solved_before():
     case = {"case_id": "x", "facts": {"diagnosis": "all", "disease_setting": "relapsed_refractory"}}
-    fresh = Solver().decide_json(decide.__globals__["parse_case"](case))
+    fresh = Solver().decide_json(parse_case(case))
     used = Solver()
     for age in range(0, 90, 7):
-        used.decide_json(decide.__globals__["parse_case"]({"facts": {"age_years": age, "regimen": "single_agent"}}))
-    assert used.decide_json(decide.__globals__["parse_case"](case)) == fresh
+        used.decide_json(parse_case({"facts": {"age_years": age, "regimen": "single_agent"}}))
+    assert used.decide_json(parse_case(case)) == fresh
     assert decide(case).to_json() == fresh
 
 

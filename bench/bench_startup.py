@@ -50,6 +50,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("case", nargs="?", default=str(ROOT / "examples" / "ohsu_adult_rr.json"))
     ap.add_argument("--runs", type=int, default=21)
+    ap.add_argument("--exe", action="append", default=[], metavar="PA_SOLVER",
+                    help="also time this installed pa-solver (e.g. a wheel or pipx install); repeatable")
     args = ap.parse_args()
     wall([PY, "-m", "solver.cli", "decide", args.case, "--json"], 3)          # warm the file cache
     for name, cmd in STEPS:
@@ -59,6 +61,8 @@ def main() -> None:
     exe = Path(PY).parent / "pa-solver"
     if exe.exists():
         show("pa-solver decide CASE --json (the command)", wall([str(exe), "decide", args.case, "--json"], args.runs))
+    for other in args.exe:
+        show(f"{other} decide CASE --json"[-44:], wall([other, "decide", args.case, "--json"], args.runs))
 
 
 if __name__ == "__main__":

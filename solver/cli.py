@@ -454,56 +454,67 @@ class _Parser(argparse.ArgumentParser):
         raise SystemExit(2)
 
 
-def build_parser() -> argparse.ArgumentParser:
+COMMANDS = ("decide", "explain", "batch", "report", "ui")
+
+
+def build_parser(command: Optional[str] = None) -> argparse.ArgumentParser:
+    """The parser; with `command`, only that subcommand's (a one-shot command
+    does not build the other four: argparse takes milliseconds per parser)."""
     p = _Parser(prog="pa-solver", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
-    d = sub.add_parser("decide", help="decide one case (JSON file, or - for stdin)")
-    d.add_argument("case")
-    d.add_argument("--json", action="store_true", help="print the CASE.md JSON shape (sorted, byte-stable)")
-    d.add_argument("--verbose", "-v", action="store_true",
-                   help="the table shows every pathway and criterion with its citation and policy sentence")
-    d.set_defaults(func=cmd_decide)
-    e = sub.add_parser("explain", help="decide a case and list, per plan, the fewest fact changes that would "
-                                       "change its decision (a .jsonl file: one JSON line per case, as batch)")
-    e.add_argument("case")
-    e.add_argument("--json", action="store_true", help="print the CASE.md JSON shape, with `changes` per plan")
-    e.add_argument("--verbose", "-v", action="store_true",
-                   help="the table shows every pathway and criterion with its citation and policy sentence")
-    e.add_argument("--max-changes", type=int, default=2, metavar="N",
-                   help="at most N facts changed together (default 2)")
-    _engine_options(e)
-    e.set_defaults(func=cmd_explain)
-    b = sub.add_parser("batch", help="decide a JSONL file of cases (or - for stdin), one JSON line out per line in")
-    b.add_argument("cases")
-    b.add_argument("--max-changes", type=int, default=0, metavar="N",
-                   help="also list the changes of at most N facts that change each decision (explain; default 0)")
-    b.add_argument("--lean", action="store_true",
-                   help="lean lines for reports: no citations or texts; per pathway its outcome, status and "
-                        "criteria ids by status")
-    _engine_options(b)
-    b.set_defaults(func=cmd_batch)
-    r = sub.add_parser("report", help="count decisions, blocking criteria, flipping facts and smallest missing "
-                                      "sets over cases or results (JSONL, or - for stdin)")
-    r.add_argument("cases")
-    r.add_argument("--format", choices=("table", "json", "csv", "parquet"), default="table")
-    r.add_argument("--output", "-o", default=None, metavar="PATH", help="write here (required for parquet)")
-    r.add_argument("--max-changes", type=int, default=1, metavar="N",
-                   help="cases are explained with at most N changes (default 1; 0: no flips)")
-    r.add_argument("--top", type=_positive, default=8, help="rows per list in the table (default 8)")
-    _engine_options(r)
-    r.set_defaults(func=cmd_report)
-    u = sub.add_parser("ui", help="open the what-if page in a browser (Streamlit); other options go to "
-                                   "`streamlit run`, e.g. --server.port 8600")
-    u.set_defaults(func=cmd_ui)
+    if command in (None, "decide"):
+        d = sub.add_parser("decide", help="decide one case (JSON file, or - for stdin)")
+        d.add_argument("case")
+        d.add_argument("--json", action="store_true", help="print the CASE.md JSON shape (sorted, byte-stable)")
+        d.add_argument("--verbose", "-v", action="store_true",
+                       help="the table shows every pathway and criterion with its citation and policy sentence")
+        d.set_defaults(func=cmd_decide)
+    if command in (None, "explain"):
+        e = sub.add_parser("explain", help="decide a case and list, per plan, the fewest fact changes that would "
+                                           "change its decision (a .jsonl file: one JSON line per case, as batch)")
+        e.add_argument("case")
+        e.add_argument("--json", action="store_true", help="print the CASE.md JSON shape, with `changes` per plan")
+        e.add_argument("--verbose", "-v", action="store_true",
+                       help="the table shows every pathway and criterion with its citation and policy sentence")
+        e.add_argument("--max-changes", type=int, default=2, metavar="N",
+                       help="at most N facts changed together (default 2)")
+        _engine_options(e)
+        e.set_defaults(func=cmd_explain)
+    if command in (None, "batch"):
+        b = sub.add_parser("batch", help="decide a JSONL file of cases (or - for stdin), one JSON line out per line in")
+        b.add_argument("cases")
+        b.add_argument("--max-changes", type=int, default=0, metavar="N",
+                       help="also list the changes of at most N facts that change each decision (explain; default 0)")
+        b.add_argument("--lean", action="store_true",
+                       help="lean lines for reports: no citations or texts; each pathway's status and, where a "
+                            "plan did not approve, the criteria that block it")
+        _engine_options(b)
+        b.set_defaults(func=cmd_batch)
+    if command in (None, "report"):
+        r = sub.add_parser("report", help="count decisions, blocking criteria, flipping facts and smallest missing "
+                                          "sets over cases or results (JSONL, or - for stdin)")
+        r.add_argument("cases")
+        r.add_argument("--format", choices=("table", "json", "csv", "parquet"), default="table")
+        r.add_argument("--output", "-o", default=None, metavar="PATH", help="write here (required for parquet)")
+        r.add_argument("--max-changes", type=int, default=1, metavar="N",
+                       help="cases are explained with at most N changes (default 1; 0: no flips)")
+        r.add_argument("--top", type=_positive, default=8, help="rows per list in the table (default 8)")
+        _engine_options(r)
+        r.set_defaults(func=cmd_report)
+    if command in (None, "ui"):
+        u = sub.add_parser("ui", help="open the what-if page in a browser (Streamlit); other options go to "
+                                       "`streamlit run`, e.g. --server.port 8600")
+        u.set_defaults(func=cmd_ui)
     return p
 
 
 def main(argv: Optional[list[str]] = None) -> int:
-    args, extra = build_parser().parse_known_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
+    args, extra = build_parser(argv[0] if argv and argv[0] in COMMANDS else None).parse_known_args(argv)
     if args.command == "ui":
         args.streamlit_args = extra
     elif extra:
-        build_parser().error(f"unrecognized arguments: {' '.join(extra)}")
+        build_parser(args.command).error(f"unrecognized arguments: {' '.join(extra)}")
     _exit_on_term()
     try:
         return args.func(args)

@@ -240,10 +240,16 @@ class RuleBase:
         self.shown_by_handle = {sym._rep: v for sym, v in self.shown.items()}
         if set(self.plans) != set(PLANS):
             raise RuleBaseError(f"rule base plans {sorted(self.plans)} differ from the contract's {list(PLANS)}")
-        # Externals start false; release them so that assumptions decide them.
-        for atom in self.ctl.symbolic_atoms:
-            if atom.is_external:
-                self.ctl.assign_external(atom.symbol, None)
+        # Externals start false; release them so that assumptions decide them.  These are all
+        # of vocabulary.lp's #external declarations (val/2, asked/1, search_off, limit/1);
+        # tests/test_solver_core.py checks that no other atom is external.
+        for lit in self.external_literals():
+            self.ctl.assign_external(lit, None)
+
+    def external_literals(self) -> list[int]:
+        lits = [lit for fd in self.facts.values() for lit in fd.literals] + list(self.asked.values())
+        lits += [self.search_off] if self.part == "decide" else list(self.limits.values())
+        return lits
 
 
 def _minimal(sets: list[dict]) -> list[dict]:

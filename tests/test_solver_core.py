@@ -196,3 +196,12 @@ def test_a_shared_solver_answers_many_threads_at_once():
     with ThreadPoolExecutor(8) as pool:
         got = list(pool.map(lambda c: dump_json(shared.solve(c, 2)), cases))
     assert got == expected
+
+
+def test_the_solver_releases_every_external_and_only_those():
+    """RuleBase releases the externals it knows (no scan of every atom at
+    start-up); a new #external in logic/ must be known to it."""
+    solver = Solver()
+    for rb in (solver.rules, solver.explainer):
+        externals = {a.literal for a in rb.ctl.symbolic_atoms if a.is_external}
+        assert set(rb.external_literals()) == externals, rb.part

@@ -453,6 +453,16 @@ class _Parser(argparse.ArgumentParser):
         _error(f"{self.prog}: {message} (see {self.prog} --help)")
         raise SystemExit(2)
 
+    def _get_formatter(self):
+        # The width given, so that argparse does not import shutil (and with it
+        # bz2 and lzma: 2 ms of a one-shot command) only to ask the terminal.
+        try:
+            width = os.get_terminal_size(sys.stderr.fileno()).columns - 2
+        except (OSError, ValueError, AttributeError):
+            columns = os.environ.get("COLUMNS", "")
+            width = int(columns) - 2 if columns.isdigit() else 78
+        return self.formatter_class(prog=self.prog, width=max(40, width))
+
 
 COMMANDS = ("decide", "explain", "batch", "report", "ui")
 

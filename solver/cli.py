@@ -86,7 +86,7 @@ def _lines(src, errors: list) -> Iterator[tuple[int, bytes]]:
                 yield number, TOO_LONG
                 continue
             if line.strip():
-                yield number, line
+                yield number, line.rstrip(b"\r\n")      # a parse error then points into the line
     except (OSError, ValueError) as err:
         errors.append(f"cannot read line {number + 1}: {getattr(err, 'strerror', None) or err}")
 

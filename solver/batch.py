@@ -29,8 +29,9 @@ from itertools import chain, islice
 from typing import Any, Callable, Iterable, Iterator, Optional, Union
 
 from .jsontext import NotJSON, loads
-from . import fastcase
-from .models import CaseError, parse_case
+from .contract import CaseError
+from .inputs import case_from, result_for
+from .engine import dump_json
 
 CHUNK = 64
 ENGINES = ("local", "dask")
@@ -53,7 +54,7 @@ def _decode(item) -> Union[dict, CaseError]:
     return item
 
 
-def decide_one(item, solver, max_changes: int = 0, lean: bool = False) -> tuple:
+def decide_one(item, solver, max_changes: int = 0, lean: bool = False, fhir_options: tuple = (None, None)) -> tuple:
     """("ok", canonical JSON) or ("error", case_id, message) for one input;
     with max_changes the result carries `changes` (explain); `lean`: see
     Solver.solve.  Never raises: an input this code cannot handle is an error
@@ -62,8 +63,8 @@ def decide_one(item, solver, max_changes: int = 0, lean: bool = False) -> tuple:
     if isinstance(data, CaseError):
         return _encode(data)
     try:
-        case = fastcase.parse(data) or parse_case(data)        # pydantic decides what the fast path doubts
-        return ("ok", solver.decide_json(case, max_changes, lean))
+        case, fhir = case_from(data, *fhir_options)             # a case, or a FHIR Bundle
+        return ("ok", dump_json(result_for(solver, case, fhir, max_changes, lean)))
     except CaseError as err:
         return _encode(err)
     except Exception as err:                         # a bug: reported on its line, the batch goes on
@@ -84,9 +85,9 @@ def worker_solver():
     return solver
 
 
-def _run_chunk(chunk: list, max_changes: int = 0, lean: bool = False) -> list:
+def _run_chunk(chunk: list, max_changes: int = 0, lean: bool = False, fhir_options: tuple = (None, None)) -> list:
     solver = worker_solver()
-    return [decide_one(item, solver, max_changes, lean) for item in chunk]
+    return [decide_one(item, solver, max_changes, lean, fhir_options) for item in chunk]
 
 
 def _encode(err: CaseError) -> tuple:
@@ -419,11 +420,12 @@ def _lost_cases(chunk: list, run_alone: Callable, warn) -> list:
 
 def stream_encoded(items: Iterable, workers: Optional[int] = None, chunk: int = CHUNK, max_changes: int = 0,
                    engine: str = "local", scheduler: Any = None, lean: bool = False,
-                   warn: Optional[Callable[[str], None]] = None) -> Iterator[tuple]:
+                   warn: Optional[Callable[[str], None]] = None,
+                   fhir_options: tuple = (None, None)) -> Iterator[tuple]:
     """Yield ("ok", json) or ("error", case_id, message) per input, in order:
     exactly one per input, whatever the input holds."""
-    for part in map_chunks(_run_chunk, chunked(items, chunk), max_changes, lean, workers=workers, engine=engine,
-                           scheduler=scheduler, on_lost=_lost_cases, warn=warn):
+    for part in map_chunks(_run_chunk, chunked(items, chunk), max_changes, lean, fhir_options, workers=workers,
+                           engine=engine, scheduler=scheduler, on_lost=_lost_cases, warn=warn):
         yield from part
 
 

@@ -125,37 +125,32 @@ def render_table(result, verbose: bool = False, color: bool = False) -> str:
     return render(result, verbose=verbose, color=color)
 
 
-def _load_case(path: str, data: Optional[bytes] = None):
-    """The validated case in a JSON file (or - for stdin), or None after
-    printing why not to stderr."""
+def _load_case(path: str, data: Optional[bytes] = None, args=None):
+    """(case, fhir) for a JSON file (or - for stdin): a case or a FHIR Bundle;
+    None after printing why not to stderr."""
     from .jsontext import NotJSON
 
     try:
         if data is None:
             data = _read_bytes(path)
-        return read_case(data)
+        return read_case(data, args)
     except InputError as err:
         _error(str(err))
     except NotJSON as err:
         _error(f"{'standard input' if path == '-' else path}: {err}")
     except CaseError as err:
-        _error(f"invalid case: {err}")
+        from .fhir.reader import FhirError
+
+        _error(f"invalid FHIR bundle: {err}" if isinstance(err, FhirError) else f"invalid case: {err}")
     return None
 
 
-def read_case(data: bytes):
-    """A case from bytes: the fast path (msgspec) when it is plainly valid,
-    else pydantic, which decides and names the field (solver/fastcase.py)."""
-    from . import fastcase
+def read_case(data: bytes, args=None):
+    """(case, fhir) from bytes: a CASE.md case or a FHIR Bundle (solver/inputs.py)."""
+    from .inputs import case_from
     from .jsontext import loads
 
-    obj = loads(data)
-    fast = fastcase.parse(obj)
-    if fast is not None:
-        return fast
-    from .models import parse_case
-
-    return parse_case(obj)
+    return case_from(loads(data), as_of=getattr(args, "as_of", None), drug=getattr(args, "drug", None))
 
 
 def _error(message: str) -> None:
@@ -173,11 +168,12 @@ def _warn(message: str) -> None:
         pass
 
 
-def _answer(case, args, max_changes: int = 0) -> None:
+def _answer(loaded, args, max_changes: int = 0) -> None:
     """Decide (and explain) one case; print its JSON or its table."""
     from .engine import Solver, dump_json
+    from .inputs import result_for
 
-    result = Solver().solve(case, max_changes)
+    result = result_for(Solver(), *loaded, max_changes)
     out = _Out()
     if args.json:
         out.line(dump_json(result))
@@ -192,10 +188,10 @@ def _color() -> bool:
 
 
 def cmd_decide(args) -> int:
-    case = _load_case(args.case)
-    if case is None:
+    loaded = _load_case(args.case, args=args)
+    if loaded is None:
         return 2
-    _answer(case, args)
+    _answer(loaded, args)
     return 0
 
 
@@ -213,10 +209,10 @@ def cmd_explain(args) -> int:
             args.cases, args.first_lines = "-", first
             return cmd_batch(args)
         data = first
-    case = _load_case(args.case, data)
-    if case is None:
+    loaded = _load_case(args.case, data, args)
+    if loaded is None:
         return 2
-    _answer(case, args, args.max_changes)
+    _answer(loaded, args, args.max_changes)
     return 0
 
 
@@ -318,7 +314,8 @@ def cmd_batch(args) -> int:
         with _progress(args) as bar:
             for item in stream_encoded(lines(), workers=args.workers, max_changes=args.max_changes,
                                        engine=args.engine, scheduler=args.scheduler,
-                                       lean=getattr(args, "lean", False), warn=_warn):
+                                       lean=getattr(args, "lean", False), warn=_warn,
+                                       fhir_options=(args.as_of, args.drug)):
                 number = numbers.popleft()
                 if item[0] == "ok":
                     out.line(item[1])
@@ -409,6 +406,23 @@ def cmd_report(args) -> int:
     return 0
 
 
+def _date(text: str):
+    import datetime as dt
+
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a date YYYY-MM-DD, not {text!r}") from None
+
+
+def _fhir_options(parser) -> None:
+    parser.add_argument("--as-of", type=_date, default=None, metavar="YYYY-MM-DD",
+                        help="FHIR input: the request date (default: Claim.created, else the latest "
+                             "QuestionnaireResponse.authored, else Bundle.timestamp; never the clock)")
+    parser.add_argument("--drug", choices=("inotuzumab_ozogamicin", "blinatumomab"), default=None,
+                        help="FHIR input: the drug, where a bundle requests both")
+
+
 def _positive(text: str) -> int:
     try:
         n = int(text)
@@ -478,6 +492,7 @@ def build_parser(command: Optional[str] = None) -> argparse.ArgumentParser:
         d.add_argument("--json", action="store_true", help="print the CASE.md JSON shape (sorted, byte-stable)")
         d.add_argument("--verbose", "-v", action="store_true",
                        help="the table shows every pathway and criterion with its citation and policy sentence")
+        _fhir_options(d)
         d.set_defaults(func=cmd_decide)
     if command in (None, "explain"):
         e = sub.add_parser("explain", help="decide a case and list, per plan, the fewest fact changes that would "
@@ -489,6 +504,7 @@ def build_parser(command: Optional[str] = None) -> argparse.ArgumentParser:
         e.add_argument("--max-changes", type=int, default=2, metavar="N",
                        help="at most N facts changed together (default 2)")
         _engine_options(e)
+        _fhir_options(e)
         e.set_defaults(func=cmd_explain)
     if command in (None, "batch"):
         b = sub.add_parser("batch", help="decide a JSONL file of cases (or - for stdin), one JSON line out per line in")
@@ -499,6 +515,7 @@ def build_parser(command: Optional[str] = None) -> argparse.ArgumentParser:
                        help="lean lines for reports: no citations or texts; each pathway's status and, where a "
                             "plan did not approve, the criteria that block it")
         _engine_options(b)
+        _fhir_options(b)
         b.set_defaults(func=cmd_batch)
     if command in (None, "report"):
         r = sub.add_parser("report", help="count decisions, blocking criteria, flipping facts and smallest missing "

@@ -105,6 +105,9 @@ def render(result: dict, verbose: bool = False, width: Optional[int] = None, col
     for k, v in sorted(result.get("derived_facts", {}).items()):
         console.print(Text(f"derived: {k} = {safe(v)} (from ICD-10 codes)", style="dim"))
 
+    if result.get("fhir"):
+        _fhir(console, result["fhir"])
+
     summary = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, expand=False)
     summary.add_column("plan", no_wrap=True)
     summary.add_column("decision", no_wrap=True)
@@ -118,6 +121,21 @@ def render(result: dict, verbose: bool = False, width: Optional[int] = None, col
     for r in result["results"]:
         _plan(console, r, verbose)
     return "\n".join(line.rstrip() for line in buf.getvalue().rstrip("\n").split("\n"))
+
+
+def _fhir(console: Console, fhir: dict) -> None:
+    """The facts a FHIR bundle gave, each with where it came from."""
+    _say(console, f"from a FHIR bundle; request date {fhir.get('request_date')}", 0, style="bold")
+    case, sources = fhir.get("case", {}), fhir.get("sources", {})
+    rows = [("drug", case.get("drug")), ("request", case.get("request"))] + sorted(case.get("facts", {}).items())
+    for fact, value in rows:
+        where = "; ".join(f"{s['resource']} {s['element']}" for s in sources.get(fact, []))
+        _say(console, f"{fact} = {safe(number(value))}  <- {safe(where)}", 2)
+    for c in fhir.get("conflicts", []):
+        said = "; ".join(f"{safe(number(v['value']))} ({safe(v['resource'])} {safe(v['element'])})" for v in c["values"])
+        _say(console, f"{c['fact']}: sources disagree ({said}): unknown", 2, style="yellow")
+    if fhir.get("unused"):
+        _say(console, f"not used: {len(fhir['unused'])} resources or items (see --json)", 2, style="dim")
 
 
 def _say(console: Console, text, indent: int = 2, style: str = "") -> None:

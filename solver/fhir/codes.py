@@ -1,0 +1,38 @@
+"""The FHIR contract's table as data (shared/spec/FHIR.md, "Where each part of
+a case comes from"): code systems, the codes that name each drug and
+measurement, the statuses that count, unit conversions.  The reader, and the
+tests, take every code from here."""
+
+from __future__ import annotations
+
+ICD10_CM = "http://hl7.org/fhir/sid/icd-10-cm"
+LOINC = "http://loinc.org"
+UCUM = "http://unitsofmeasure.org"
+HCPCS = "http://www.cms.gov/Medicare/Coding/HCPCSReleaseCodeSets"
+RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
+NDC = "http://hl7.org/fhir/sid/ndc"
+
+# (system, code) -> CASE.md drug.  RxNorm and NDC codes may be added here, each
+# with where it was found; none is yet.
+DRUG_CODES: dict[tuple[str, str], str] = {
+    (HCPCS, "J9229"): "inotuzumab_ozogamicin",
+    (HCPCS, "J9039"): "blinatumomab",
+}
+
+# PAS certificationType (X12 1322) on Claim.item -> CASE.md request.
+CERTIFICATION_TYPE_URL = "http://hl7.org/fhir/us/davinci-pas/StructureDefinition/extension-certificationType"
+CERTIFICATION_TYPES = {"I": "initial", "R": "continuation", "4": "continuation"}
+
+# Observations: fact -> (LOINC code, {UCUM unit: factor to the CASE.md unit}).
+OBSERVATIONS: dict[str, tuple[str, dict[str, float]]] = {
+    "weight_kg": ("29463-7", {"kg": 1.0, "g": 0.001, "[lb_av]": 0.45359237}),
+    "height_cm": ("8302-2", {"cm": 1.0, "m": 100.0, "[in_i]": 2.54}),
+}
+OBSERVATION_STATUSES = frozenset({"final", "amended", "corrected"})
+
+CONDITION_EXCLUDED = frozenset({"entered-in-error", "refuted"})            # verificationStatus codes
+MEDICATION_REQUEST_EXCLUDED = frozenset({"entered-in-error", "cancelled"})
+QUESTIONNAIRE_RESPONSE_EXCLUDED = frozenset({"entered-in-error", "stopped"})
+
+# Resource types the mapping reads; every other known type is listed as unused.
+READ = ("Claim", "Patient", "Condition", "Observation", "QuestionnaireResponse", "MedicationRequest")

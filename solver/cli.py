@@ -173,13 +173,25 @@ def _answer(loaded, args, max_changes: int = 0) -> None:
     from .engine import Solver, dump_json
     from .inputs import result_for
 
-    result = result_for(Solver(), *loaded, max_changes)
+    solver = Solver()
+    result = result_for(solver, *loaded, max_changes)
     out = _Out()
-    if args.json:
+    if getattr(args, "format", None) == "pas":
+        out.line(dump_json(_pas(result, loaded[1], args, solver)))
+    elif args.json or getattr(args, "format", None) == "json":
         out.line(dump_json(result))
     else:
         out.line(render_table(result, verbose=args.verbose, color=_color()))
     out.flush()
+
+
+def _pas(result: dict, fhir, args, solver) -> dict:
+    """The PAS response bundle (solver/fhir/pas.py)."""
+    from .fhir.pas import pas_bundle
+
+    created = fhir.request_date if fhir is not None else args.as_of
+    patient = {"reference": fhir.patient} if fhir is not None and fhir.patient else None
+    return pas_bundle(result, solver.rules.plans, created, fhir.claim if fhir is not None else None, patient)
 
 
 def _color() -> bool:
@@ -188,14 +200,30 @@ def _color() -> bool:
 
 
 def cmd_decide(args) -> int:
+    if not _format_ok(args):
+        return 2
     loaded = _load_case(args.case, args=args)
     if loaded is None:
+        return 2
+    if args.format == "pas" and loaded[1] is None and args.as_of is None:
+        _error("--format pas: a plain case has no request date; give it with --as-of YYYY-MM-DD")
         return 2
     _answer(loaded, args)
     return 0
 
 
+def _format_ok(args) -> bool:
+    """--format pas needs a request date: a bundle has one, a plain case needs --as-of (checked
+    when the input is read); --json and --format agree."""
+    if args.json and args.format not in (None, "json"):
+        _error(f"--json and --format {args.format}: choose one")
+        return False
+    return True
+
+
 def cmd_explain(args) -> int:
+    if not _format_ok(args):
+        return 2
     if _bad_max_changes(args.max_changes, 1):
         return 2
     if args.case.endswith((".jsonl", ".ndjson")):
@@ -211,6 +239,9 @@ def cmd_explain(args) -> int:
         data = first
     loaded = _load_case(args.case, data, args)
     if loaded is None:
+        return 2
+    if args.format == "pas" and loaded[1] is None and args.as_of is None:
+        _error("--format pas: a plain case has no request date; give it with --as-of YYYY-MM-DD")
         return 2
     _answer(loaded, args, args.max_changes)
     return 0
@@ -415,6 +446,12 @@ def _date(text: str):
         raise argparse.ArgumentTypeError(f"expected a date YYYY-MM-DD, not {text!r}") from None
 
 
+def _format_option(parser) -> None:
+    parser.add_argument("--format", choices=("table", "json", "pas"), default=None,
+                        help="table (default), json (as --json), or pas: a Da Vinci PAS response bundle, one "
+                             "ClaimResponse per plan (a plain case needs --as-of for its date)")
+
+
 def _fhir_options(parser) -> None:
     parser.add_argument("--as-of", type=_date, default=None, metavar="YYYY-MM-DD",
                         help="FHIR input: the request date (default: Claim.created, else the latest "
@@ -493,6 +530,7 @@ def build_parser(command: Optional[str] = None) -> argparse.ArgumentParser:
         d.add_argument("--verbose", "-v", action="store_true",
                        help="the table shows every pathway and criterion with its citation and policy sentence")
         _fhir_options(d)
+        _format_option(d)
         d.set_defaults(func=cmd_decide)
     if command in (None, "explain"):
         e = sub.add_parser("explain", help="decide a case and list, per plan, the fewest fact changes that would "
@@ -505,6 +543,7 @@ def build_parser(command: Optional[str] = None) -> argparse.ArgumentParser:
                        help="at most N facts changed together (default 2)")
         _engine_options(e)
         _fhir_options(e)
+        _format_option(e)
         e.set_defaults(func=cmd_explain)
     if command in (None, "batch"):
         b = sub.add_parser("batch", help="decide a JSONL file of cases (or - for stdin), one JSON line out per line in")

@@ -29,9 +29,11 @@ class FhirError(CaseError):
 
 
 class FhirCase:
-    def __init__(self, case: dict, sources: dict, conflicts: list, unused: list, request_date: dt.date):
+    def __init__(self, case: dict, sources: dict, conflicts: list, unused: list, request_date: dt.date,
+                 claim: Optional[str] = None, patient: Optional[str] = None):
         self.case, self.sources, self.conflicts, self.unused = case, sources, conflicts, unused
         self.request_date = request_date
+        self.claim, self.patient = claim, patient          # "Claim/id", "Patient/id" when the bundle has them
 
     def to_json(self) -> dict:
         """The `fhir` key of a result."""
@@ -364,7 +366,9 @@ def read_bundle(obj: Any, as_of: Optional[dt.date] = None, drug: Optional[str] =
         if _ref(r) not in used and not any(u.startswith(_ref(r)) for u in unused):
             unused.append(_ref(r))
     _check(case, sources)
-    return FhirCase(case, dict(sorted(sources.items())), conflicts, sorted(set(unused)), when)
+    return FhirCase(case, dict(sorted(sources.items())), conflicts, sorted(set(unused)), when,
+                    claim=_ref(claim) if claim is not None else None,
+                    patient=_ref(patient) if patient is not None else None)
 
 
 def _icd10(code: str, ref: str, element: str) -> str:

@@ -1,0 +1,82 @@
+"""PAS out: one ClaimResponse per decided plan, valid under the R4B models,
+with the review action, the specific reason and the authorization period."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from fhir.resources.R4B.bundle import Bundle
+
+from fhir_build import bundle_for
+from solver.engine import Solver
+from solver.fhir.pas import ACTION, REVIEW_ACTION, REVIEW_ACTION_CODE, pas_bundle
+from solver.inputs import case_from, result_for
+
+ROOT = Path(__file__).resolve().parent.parent
+SOLVER = Solver()
+
+
+def review_code(cr: dict) -> str:
+    (adj,) = cr["item"][0]["adjudication"]
+    (ext,) = [e for e in adj["extension"] if e["url"] == REVIEW_ACTION]
+    (code,) = [e for e in ext["extension"] if e["url"] == REVIEW_ACTION_CODE]
+    return code["valueCodeableConcept"]["coding"][0]["code"]
+
+
+def pas_for(case: dict) -> tuple[dict, dict]:
+    case_obj, fhir = case_from(bundle_for(case))
+    result = result_for(SOLVER, case_obj, fhir)
+    return result, pas_bundle(result, SOLVER.rules.plans, fhir.request_date, fhir.claim, {"reference": fhir.patient})
+
+
+@pytest.mark.parametrize("name", sorted(p.name for p in (ROOT / "examples").glob("*.json")))
+def test_every_example_gives_a_valid_pas_bundle_with_the_decisions(name):
+    case = json.loads((ROOT / "examples" / name).read_text())
+    result, out = pas_for(case)
+    Bundle.model_validate(out)                                   # valid R4B
+    decided = [r for r in result["results"] if r["decision"] in ACTION]
+    responses = [e["resource"] for e in out["entry"]]
+    assert [cr["insurer"]["identifier"]["value"] for cr in responses] == [r["plan"] for r in decided]
+    for r, cr in zip(decided, responses):
+        assert review_code(cr) == ACTION[r["decision"]][0]
+        assert cr["use"] == "preauthorization" and cr["outcome"] == "complete" and cr["created"] == "2025-03-01"
+        assert cr["request"] == {"reference": "Claim/claim1"} and cr["patient"] == {"reference": "Patient/pat1"}
+        notes = " ".join(n["text"] for n in cr.get("processNote", []))
+        if r["decision"] == "denied":
+            broken = {c["id"] for pw in r["pathways"] for c in pw["criteria"] if c["status"] == "not_met"}
+            codes = {c["code"] for c in cr["item"][0]["adjudication"][0]["reason"]["coding"]}
+            assert codes and codes <= broken and all(code in notes for code in codes)
+        if r["decision"] == "needs_info":
+            for m in r["missing"]:
+                assert all(f["fact"] in notes for f in m["facts"])
+        months = (r.get("authorization") or {}).get("months")
+        if r["decision"] == "approved" and months:
+            start = dt.date.fromisoformat(cr["preAuthPeriod"]["start"])
+            end = dt.date.fromisoformat(cr["preAuthPeriod"]["end"])
+            assert start == dt.date(2025, 3, 1) and (end.year - start.year) * 12 + end.month - start.month == months
+        else:
+            assert "preAuthPeriod" not in cr
+
+
+def test_the_command_line_prints_pas_for_a_bundle_and_asks_a_plain_case_for_its_date(tmp_path):
+    case = json.loads((ROOT / "examples/ohsu_adult_rr.json").read_text())
+    path = tmp_path / "b.json"
+    path.write_text(json.dumps(bundle_for(case)))
+    run = lambda *a: subprocess.run([sys.executable, "-m", "solver.cli", *a], capture_output=True, text=True,
+                                    cwd=ROOT, timeout=120)
+    out = run("decide", str(path), "--format", "pas")
+    assert out.returncode == 0
+    Bundle.model_validate(json.loads(out.stdout))
+    plain = run("decide", "examples/ohsu_adult_rr.json", "--format", "pas")
+    assert plain.returncode == 2 and "--as-of" in plain.stderr
+    dated = run("decide", "examples/ohsu_adult_rr.json", "--format", "pas", "--as-of", "2025-01-31")
+    got = json.loads(dated.stdout)
+    Bundle.model_validate(got)
+    ohsu = [e["resource"] for e in got["entry"] if e["resource"]["insurer"]["identifier"]["value"] == "ohsu"][0]
+    assert ohsu["preAuthPeriod"] == {"start": "2025-01-31", "end": "2025-07-31"}
+    assert run("decide", str(path), "--json", "--format", "pas").returncode == 2

@@ -470,6 +470,29 @@ def _positive(text: str) -> int:
     return n
 
 
+def cmd_questionnaire(args) -> int:
+    """A DTR Questionnaire from the rule base; adaptive for a case or bundle."""
+    from .engine import Solver, dump_json
+    from .fhir.dtr import questionnaire
+    from .inputs import result_for
+
+    solver = Solver()
+    result = None
+    drug, request, plans = args.drug, args.request, args.plans
+    if args.case is not None:
+        loaded = _load_case(args.case, args=args)
+        if loaded is None:
+            return 2
+        case = loaded[0]
+        result = result_for(solver, *loaded)
+        drug, request = drug or case.drug, request or case.request
+        plans = plans or (list(case.plans) if case.plans else None)
+    out = _Out()
+    out.line(dump_json(questionnaire(solver, drug or "inotuzumab_ozogamicin", request or "initial", plans, result)))
+    out.flush()
+    return 0
+
+
 def _engine_options(parser) -> None:
     parser.add_argument("--workers", type=_positive, default=None,
                         help="worker processes (default: every local core; never more than there is work for)")
@@ -515,7 +538,7 @@ class _Parser(argparse.ArgumentParser):
         return self.formatter_class(prog=self.prog, width=max(40, width))
 
 
-COMMANDS = ("decide", "explain", "batch", "report", "ui")
+COMMANDS = ("decide", "explain", "batch", "report", "questionnaire", "ui")
 
 
 def build_parser(command: Optional[str] = None) -> argparse.ArgumentParser:
@@ -567,6 +590,16 @@ def build_parser(command: Optional[str] = None) -> argparse.ArgumentParser:
         r.add_argument("--top", type=_positive, default=8, help="rows per list in the table (default 8)")
         _engine_options(r)
         r.set_defaults(func=cmd_report)
+    if command in (None, "questionnaire"):
+        q = sub.add_parser("questionnaire", help="a DTR Questionnaire built from the rule base: every fact the "
+                                                  "plans' criteria test, or, for a case or bundle, only the "
+                                                  "unknown facts the plans still need (most-needed first)")
+        q.add_argument("case", nargs="?", default=None, help="a case or FHIR bundle (JSON file, or - for stdin)")
+        q.add_argument("--request", choices=("initial", "continuation"), default=None)
+        q.add_argument("--plans", nargs="+", choices=("bcbs_fep", "bcbsnc", "cvs_caremark", "masshealth", "ohsu"),
+                       default=None)
+        _fhir_options(q)
+        q.set_defaults(func=cmd_questionnaire)
     if command in (None, "ui"):
         u = sub.add_parser("ui", help="open the what-if page in a browser (Streamlit); other options go to "
                                        "`streamlit run`, e.g. --server.port 8600")

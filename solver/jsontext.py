@@ -70,9 +70,6 @@ def loads(data: Union[bytes, bytearray, memoryview, str]) -> Any:
         text = data[1:] if data.startswith("\ufeff") else data
     else:
         raise TypeError(f"expected bytes or str, got {type(data).__name__}")
-    depth = _depth(text)
-    if depth > MAX_DEPTH:
-        raise NotJSON(f"not valid JSON: nested more than {MAX_DEPTH} deep", case_id_hint(text))
     try:
         value = _DECODER.decode(text)
     except _Duplicate as dup:
@@ -81,8 +78,10 @@ def loads(data: Union[bytes, bytearray, memoryview, str]) -> Any:
         raise NotJSON(f"not valid JSON: {err}", case_id_hint(text)) from None
     except ValueError as err:             # an integer past the conversion limit
         raise NotJSON(f"not valid JSON: {_int_limit(err)}", case_id_hint(text)) from None
-    except RecursionError:                # not reached below MAX_DEPTH; kept as a last guard
-        raise NotJSON("not valid JSON: nested too deeply", case_id_hint(text)) from None
+    except RecursionError:                # json's C scanner stops at the interpreter's recursion limit
+        raise NotJSON(f"not valid JSON: nested more than {MAX_DEPTH} deep", case_id_hint(text)) from None
+    if (text.count("[") + text.count("{") > MAX_DEPTH) and _too_deep(value):
+        raise NotJSON(f"not valid JSON: nested more than {MAX_DEPTH} deep", case_id_hint(text))
     if _SURROGATE_ESCAPE.search(text) and _has_lone_surrogate(value):
         raise NotJSON("not valid JSON: a string holds a lone UTF-16 surrogate (\\ud800-\\udfff), "
                       "which is not text", case_id_hint(text))
@@ -116,26 +115,18 @@ def _int_limit(err: ValueError) -> str:
     return msg
 
 
-_OPEN = re.compile(r'[\[{]|"(?:[^"\\]|\\.)*"|[\]}]')
-
-
-def _depth(text: str) -> int:
-    """The deepest nesting of brackets outside strings (an upper bound of the
-    JSON depth, computed without recursion)."""
-    if text.count("[") + text.count("{") <= MAX_DEPTH:
-        return 0
-    depth = deepest = 0
-    for m in _OPEN.finditer(text):
-        c = m.group()[0]
-        if c in "[{":
-            depth += 1
-            if depth > deepest:
-                deepest = depth
-                if deepest > MAX_DEPTH:
-                    return deepest
-        elif c in "]}":
-            depth -= 1
-    return deepest
+def _too_deep(value) -> bool:
+    """Whether a decoded value nests deeper than MAX_DEPTH (without recursion)."""
+    stack = [(value, 1)]
+    while stack:
+        v, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            return True
+        if isinstance(v, dict):
+            stack.extend((x, depth + 1) for x in v.values() if isinstance(x, (dict, list)))
+        elif isinstance(v, list):
+            stack.extend((x, depth + 1) for x in v if isinstance(x, (dict, list)))
+    return False
 
 
 _ID = re.compile(r'"case_id"\s*:\s*"((?:[^"\\\x00-\x1f]|\\.){0,200})"')

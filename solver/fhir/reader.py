@@ -17,6 +17,7 @@ decision needs), and an unknown resource type is refused.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import typing
 from typing import Any, Optional
 
@@ -48,6 +49,7 @@ def is_fhir(obj: Any) -> bool:
 
 # ------------------------------------------------------------------ facts by kind
 
+@functools.lru_cache(maxsize=None)
 def _fact_kinds() -> dict[str, tuple[str, tuple]]:
     """fact -> (bool | enum | integer | number | list, enum values), from the case model."""
     from ..models import Facts

@@ -320,3 +320,15 @@ def test_mangled_bundles_give_an_error_or_a_result_never_a_traceback(data):
         assert isinstance(err, CaseError), repr(err)
         return
     result_for(SOLVER, case_out, fhir)
+
+
+@pytest.mark.parametrize("name", sorted(p.name for p in (ROOT / "examples").glob("*.json")))
+def test_every_example_as_a_bundle_decides_like_the_case(name):
+    """Bundles for every plan and both drugs (the examples include Blincyto
+    for MassHealth and a continuation): same decisions, same missing sets."""
+    case = json.loads((ROOT / "examples" / name).read_text())
+    case["facts"] = _whole_age(case)["facts"]
+    got = result_for(SOLVER, *case_from(bundle_for(case)))
+    want = result_for(SOLVER, *case_from({k: v for k, v in case.items() if k != "plans"}))
+    assert got["fhir"]["case"]["drug"] == case.get("drug", "inotuzumab_ozogamicin")
+    assert {k: v for k, v in got.items() if k != "fhir"} == want

@@ -33,22 +33,28 @@ def default_solver() -> Solver:
 
 
 def decide(case: Union[Case, dict, str, bytes], solver: Optional[Solver] = None) -> CaseResult:
-    from .models import Case, parse_case
-
-    if not isinstance(case, Case):
-        case = parse_case(case)
-    return (solver or default_solver()).decide(case)
+    """Decide a case: a `Case`, a dict, JSON text or bytes, or a FHIR R4 Bundle
+    (then the result carries `fhir`: the derived case and its sources)."""
+    return explain(case, 0, solver)
 
 
 def explain(case: Union[Case, dict, str, bytes], max_changes: int = 2,
             solver: Optional[Solver] = None) -> CaseResult:
     """`decide`, and per plan the minimal sets of at most `max_changes` fact
     changes that would give another decision (`PlanResult.changes`)."""
-    from .models import Case, parse_case
+    from .inputs import case_from, result_for
+    from .models import Case
+    from .results import CaseResult
 
-    if not isinstance(case, Case):
-        case = parse_case(case)
-    return (solver or default_solver()).decide(case, max_changes)
+    if isinstance(case, Case):
+        case, fhir = case, None
+    else:
+        if isinstance(case, (str, bytes, bytearray, memoryview)):
+            from .jsontext import loads
+
+            case = loads(case)
+        case, fhir = case_from(case)
+    return CaseResult.model_validate(result_for(solver or default_solver(), case, fhir, max_changes))
 
 
 def decide_many(cases: Iterable, workers: Optional[int] = None) -> Iterator[Union[CaseResult, CaseError]]:

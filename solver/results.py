@@ -93,11 +93,13 @@ class PlanResult(_DropNone):
     changes: Optional[list[Change]] = None    # only from explain
 
 
-class CaseResult(BaseModel):
+class CaseResult(_DropNone):
+    _optional: ClassVar[tuple] = ("fhir",)
     case_id: Optional[str]
     rules_version: str
     derived_facts: dict[str, str] = {}
     results: list[PlanResult]
+    fhir: Optional[dict] = None        # a FHIR input's derived case and sources (FHIR.md)
 
     def to_json(self) -> str:
         """Canonical JSON: sorted keys, no whitespace variance, byte-stable."""

@@ -332,3 +332,15 @@ def test_every_example_as_a_bundle_decides_like_the_case(name):
     want = result_for(SOLVER, *case_from({k: v for k, v in case.items() if k != "plans"}))
     assert got["fhir"]["case"]["drug"] == case.get("drug", "inotuzumab_ozogamicin")
     assert {k: v for k, v in got.items() if k != "fhir"} == want
+
+
+def test_the_python_api_takes_a_bundle_and_keeps_plain_results_unchanged():
+    from solver import decide, decide_many
+
+    case = json.loads((ROOT / "examples/ohsu_adult_rr.json").read_text())
+    got = decide(bundle_for(case))
+    assert got.fhir["sources"]["age_years"] == [{"resource": "Patient/pat1", "element": "birthDate"}]
+    assert '"fhir":' in got.to_json() and '"fhir"' not in decide(case).to_json()
+    assert decide(json.dumps(bundle_for(case)).encode()).to_json() == got.to_json()
+    many = list(decide_many([bundle_for(case), case], workers=1))
+    assert many[0].to_json() == got.to_json() and many[1].fhir is None

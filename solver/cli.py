@@ -493,6 +493,28 @@ def cmd_questionnaire(args) -> int:
     return 0
 
 
+def cmd_diff(args) -> int:
+    """Where two plans part ways (solver/diff.py)."""
+    from .diff import diff
+    from .engine import Solver, dump_json
+
+    if args.plan_a == args.plan_b:
+        _error("diff needs two different plans")
+        return 2
+    solver = Solver()
+    got = diff(solver, args.plan_a, args.plan_b, drug=args.drug or "inotuzumab_ozogamicin",
+               request=args.request or "initial")
+    out = _Out()
+    if args.json:
+        out.line(dump_json(got))
+    else:
+        from .table import render_diff
+
+        out.line(render_diff(got, solver, color=_color()))
+    out.flush()
+    return 0
+
+
 def _engine_options(parser) -> None:
     parser.add_argument("--workers", type=_positive, default=None,
                         help="worker processes (default: every local core; never more than there is work for)")
@@ -538,7 +560,7 @@ class _Parser(argparse.ArgumentParser):
         return self.formatter_class(prog=self.prog, width=max(40, width))
 
 
-COMMANDS = ("decide", "explain", "batch", "report", "questionnaire", "ui")
+COMMANDS = ("decide", "explain", "batch", "report", "questionnaire", "diff", "ui")
 
 
 def build_parser(command: Optional[str] = None) -> argparse.ArgumentParser:
@@ -590,6 +612,16 @@ def build_parser(command: Optional[str] = None) -> argparse.ArgumentParser:
         r.add_argument("--top", type=_positive, default=8, help="rows per list in the table (default 8)")
         _engine_options(r)
         r.set_defaults(func=cmd_report)
+    if command in (None, "diff"):
+        plans = ("bcbs_fep", "bcbsnc", "cvs_caremark", "masshealth", "ohsu")
+        f = sub.add_parser("diff", help="where two plans part ways: every minimal profile of facts under which "
+                                         "they decide differently")
+        f.add_argument("plan_a", choices=plans)
+        f.add_argument("plan_b", choices=plans)
+        f.add_argument("--drug", choices=("inotuzumab_ozogamicin", "blinatumomab"), default=None)
+        f.add_argument("--request", choices=("initial", "continuation"), default=None)
+        f.add_argument("--json", action="store_true", help="{plans, drug, request, rules_version, differences}")
+        f.set_defaults(func=cmd_diff)
     if command in (None, "questionnaire"):
         q = sub.add_parser("questionnaire", help="a DTR Questionnaire built from the rule base: every fact the "
                                                   "plans' criteria test, or, for a case or bundle, only the "

@@ -219,6 +219,8 @@ class RuleBase:
                       for pl in self.plans}
         if self.part == "decide":
             self.search_off = self.ctl.symbolic_atoms[clingo.Function("search_off")].literal
+        elif self.part == "diff":
+            pass
         else:
             self.limits = {a.symbol.arguments[0].number: a.literal
                            for a in self.ctl.symbolic_atoms.by_signature("limit", 1)}
@@ -235,7 +237,7 @@ class RuleBase:
         self.shown = _shown_table_for(self.ctl)
         # need(F, D) and new(F, D): the value as its position in F's domain.
         for sym, (kind, f, d) in self.shown.items():
-            if kind in ("need", "new"):
+            if kind in ("need", "new", "dset"):
                 self.shown[sym] = (kind, f, self.facts[f].values.index(d))
         self.shown_by_handle = {sym._rep: v for sym, v in self.shown.items()}
         if set(self.plans) != set(PLANS):
@@ -248,7 +250,10 @@ class RuleBase:
 
     def external_literals(self) -> list[int]:
         lits = [lit for fd in self.facts.values() for lit in fd.literals] + list(self.asked.values())
-        lits += [self.search_off] if self.part == "decide" else list(self.limits.values())
+        if self.part == "decide":
+            lits.append(self.search_off)
+        elif self.part == "explain":
+            lits += list(self.limits.values())
         return lits
 
 
@@ -291,7 +296,8 @@ def _shown_table_for(ctl: clingo.Control) -> dict:
     so that reading a model is one dictionary lookup per atom."""
     table = {}
     for name, arity in (("decision", 2), ("decided_by", 2), ("pathway_status", 2), ("criterion_status", 2),
-                        ("sel", 1), ("need", 2), ("meets", 2), ("target", 2), ("new", 2)):
+                        ("sel", 1), ("need", 2), ("meets", 2), ("target", 2), ("new", 2), ("dpair", 2),
+                        ("dset", 2)):
         for atom in ctl.symbolic_atoms.by_signature(name, arity):
             args = [_arg(a) for a in atom.symbol.arguments]
             table[atom.symbol] = (name, args[0], args[1] if arity == 2 else None)

@@ -212,3 +212,56 @@ def _criterion(console: Console, c: dict, indent: int, readings: dict) -> None:
             _say(console, f"reading {readings[reading]}: {reading}", indent + 2, style="italic")
         else:
             _say(console, f"reading {readings[reading]}, as above", indent + 2, style="italic dim")
+
+
+def profile_case(diff_result: dict, difference: dict, domains: dict) -> dict:
+    """A case inside a difference's profile: each fact at its first listed
+    value, or its range's low end (just below the high end where it has none)."""
+    facts = {}
+    for f in difference["facts"]:
+        if "values" in f:
+            facts[f["fact"]] = f["values"][0]
+        else:
+            lo, hi = f["range"]
+            kind = domains[f["fact"]].kind
+            facts[f["fact"]] = lo if lo is not None else (hi - 1 if kind == "integer" else hi - 0.5) \
+                if hi is not None else 1
+    return {"drug": diff_result["drug"], "request": diff_result["request"], "plans": diff_result["plans"],
+            "facts": facts}
+
+
+def render_diff(got: dict, solver, width: Optional[int] = None, color: bool = False) -> str:
+    """The differences grouped by pair of decisions, smallest profiles first,
+    with each denying plan's broken criteria (id, citation, sentence)."""
+    from .inputs import case_from
+
+    buf = io.StringIO()
+    console = Console(file=buf, width=width or max(80, min(160, shutil.get_terminal_size((100, 24)).columns)),
+                      force_terminal=color, no_color=not color, highlight=False, emoji=False,
+                      color_system="standard" if color else None, soft_wrap=False)
+    a, b = got["plans"]
+    console.print(Text(f"{a} vs {b}: {got['drug']}, {got['request']}   rules {got['rules_version']}", style="bold"))
+    groups: dict[tuple, list] = {}
+    for d in got["differences"]:
+        groups.setdefault((d["decisions"][a], d["decisions"][b]), []).append(d)
+    if not groups:
+        console.print(Text("no profile of facts gives these plans different decisions"))
+    for (da, db), diffs in sorted(groups.items(), key=lambda kv: (len(kv[1][0]["facts"]), kv[0])):
+        console.print()
+        head = Text(f"{a} ")
+        head.append(LABEL[da], style=STYLE[da])
+        head.append(f", {b} ")
+        head.append(LABEL[db], style=STYLE[db])
+        head.append(f": {len(diffs)} profile{'s' * (len(diffs) != 1)}")
+        console.print(head)
+        for d in diffs:
+            _say(console, "; ".join(_fact(f) for f in d["facts"]) or "(no fact known)", 2)
+            result = solver.solve(case_from(profile_case(got, d, solver.rules.facts))[0])
+            for r in result["results"]:
+                if r["decision"] == "denied":
+                    for pw in closest(r["pathways"])[:1]:
+                        for c in pw["criteria"]:
+                            if c["status"] == "not_met":
+                                _say(console, f"{r['plan']} {c['id']} ({c['source']}): \u201c{c['text']}\u201d", 6,
+                                     style="dim")
+    return "\n".join(line.rstrip() for line in buf.getvalue().rstrip("\n").split("\n"))

@@ -10,6 +10,7 @@ download of Streamlit and its kin; `solver` itself comes only from the wheel.
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import sys
@@ -82,6 +83,17 @@ def test_the_installed_command_decides_like_the_source_tree(installed):
     assert got.stdout == here.stdout
     batch = run(installed, "batch", str(ROOT / "examples" / "batch.jsonl"), "--workers", "2")
     assert batch.returncode == 0 and len(batch.stdout.splitlines()) == 200
+
+
+def test_the_installed_command_reads_fhir_and_answers_in_fhir(installed):
+    from fhir_build import bundle_for
+
+    path = installed["work"] / "bundle.json"
+    path.write_text(json.dumps(bundle_for(json.loads((ROOT / "examples" / "ohsu_adult_rr.json").read_text()))))
+    for args in (["decide", str(path), "--json"], ["decide", str(path), "--format", "pas"],
+                 ["questionnaire", str(path)], ["diff", "ohsu", "bcbsnc", "--json"]):
+        got = run(installed, *args)
+        assert got.returncode == 0 and json.loads(got.stdout), (args, got.stderr[-2000:])
 
 
 def test_the_installed_pages_run(installed):

@@ -1,0 +1,109 @@
+"""pa-solver diff: every listed difference gives its pair of decisions with
+every combination of its values, is minimal, and the list is complete on
+small profiles (a brute-force search over the rule base's fact domains)."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from solver.contract import PLANS
+from solver.diff import diff
+from solver.engine import Solver
+from solver.inputs import case_from
+
+ROOT = Path(__file__).resolve().parent.parent
+SOLVER = Solver()
+DOMAINS = SOLVER.rules.facts
+PAIRS = list(itertools.combinations(PLANS, 2))
+
+
+def point(fact: str, value_index: int):
+    """A case value inside a domain value of the rule base."""
+    fd = DOMAINS[fact]
+    sym = fd.values[value_index]
+    if fd.kind == "bool":
+        return sym.string == "true"
+    if fd.kind == "enum":
+        return sym.string
+    lo, hi = (a.number if a.type.name == "Number" else None for a in sym.arguments)
+    if lo is not None:
+        return lo
+    return (hi - 1 if fd.kind == "integer" else hi - 0.5) if hi is not None else 1
+
+
+def values_of(f: dict) -> list:
+    """Every value a listed fact allows, as case values (a range by its two ends)."""
+    if "values" in f:
+        return list(f["values"])
+    lo, hi = f["range"]
+    kind = DOMAINS[f["fact"]].kind
+    ends = [lo if lo is not None else (hi - 1 if kind == "integer" else hi - 0.5) if hi is not None else 1]
+    if hi is not None:
+        ends.append(hi - 1 if kind == "integer" else hi - 0.001)
+    return [e for e in ends if e is not None]
+
+
+def decisions(plans, drug, request, facts: dict) -> tuple:
+    case, _ = case_from({"plans": list(plans), "drug": drug, "request": request, "facts": facts})
+    return tuple(r["decision"] for r in SOLVER.solve(case)["results"])
+
+
+@pytest.mark.parametrize("a, b", PAIRS)
+@pytest.mark.parametrize("req", ["initial", "continuation"])
+def test_every_difference_gives_its_pair_and_is_minimal(a, b, req):
+    got = diff(SOLVER, a, b, request=req)
+    assert got["plans"] == sorted([a, b])
+    sizes = [len(d["facts"]) for d in got["differences"]]
+    assert sizes == sorted(sizes)
+    for d in got["differences"][:60]:
+        pair = (d["decisions"][got["plans"][0]], d["decisions"][got["plans"][1]])
+        names = [f["fact"] for f in d["facts"]]
+        for combo in itertools.product(*(values_of(f) for f in d["facts"])):
+            facts = dict(zip(names, combo))
+            assert decisions(got["plans"], got["drug"], req, facts) == pair, (d, facts)
+            for drop in names:                       # minimal: dropping any fact loses the pair
+                rest = {k: v for k, v in facts.items() if k != drop}
+                assert decisions(got["plans"], got["drug"], req, rest) != pair, (d, drop)
+            break                                    # minimality once per difference is enough
+
+
+@pytest.mark.parametrize("a, b", PAIRS)
+def test_no_difference_of_one_fact_is_missed(a, b):
+    """Brute force over every fact and every value of its domain."""
+    for drug, req in itertools.product(("inotuzumab_ozogamicin", "blinatumomab"), ("initial", "continuation")):
+        got = diff(SOLVER, a, b, drug=drug, request=req)
+        listed = got["differences"]
+        empty = decisions(got["plans"], drug, req, {})
+        if empty[0] != empty[1]:
+            assert any(not d["facts"] for d in listed)
+            continue
+        for fact, fd in DOMAINS.items():
+            if fact in ("drug", "request"):
+                continue
+            for i in range(len(fd.values)):
+                value = point(fact, i)
+                pair = decisions(got["plans"], drug, req, {fact: value})
+                if pair[0] == pair[1]:
+                    continue
+                covered = [d for d in listed if [f["fact"] for f in d["facts"]] == [fact]
+                           and (d["decisions"][got["plans"][0]], d["decisions"][got["plans"][1]]) == pair]
+                assert any(value in f.get("values", []) or (
+                    "range" in f and (f["range"][0] is None or value >= f["range"][0])
+                    and (f["range"][1] is None or value < f["range"][1])) for d in covered for f in d["facts"]), \
+                    (a, b, drug, fact, value, pair)
+
+
+def test_the_command_line():
+    run = lambda *x: subprocess.run([sys.executable, "-m", "solver.cli", "diff", *x], capture_output=True, text=True,
+                                    cwd=ROOT, timeout=120)
+    js = json.loads(run("cvs_caremark", "bcbs_fep", "--json").stdout)
+    assert js["plans"] == ["bcbs_fep", "cvs_caremark"] and js["differences"]
+    table = run("bcbs_fep", "cvs_caremark")
+    assert "bcbs_fep DENIED, cvs_caremark NEEDS INFO" in table.stdout and "fep_rs_4" in table.stdout
+    assert run("ohsu", "ohsu").returncode == 2

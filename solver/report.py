@@ -74,9 +74,10 @@ import orjson
 
 from .batch import chunked, map_chunks, worker_solver
 from .blocking import RULE, blocking, closest_key
+from .inputs import case_from
 from .jsontext import BOM, NotJSON
 from .jsontext import loads as read_json
-from .models import PLANS, CaseError, parse_case
+from .models import PLANS, CaseError
 from .text import condition
 
 SEGMENT = 4 << 20            # bytes of a regular file per task
@@ -499,7 +500,7 @@ def _count_line(tally: Tally, line: bytes, max_changes: int, results: list) -> N
         tally.error(str(obj["error"]))          # a line `pa-solver batch` could not decide
     else:
         try:
-            case = parse_case(obj)
+            case, _ = case_from(obj)             # a case, or a FHIR Bundle (its derived case)
         except CaseError as err:
             tally.error(str(err))
             return

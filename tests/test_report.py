@@ -402,3 +402,16 @@ def test_explained_counts_cases_not_plan_results():
     t = report.count_lines(lines, max_changes=1)
     assert t.cases == 40 and t.explained == 40 - sum(t.errors.values())
     assert sum(sum(c.values()) for c in t.decisions.values()) > t.cases      # several plans per case
+
+
+def test_report_reads_fhir_bundles_like_their_cases(tmp_path):
+    from fhir_build import bundle_for
+
+    cases = [json.loads(line) for line in (ROOT / "examples" / "batch.jsonl").read_text().splitlines()[:20]]
+    for c in cases:
+        c.pop("plans", None)                      # a bundle names no plans
+        if c.get("facts", {}).get("age_years") is not None:
+            c["facts"]["age_years"] = float(int(c["facts"]["age_years"]))
+    as_cases = report.count_lines([json.dumps(c) for c in cases])
+    as_bundles = report.count_lines([json.dumps(bundle_for(c)) for c in cases])
+    assert report.as_json(as_bundles) == report.as_json(as_cases) and not as_bundles.errors

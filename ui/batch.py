@@ -1,12 +1,15 @@
-"""The Batch page: a JSONL of cases (or of results from `pa-solver batch` /
-`explain --json`) in, the report as charts and a downloadable table out.
+"""The Batch page: a JSONL of cases or FHIR Bundles (or of results from
+`pa-solver batch` / `explain --json`) in, the report as charts and a
+downloadable table out.
 
 Everything is `solver.report`'s: the page uploads, charts and offers the table.
 The page says which data it shows (an upload, or the bundled example), names
 criteria by their policy sentence as well as their id, and shows the facts
 that flip most towards a decision the reader chooses.  Whatever the bytes of
 an upload, the page shows a report: lines that cannot be read are counted by
-the field at fault (shown as a table, never as markdown).
+the field at fault (shown as a table, never as markdown).  A line that is a
+FHIR Bundle is read here (solver.inputs.case_from) and handed to the report
+as the case it gives; one that gives none is counted by its reason.
 """
 
 from __future__ import annotations
@@ -103,16 +106,49 @@ def _fmt_detail(fact: str, detail: str) -> str:
     return condition(fact, d.get("values"), d.get("range"))
 
 
+def bundles_as_cases(lines: list[bytes]) -> tuple[list[bytes], int]:
+    """The lines with each FHIR Bundle replaced by the case it gives (a JSON
+    line), or by an error line with the reason it gives none (counted by the
+    report as an error); other lines untouched.  (lines, bundles read)."""
+    from solver.fhir import is_fhir
+    from solver.inputs import case_from
+    from solver.jsontext import loads
+    from solver.models import CaseError
+
+    out, n = [], 0
+    for line in lines:
+        if b'"resourceType"' not in line:               # cheap: only a FHIR resource names its type
+            out.append(line)
+            continue
+        try:
+            obj = loads(line)
+        except CaseError:                               # not readable JSON: the report says why
+            out.append(line)
+            continue
+        if not is_fhir(obj):
+            out.append(line)
+            continue
+        n += 1
+        try:
+            _, fhir = case_from(obj)
+            out.append(json.dumps(fhir.case, ensure_ascii=False).encode())
+        except CaseError as err:                       # FhirError: the resource and element at fault
+            out.append(json.dumps({"error": str(err)}, ensure_ascii=False).encode())
+        except Exception as err:  # noqa: BLE001 - whatever the bundle, counted on its line
+            out.append(json.dumps({"error": f"(bundle): {type(err).__name__}: {err}"}).encode())
+    return out, n
+
+
 @st.cache_data(show_spinner="Deciding and counting…", max_entries=8)
-def run_report(data: bytes, max_changes: int) -> tuple[list[dict], dict, float]:
-    """The report's rows and JSON for an uploaded batch (cached by content).
-    Lines of any bytes are counted (errors by field); nothing here raises on
-    what the file holds."""
+def run_report(data: bytes, max_changes: int) -> tuple[list[dict], dict, float, int]:
+    """The report's rows and JSON for an uploaded batch (cached by content),
+    the seconds it took and the FHIR Bundles read.  Lines of any bytes are
+    counted (errors by field); nothing here raises on what the file holds."""
     t = time.perf_counter()
-    lines = data.splitlines()
+    lines, bundles = bundles_as_cases(data.splitlines())
     # Small batches in the server process; large ones over every core.
     tally = report.tally(lines, max_changes=max_changes, workers=1 if len(lines) <= 2000 else None)
-    return report.rows(tally), report.as_json(tally), time.perf_counter() - t
+    return report.rows(tally), report.as_json(tally), time.perf_counter() - t, bundles
 
 
 def criterion_label(plan: str, cid: str, texts: dict) -> str:
@@ -134,11 +170,12 @@ def criteria_table(rows: pd.DataFrame, texts: dict) -> pd.DataFrame:
 def page() -> None:
     """The page, run by Streamlit on every interaction."""
     st.title("Batch: what holds requests back")
-    st.caption("Upload cases (one JSON object per line, as `pa-solver batch` reads) or results (as `pa-solver batch` "
-               "or `pa-solver explain --json` print them). The same report as `pa-solver report`.")
+    st.caption("Upload cases or FHIR Bundles (one JSON object per line, as `pa-solver batch` reads) or results "
+               "(as `pa-solver batch` or `pa-solver explain --json` print them). The same report as "
+               "`pa-solver report`.")
 
     c1, c2 = st.columns([3, 2])
-    upload = c1.file_uploader("Cases or results (JSONL)", type=["jsonl", "ndjson", "txt", "json"], key="batch:upload")
+    upload = c1.file_uploader("Cases, FHIR Bundles or results (JSONL)", type=["jsonl", "ndjson", "txt", "json"], key="batch:upload")
     # The toggle never claims the example while an upload is shown: off and disabled then.
     if upload is not None:
         st.session_state["batch:example"] = False
@@ -163,7 +200,10 @@ def page() -> None:
         st.stop()
         return
 
-    rows, summary, seconds = run_report(data, max_changes)
+    rows, summary, seconds, bundles = run_report(data, max_changes)
+    if bundles:
+        st.caption(f"{bundles:,} line{'s' if bundles != 1 else ''} read as FHIR Bundle{'s' if bundles != 1 else ''}: "
+                   "each counted as the case it gives (a bundle that gives none is counted by its reason).")
     df = pd.DataFrame(rows, columns=COLUMNS)
     texts, titles = rule_texts()
 

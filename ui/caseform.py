@@ -10,6 +10,7 @@ out of the case, so an untouched widget stays unknown in the solver.
     case = case_from_state(state)      # the case dict again (known facts only)
     fill_values(missing_set["facts"])  # {fact: a value that meets it}
     diff_facts(baseline, case)         # [(fact, before, after)]
+    case, fhir = load_input(data)      # an uploaded case JSON or FHIR Bundle (fhir: a FhirState or None)
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from annotated_types import Ge, Gt, Le, Lt
 
 from solver import jsontext
 from solver.models import PLANS, Case, CaseError, Facts, parse_case
+from solver.fhir.reader import is_fhir
 
 UNKNOWN = "unknown"
 YES, NO = "yes", "no"
@@ -199,6 +201,43 @@ def load_case_json(data: bytes | str) -> dict:
     return canonical(case)
 
 
+@dataclass(frozen=True)
+class FhirState:
+    """What the page keeps of a loaded FHIR Bundle: the case it gave (canonical,
+    as the widgets show it) and where each value came from."""
+    case: dict
+    sources: dict             # fact (and drug, request, request_date) -> [{"resource", "element"}]
+    conflicts: list           # [{"fact", "values": [{"value", "resource", "element"}]}]
+    unused: list
+    request_date: Any         # datetime.date
+    claim: Optional[str] = None
+    patient: Optional[str] = None
+
+
+def load_input(data: bytes | str) -> tuple[dict, Optional[FhirState]]:
+    """An uploaded case JSON or FHIR Bundle (a JSON object with `resourceType`):
+    (the case as the widgets show it, the bundle's FhirState or None).  A
+    bundle that cannot give a case raises FhirError (a CaseError) saying
+    which resource and element; anything else, as `load_case_json`."""
+    try:
+        raw = jsontext.loads(data)
+    except CaseError as err:
+        raise CaseError(f"(file): {err}") from None
+    if not is_fhir(raw):
+        return load_case_json(data), None
+    from solver.inputs import case_from
+
+    try:
+        _, fhir = case_from(raw)
+    except CaseError:
+        raise
+    except (ValueError, TypeError, RecursionError, AttributeError) as err:   # never a traceback on the page
+        raise CaseError(f"(bundle): not a readable bundle: {err}") from None
+    shown = canonical(parse_case(fhir.case))      # case_from may give the fast path's case: the model's here
+    return shown, FhirState(shown, fhir.sources, fhir.conflicts, fhir.unused, fhir.request_date,
+                            fhir.claim, fhir.patient)
+
+
 def canonical(case: Case) -> dict:
     """A validated case as a plain dict: unknown facts left out."""
     out = {"drug": case.drug, "request": case.request,
@@ -296,6 +335,14 @@ def show(value: Any) -> str:
 def case_json(case: dict) -> str:
     """The case as a file `pa-solver decide` reads."""
     return json.dumps(case, indent=2, ensure_ascii=False) + "\n"
+
+
+def fhir_json(resource: dict) -> str:
+    """A FHIR resource as a file: what `pa-solver questionnaire` / `decide
+    --format pas` print."""
+    from solver.engine import dump_json
+
+    return dump_json(resource) + "\n"
 
 
 def result_json(result: dict) -> str:

@@ -5,6 +5,9 @@ the sentences and lists the page shows (no Streamlit here, tested on its own).
     reason(r)                       # one line: what decides a plan or holds it back
     clip_sentences(text, 160)       # whole sentences only, never cut mid-sentence
     card_readings(r)                # each CASE.md reading once per card, numbered
+    source_note(name, fhir, case)   # "from Observation/obs1 valueQuantity" while the bundle's value stands
+    conflict_lines(fhir, case)      # a line per fact the bundle's sources disagree on
+    ask_next(questionnaire, 5)      # the adaptive questions, most-needed first
 """
 
 from __future__ import annotations
@@ -148,3 +151,62 @@ def authorization(r: dict) -> str:
     if a["max_units_per_21_days"]:
         parts.append(f"at most {a['max_units_per_21_days']} units per 21 days")
     return ", ".join(parts)
+
+
+# ------------------------------------------------------------------ FHIR on the page
+
+def _where(sources: list) -> str:
+    return "; ".join(f"{s['resource']} {s['element']}" for s in sources)
+
+
+def _bundle_value(name: str, fhir_case: dict):
+    return fhir_case.get(name) if name in ("drug", "request") else (fhir_case.get("facts") or {}).get(name)
+
+
+def _case_value(name: str, case: dict):
+    return case.get(name) if name in ("drug", "request") else (case.get("facts") or {}).get(name)
+
+
+def source_note(name: str, fhir, case: dict) -> str | None:
+    """Where a fact's value came from in the loaded bundle ("from
+    Observation/obs1 valueQuantity"), while the page still shows the bundle's
+    value; once the value is changed on the page, the note says so and no
+    longer names the bundle's source.  None: nothing to say (no bundle, or a
+    fact the bundle did not give)."""
+    if fhir is None:
+        return None
+    sources = fhir.sources.get(name)
+    if not sources:
+        return None
+    was = _bundle_value(name, fhir.case)
+    now = _case_value(name, case)
+    if now == was:
+        return f"from {_where(sources)}"
+    return f"changed on this page (the bundle's value: {cf.show(was)})"
+
+
+def request_date_note(fhir) -> str:
+    """Where the bundle's request date came from ("from Claim/claim1 created")."""
+    return f"from {_where(fhir.sources.get('request_date') or [])}" if fhir.sources.get("request_date") \
+        else "from the bundle"
+
+
+def conflict_lines(fhir, case: dict) -> list[str]:
+    """One line per fact the bundle's sources disagree on, naming the fact and
+    every source with its value; the fact was left unknown (unless it has
+    since been set on the page)."""
+    if fhir is None:
+        return []
+    lines = []
+    for c in fhir.conflicts:
+        said = " but ".join(f"{cf.show(v['value'])} from {v['resource']} {v['element']}" for v in c["values"])
+        now = _case_value(c["fact"], case)
+        tail = "left unknown" if now is None else f"set on this page to {cf.show(now)}"
+        lines.append(f"The bundle disagrees on **{c['fact']}**: {said} — {tail}.")
+    return lines
+
+
+def ask_next(questionnaire: dict, top: int = 5) -> list[tuple[str, str]]:
+    """(question, fact) of the adaptive Questionnaire's first `top` items: the
+    unknown facts the plans that need information still need, most-needed first."""
+    return [(item["text"], item["linkId"]) for item in questionnaire.get("item", [])[:top]]

@@ -32,11 +32,14 @@ import streamlit as st  # noqa: E402
 import caseform as cf  # noqa: E402
 import present as pr  # noqa: E402
 from solver.engine import SharedSolver  # noqa: E402
+from solver.fhir.dtr import criteria_facts, questionnaire  # noqa: E402
+from solver.fhir.pas import pas_bundle  # noqa: E402
 from solver.models import PLANS, CaseError, parse_case  # noqa: E402
 
 from solver.paths import EXAMPLES  # noqa: E402
 DEFAULT_EXAMPLE = "ohsu_adult_rr.json"
 MAX_CHANGES = 2
+ASK_TOP = 5                  # questions listed under "Ask next"
 
 badge = pr.badge
 LABEL = pr.LABEL
@@ -69,8 +72,12 @@ CSS = """<style>
 @st.cache_resource
 def get_solver() -> SharedSolver:
     """One grounded solver per server process, shared by every session (one
-    solve at a time: Streamlit runs sessions in threads)."""
-    return SharedSolver()
+    solve at a time: Streamlit runs sessions in threads).  The facts each
+    criterion tests (for the adaptive Questionnaire) are read from the ground
+    program here, once, before any session shares it."""
+    shared = SharedSolver()
+    criteria_facts(shared.rules)
+    return shared
 
 
 def example_names() -> list[str]:
@@ -79,11 +86,16 @@ def example_names() -> list[str]:
 
 # ------------------------------------------------------------------ session state
 
-def set_case(case: dict, loaded: str) -> None:
+def set_case(case: dict, loaded: str, fhir: cf.FhirState | None = None) -> None:
+    """Put a case on the page; `fhir`: the bundle it came from (its sources
+    are shown beside the facts), None for a plain case.  The request date
+    for the PAS response starts empty for a plain case (never the clock)."""
     for key, value in cf.state_from_case(case).items():
         st.session_state[key] = value
     st.session_state["loaded"] = loaded
     st.session_state["loaded_case"] = cf.case_from_state(cf.state_from_case(case))
+    st.session_state["fhir"] = fhir
+    st.session_state["case:request_date"] = None
 
 
 def current_state() -> dict:
@@ -121,15 +133,18 @@ def cb_upload() -> None:
     if upload is None:
         return
     try:
-        case = cf.load_case_json(upload.getvalue())
-    except CaseError as err:
+        case, fhir = cf.load_input(upload.getvalue())
+    except CaseError as err:                   # a FhirError is one too: it names the resource and element
         st.session_state["upload_error"] = f"{upload.name} was not loaded: {err}. The case on the page is unchanged."
         return
     except Exception as err:  # noqa: BLE001 - whatever the bytes, never a traceback on the page
         st.session_state["upload_error"] = (f"{upload.name} was not loaded: {type(err).__name__}: {err}. "
                                             "The case on the page is unchanged.")
         return
-    set_case(case, f"the upload `{upload.name}`")
+    if fhir is not None:
+        set_case(case, f"the FHIR bundle `{upload.name}` (request of {fhir.request_date.isoformat()})", fhir)
+    else:
+        set_case(case, f"the upload `{upload.name}`")
     st.session_state["upload_error"] = None
     st.session_state["src:example"] = None
 
@@ -161,6 +176,7 @@ if "ready" not in st.session_state:
     st.session_state["upload_error"] = None
     st.session_state["last_good"] = None
     st.session_state["ready"] = True
+    st.session_state["fhir"] = None
 
 solver = get_solver()
 PLAN_NAMES = solver.rules.plans
@@ -253,8 +269,12 @@ def baseline_table(res: dict, base_res: dict | None, baseline: dict, case: dict)
     st.markdown(body)
 
 
-def facts_form() -> None:
+def facts_form(notes: dict[str, str], conflicts: list[str]) -> None:
+    """Every fact's widget; under a fact from a loaded bundle, its source in
+    small text (`notes`); the bundle's conflicts above."""
     st.markdown("#### Facts")
+    for line in conflicts:
+        st.warning(line, icon=":material/call_split:")
     for group, names in cf.GROUPS.items():
         with st.expander(group, expanded=True):
             cols = st.columns(2)
@@ -277,9 +297,27 @@ def facts_form() -> None:
                                      step=cast(1 if spec.kind == "integer" else 0.5),
                                      format="%d" if spec.kind == "integer" else "%g",
                                      placeholder="unknown", help=spec.help or None)
+                if name in notes:
+                    col.caption(notes[name])
 
 
-def take_away(case: dict, result: dict | None) -> None:
+def ask_next(quest: dict | None) -> None:
+    """The adaptive questions: what the plans that need information still need."""
+    if quest is None:
+        return
+    st.markdown("##### Ask next")
+    items = pr.ask_next(quest, ASK_TOP)
+    if not items:
+        st.caption("Nothing to ask: no plan needs information this case does not give.")
+        return
+    more = len(quest["item"]) - len(items)
+    st.markdown("\n".join(f"{i}. {text} (`{fact}`)" for i, (text, fact) in enumerate(items, 1))
+                + (f"\n\n*and {more} more in the Questionnaire below.*" if more > 0 else ""))
+    st.caption("The unknown facts that the plans needing information still need, the one most plans need first "
+               "(the adaptive Questionnaire, `pa-solver questionnaire CASE.json`).")
+
+
+def take_away(case: dict, result: dict | None, quest: dict | None = None, pas: dict | None = None) -> None:
     st.markdown("##### Take it away")
     c1, c2 = st.columns(2)
     c1.download_button("Download the case (JSON)", cf.case_json(case),
@@ -293,6 +331,23 @@ def take_away(case: dict, result: dict | None) -> None:
                    f"byte for byte what `pa-solver explain CASE.json --json --max-changes {MAX_CHANGES}` prints.")
     else:
         st.caption("No result to download: this case cannot be decided.")
+        return
+    name = case.get("case_id") or "case"
+    c3, c4 = st.columns(2)
+    c3.download_button("Download the PAS response (FHIR)", cf.fhir_json(pas) if pas is not None else "",
+                       file_name=f"{name}.pas.json", mime="application/fhir+json", key="dl:pas", width="stretch",
+                       disabled=pas is None)
+    c4.download_button("Download the Questionnaire (FHIR)", cf.fhir_json(quest),
+                       file_name=f"{name}.questionnaire.json", mime="application/fhir+json",
+                       key="dl:questionnaire", width="stretch")
+    if pas is None:
+        st.caption("The PAS response needs a request date: a plain case has none, so set one under "
+                   "*Request date* in the sidebar.")
+    else:
+        st.caption("The PAS response: a Bundle of one ClaimResponse per decided plan, dated "
+                   f"{pas['timestamp'][:10]}; the Questionnaire asks what the plans still need. For a case, "
+                   "byte for byte `pa-solver decide CASE.json --format pas --as-of DATE` and "
+                   "`pa-solver questionnaire CASE.json`.")
 
 
 # ------------------------------------------------------------------ page
@@ -305,7 +360,9 @@ with st.sidebar:
     c1, c2 = st.columns(2)
     c1.button("Load example", key="btn:load", on_click=cb_load_example, width="stretch")
     c2.button("Start blank", key="btn:blank", on_click=cb_blank, width="stretch")
-    st.file_uploader("Upload a case (JSON)", type=["json"], key=upload_key(), on_change=cb_upload)
+    st.file_uploader("Upload a case (JSON) or a FHIR Bundle", type=["json"], key=upload_key(), on_change=cb_upload,
+                     help="A case as `pa-solver decide` reads it, or a FHIR R4 Bundle (a PAS request or the "
+                          "member's resources): its facts are shown with where each came from.")
     if st.session_state.get("upload_error"):
         st.error(st.session_state["upload_error"])
     st.divider()
@@ -313,6 +370,18 @@ with st.sidebar:
     st.selectbox("Drug", cf.DRUGS, key="case:drug")
     st.selectbox("Request", cf.REQUESTS, key="case:request")
     st.multiselect("Plans", PLANS, key="case:plans", format_func=lambda p: PLAN_NAMES.get(p, p))
+    _fhir = st.session_state.get("fhir")
+    if _fhir is not None:
+        _now = cf.case_from_state(current_state())
+        for _name in ("drug", "request"):
+            _note = pr.source_note(_name, _fhir, _now)
+            if _note:
+                st.caption(f"{_name.capitalize()}: {_note}")
+        st.caption(f"Request date: {_fhir.request_date.isoformat()}, {pr.request_date_note(_fhir)}.")
+    else:
+        st.date_input("Request date", value=None, key="case:request_date", format="YYYY-MM-DD",
+                      help="The date of the request, for the PAS response (a bundle gives its own; "
+                           "the page never takes today's date).")
     st.divider()
     st.header("What-if")
     st.button("Pin this case as the baseline", key="btn:pin", on_click=cb_pin, width="stretch")
@@ -354,6 +423,19 @@ def what_if() -> None:
         except CaseError:
             base_result = None
 
+    # FHIR: the sources of the loaded bundle's facts, the adaptive
+    # Questionnaire and the PAS response, each built once per run.
+    fhir = st.session_state.get("fhir")
+    notes = {name: note for name in cf.FACTS if (note := pr.source_note(name, fhir, case))}
+    conflicts = pr.conflict_lines(fhir, case)
+    quest = pas = None
+    if result is not None:
+        quest = questionnaire(solver, case["drug"], case["request"], case.get("plans"), result)
+        created = fhir.request_date if fhir is not None else st.session_state.get("case:request_date")
+        if created is not None:
+            patient = {"reference": fhir.patient} if fhir is not None and fhir.patient else None
+            pas = pas_bundle(result, PLAN_NAMES, created, fhir.claim if fhir is not None else None, patient)
+
     shown = result if result is not None else (last or {}).get("result")
     if shown is not None:
         with st.container(key="strip"):
@@ -379,9 +461,10 @@ def what_if() -> None:
             if baseline is not None:
                 baseline_table(result, base_result, baseline, case)
             decisions(result, case, base_result if baseline is not None else None, stale=False)
-        take_away(case, result)
+            ask_next(quest)
+        take_away(case, result, quest, pas)
     with left, st.container(key="facts-pane"):
-        facts_form()
+        facts_form(notes, conflicts)
 
     page_ms = (time.perf_counter() - t0) * 1e3
     if result is not None:

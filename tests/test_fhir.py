@@ -344,3 +344,15 @@ def test_the_python_api_takes_a_bundle_and_keeps_plain_results_unchanged():
     assert decide(json.dumps(bundle_for(case)).encode()).to_json() == got.to_json()
     many = list(decide_many([bundle_for(case), case], workers=1))
     assert many[0].to_json() == got.to_json() and many[1].fhir is None
+
+
+def test_the_bundled_pas_example_is_decided_with_its_sources():
+    path = ROOT / "examples" / "fhir" / "pas_request_besponsa.json"
+    res = subprocess.run([sys.executable, "-m", "solver.cli", "decide", str(path)], capture_output=True, text=True,
+                         cwd=ROOT, timeout=120)
+    assert res.returncode == 0
+    for plan in ("bcbs_fep", "bcbsnc", "cvs_caremark", "masshealth", "ohsu"):
+        assert f"{plan}: APPROVED" in res.stdout
+    assert "age_years = 52  <- Patient/pat1 birthDate" in res.stdout
+    got = read_bundle(json.loads(path.read_text()))
+    assert {"Organization/payer1", "Organization/prov1", "Coverage/cov1"} <= set(got.unused)

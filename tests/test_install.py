@@ -68,6 +68,7 @@ def test_the_wheel_carries_the_rule_base_the_pages_and_the_examples(installed):
     for folder, pattern in (("logic", "*.lp"), ("ui", "*.py"), ("examples", "*.json*")):
         for path in (ROOT / folder).glob(pattern):
             assert f"solver/{folder}/{path.name}" in names
+    assert "solver/examples/fhir/pas_request_besponsa.json" in names and "solver/fhir/reader.py" in names
 
 
 def test_the_installed_command_decides_like_the_source_tree(installed):

@@ -76,17 +76,22 @@ def decide_one(item, solver, max_changes: int = 0, lean: bool = False, fhir_opti
 _local = threading.local()
 
 
-def worker_solver():
-    solver = getattr(_local, "solver", None)
+def worker_solver(rules: Optional[str] = None):
+    """This process's (and thread's) solver for a rule-base folder (None: logic/)."""
+    solvers = getattr(_local, "solvers", None)
+    if solvers is None:
+        solvers = _local.solvers = {}
+    solver = solvers.get(rules)
     if solver is None:
-        from .engine import Solver
+        from .engine import LOGIC_DIR, Solver
 
-        solver = _local.solver = Solver()
+        solver = solvers[rules] = Solver(rules or LOGIC_DIR)
     return solver
 
 
-def _run_chunk(chunk: list, max_changes: int = 0, lean: bool = False, fhir_options: tuple = (None, None)) -> list:
-    solver = worker_solver()
+def _run_chunk(chunk: list, max_changes: int = 0, lean: bool = False, fhir_options: tuple = (None, None),
+               rules: Optional[str] = None) -> list:
+    solver = worker_solver(rules)
     return [decide_one(item, solver, max_changes, lean, fhir_options) for item in chunk]
 
 
@@ -421,10 +426,10 @@ def _lost_cases(chunk: list, run_alone: Callable, warn) -> list:
 def stream_encoded(items: Iterable, workers: Optional[int] = None, chunk: int = CHUNK, max_changes: int = 0,
                    engine: str = "local", scheduler: Any = None, lean: bool = False,
                    warn: Optional[Callable[[str], None]] = None,
-                   fhir_options: tuple = (None, None)) -> Iterator[tuple]:
+                   fhir_options: tuple = (None, None), rules: Optional[str] = None) -> Iterator[tuple]:
     """Yield ("ok", json) or ("error", case_id, message) per input, in order:
     exactly one per input, whatever the input holds."""
-    for part in map_chunks(_run_chunk, chunked(items, chunk), max_changes, lean, fhir_options, workers=workers,
+    for part in map_chunks(_run_chunk, chunked(items, chunk), max_changes, lean, fhir_options, rules, workers=workers,
                            engine=engine, scheduler=scheduler, on_lost=_lost_cases, warn=warn):
         yield from part
 

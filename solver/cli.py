@@ -319,7 +319,7 @@ def cmd_batch(args) -> int:
     work could not run (bad option, unreadable input, unwritable output)."""
     from .batch import EngineError, stream_encoded
 
-    if _bad_max_changes(args.max_changes, 0) or not _check_engine(args):
+    if _bad_max_changes(args.max_changes, 0) or not _check_engine(args) or not _check_rules(args):
         return 2
     try:
         src = _open_input(args.cases)
@@ -346,7 +346,7 @@ def cmd_batch(args) -> int:
             for item in stream_encoded(lines(), workers=args.workers, max_changes=args.max_changes,
                                        engine=args.engine, scheduler=args.scheduler,
                                        lean=getattr(args, "lean", False), warn=_warn,
-                                       fhir_options=(args.as_of, args.drug)):
+                                       fhir_options=(args.as_of, args.drug), rules=getattr(args, "rules", None)):
                 number = numbers.popleft()
                 if item[0] == "ok":
                     out.line(item[1])
@@ -369,6 +369,25 @@ def cmd_batch(args) -> int:
     return 1 if errors else 0
 
 
+def _check_rules(args) -> bool:
+    """--rules DIR: a rule-base folder that loads (its own checks pass), checked before any work."""
+    rules = getattr(args, "rules", None)
+    if rules is None:
+        return True
+    from .engine import RuleBaseError, Solver
+
+    if not os.path.isdir(rules):
+        _error(f"--rules {rules}: not a folder")
+        return False
+    try:
+        Solver(rules)
+    except (RuleBaseError, RuntimeError, KeyError, ValueError) as err:
+        _error(f"--rules {rules}: {err}")
+        return False
+    args.rules = os.path.abspath(rules)
+    return True
+
+
 def _check_output(path: Optional[str]) -> bool:
     """An output path that can be written, checked before any work; False
     after saying why not."""
@@ -387,10 +406,49 @@ def _check_output(path: Optional[str]) -> bool:
     return True
 
 
+def _cmd_compare(args) -> int:
+    from .compare import compare, render
+
+    if args.cases is not None:
+        _error("report --compare OLD NEW takes no other input file")
+        return 2
+    for path in args.compare:
+        if not os.path.isfile(path):
+            _error(f"cannot read {path}: {'a directory, not a file' if os.path.isdir(path) else 'no such file'}")
+            return 2
+    if args.format not in ("table", "json") or not _check_output(args.output):
+        if args.format not in ("table", "json"):
+            _error("report --compare: --format table or json")
+        return 2
+    try:
+        got = compare(*args.compare)
+    except OSError as err:
+        _error(f"cannot read: {err.strerror or err}")
+        return 2
+    text = safe_block(render(got)) if args.format == "table" else json.dumps(got, indent=2, ensure_ascii=False)
+    try:
+        if args.output:
+            with open(args.output, "w", encoding="utf-8") as fh:
+                fh.write(text + "\n")
+        else:
+            out = _Out()
+            out.line(text)
+            out.flush()
+    except OSError as err:
+        _error(f"cannot write {args.output or 'the output'}: {err.strerror or err}")
+        return 2
+    return 0
+
+
 def cmd_report(args) -> int:
     from . import report
     from .batch import EngineError
 
+    if args.compare is not None:
+        return _cmd_compare(args)
+    if args.cases is None:
+        _error("report needs a file of cases or results (or - for stdin), or --compare OLD NEW")
+        return 2
     if _bad_max_changes(args.max_changes, 0) or not _check_engine(args):
         return 2
     if args.format == "parquet" and not args.output:
@@ -598,13 +656,18 @@ def build_parser(command: Optional[str] = None) -> argparse.ArgumentParser:
         b.add_argument("--lean", action="store_true",
                        help="lean lines for reports: no citations or texts; each pathway's status and, where a "
                             "plan did not approve, the criteria that block it")
+        b.add_argument("--rules", default=None, metavar="DIR",
+                       help="decide with the rule base in DIR (e.g. an older checkout's logic/) instead of logic/")
         _engine_options(b)
         _fhir_options(b)
         b.set_defaults(func=cmd_batch)
     if command in (None, "report"):
         r = sub.add_parser("report", help="count decisions, blocking criteria, flipping facts and smallest missing "
                                           "sets over cases or results (JSONL, or - for stdin)")
-        r.add_argument("cases")
+        r.add_argument("cases", nargs="?", default=None)
+        r.add_argument("--compare", nargs=2, metavar=("OLD", "NEW"), default=None,
+                       help="compare two result files of the same cases (batch with the old and the new rule "
+                            "base): per plan, the decisions that moved and the cases")
         r.add_argument("--format", choices=("table", "json", "csv", "parquet"), default="table")
         r.add_argument("--output", "-o", default=None, metavar="PATH", help="write here (required for parquet)")
         r.add_argument("--max-changes", type=int, default=1, metavar="N",

@@ -155,13 +155,19 @@ class RuleBase:
         self.logic_dir = os.fspath(logic_dir)
         self.part = part
         self.version = rules_version(self.logic_dir)
-        self.ctl = clingo.Control(CLINGO_ARGS)
+        messages: list[str] = []               # clingo's own messages, kept for the error instead of printed
+        self.ctl = clingo.Control(CLINGO_ARGS, logger=lambda code, msg: messages.append(msg.strip()),
+                                  message_limit=5)
         files = _lp_files(self.logic_dir)
         if not files:
             raise RuleBaseError(f"no .lp files in {self.logic_dir}")
-        for path in files:
-            self.ctl.load(str(path))
-        self.ctl.ground([("base", []), (part, [])])
+        try:
+            for path in files:
+                self.ctl.load(str(path))
+            self.ctl.ground([("base", []), (part, [])])
+        except RuntimeError as err:
+            said = " | ".join(m.replace("\n", " ") for m in messages) or str(err)
+            raise RuleBaseError(f"the rule base in {self.logic_dir} does not load: {said}") from None
         self._read_static()
 
     def _facts(self, name: str, arity: int):

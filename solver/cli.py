@@ -504,6 +504,16 @@ def _date(text: str):
         raise argparse.ArgumentTypeError(f"expected a date YYYY-MM-DD, not {text!r}") from None
 
 
+def _answer_options(parser, json_help: str) -> None:
+    """What decide and explain share: the case, --json, --verbose, --format, FHIR's options."""
+    parser.add_argument("case")
+    parser.add_argument("--json", action="store_true", help=json_help)
+    parser.add_argument("--verbose", "-v", action="store_true",
+                        help="the table shows every pathway and criterion with its citation and policy sentence")
+    _fhir_options(parser)
+    _format_option(parser)
+
+
 def _format_option(parser) -> None:
     parser.add_argument("--format", choices=("table", "json", "pas"), default=None,
                         help="table (default), json (as --json), or pas: a Da Vinci PAS response bundle, one "
@@ -628,25 +638,15 @@ def build_parser(command: Optional[str] = None) -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
     if command in (None, "decide"):
         d = sub.add_parser("decide", help="decide one case (JSON file, or - for stdin)")
-        d.add_argument("case")
-        d.add_argument("--json", action="store_true", help="print the CASE.md JSON shape (sorted, byte-stable)")
-        d.add_argument("--verbose", "-v", action="store_true",
-                       help="the table shows every pathway and criterion with its citation and policy sentence")
-        _fhir_options(d)
-        _format_option(d)
+        _answer_options(d, "print the CASE.md JSON shape (sorted, byte-stable)")
         d.set_defaults(func=cmd_decide)
     if command in (None, "explain"):
         e = sub.add_parser("explain", help="decide a case and list, per plan, the fewest fact changes that would "
                                            "change its decision (a .jsonl file: one JSON line per case, as batch)")
-        e.add_argument("case")
-        e.add_argument("--json", action="store_true", help="print the CASE.md JSON shape, with `changes` per plan")
-        e.add_argument("--verbose", "-v", action="store_true",
-                       help="the table shows every pathway and criterion with its citation and policy sentence")
+        _answer_options(e, "print the CASE.md JSON shape, with `changes` per plan")
         e.add_argument("--max-changes", type=int, default=2, metavar="N",
                        help="at most N facts changed together (default 2)")
         _engine_options(e)
-        _fhir_options(e)
-        _format_option(e)
         e.set_defaults(func=cmd_explain)
     if command in (None, "batch"):
         b = sub.add_parser("batch", help="decide a JSONL file of cases (or - for stdin), one JSON line out per line in")

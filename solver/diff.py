@@ -17,6 +17,7 @@ from __future__ import annotations
 import clingo
 
 from .engine import RuleBase, _boxes, shown_handles
+from .inputs import case_from
 
 DECISION_ORDER = ("approved", "case_review", "needs_info", "denied", "no_policy")
 
@@ -38,12 +39,9 @@ def diff(solver, plan_a: str, plan_b: str, drug: str = "inotuzumab_ozogamicin", 
     for p in (a, b):
         if p not in rb.plans:
             raise ValueError(f"unknown plan {p!r}")
-    lits: list[int] = []
-    for name, fd in rb.facts.items():
-        value = {"drug": drug, "request": request}.get(name)
-        chosen = -1 if value is None else fd.index(value)
-        lits.extend(lit if i == chosen else -lit for i, lit in enumerate(fd.literals))
-    lits.extend(lit if pl in (a, b) else -lit for pl, lit in rb.asked.items())
+    # the profile starts as a case of only the drug and the request, asked of the two plans
+    empty, _ = case_from({"drug": drug, "request": request, "plans": [a, b]})
+    lits = solver.assumptions(empty, {}, rb)
     table = rb.shown_by_handle
     found: dict[tuple, set] = {}                  # (dA, dB, facts) -> value combinations
 

@@ -22,6 +22,8 @@ import json
 import re
 from typing import Any, Union
 
+import orjson
+
 from .contract import CaseError
 
 MAX_DEPTH = 64                   # a case nests 3 deep; results about 8
@@ -54,13 +56,52 @@ class _Duplicate(Exception):
 _DECODER = json.JSONDecoder(object_pairs_hook=_pairs)
 
 
+def _fast(data: Union[bytes, str]) -> Any:
+    """orjson's reading of `data` where it is plainly what the careful reader
+    below would give; `_SLOW` where the careful reader must decide (orjson
+    refuses it, or an object may name a key twice: orjson keeps the last one
+    silently).  orjson is strict JSON, so what it reads the careful reader
+    reads the same; it is about ten times faster on a FHIR bundle."""
+    raw = data.encode("utf-8") if isinstance(data, str) else data
+    if _LONG_DIGITS.search(raw):         # orjson reads an integer past 64 bits as a float; Python does not
+        return _SLOW
+    try:
+        value = orjson.loads(data)
+    except orjson.JSONDecodeError:
+        return _SLOW
+    colons = raw.count(b":")
+    if b"\\u" in raw:                  # an escaped colon is a colon of the re-encoding
+        colons += raw.count(b"\\u003a") + raw.count(b"\\u003A")
+    if colons != orjson.dumps(value).count(b":"):        # a member fewer: a key named twice (perhaps)
+        return _SLOW
+    return value
+
+
+_SLOW = object()
+_LONG_DIGITS = re.compile(rb"[0-9]{19}")
+
+
 def loads(data: Union[bytes, bytearray, memoryview, str]) -> Any:
     """The JSON value in `data`, or `NotJSON` saying why there is none."""
     if isinstance(data, (bytearray, memoryview)):
         data = bytes(data)
+    if isinstance(data, bytes) and data.startswith(BOM):
+        data = data[len(BOM):]
+    elif isinstance(data, str):
+        if data.startswith("\ufeff"):
+            data = data[1:]
+        try:
+            data.encode("utf-8")
+        except UnicodeEncodeError as err:
+            raise NotJSON(f"not valid JSON: not text (a lone surrogate at {err.start})") from None
+    if isinstance(data, (bytes, str)):
+        value = _fast(data)
+        if value is not _SLOW:
+            if (data.count("[" if isinstance(data, str) else b"[") + data.count("{" if isinstance(data, str) else b"{")
+                    > MAX_DEPTH) and _too_deep(value):
+                raise NotJSON(f"not valid JSON: nested more than {MAX_DEPTH} deep", case_id_hint(data))
+            return value
     if isinstance(data, bytes):
-        if data.startswith(BOM):
-            data = data[len(BOM):]
         try:
             text = data.decode("utf-8")
         except UnicodeDecodeError as err:

@@ -68,8 +68,12 @@ def decide_one(item, solver, max_changes: int = 0, lean: bool = False, fhir_opti
     except CaseError as err:
         return _encode(err)
     except Exception as err:                         # a bug: reported on its line, the batch goes on
-        case_id = data.get("case_id") if isinstance(data, dict) and isinstance(data.get("case_id"), str) else None
-        return ("error", case_id, f"(internal): {type(err).__name__}: {err}")
+        return ("error", _case_id(data), f"(internal): {type(err).__name__}: {err}")
+
+
+def _case_id(data) -> Optional[str]:
+    """The case id of a decoded input, where it has one."""
+    return data.get("case_id") if isinstance(data, dict) and isinstance(data.get("case_id"), str) else None
 
 
 # One Solver per worker process and thread (clingo Controls are not thread-safe).
@@ -414,8 +418,7 @@ def _lost_cases(chunk: list, run_alone: Callable, warn) -> list:
     for item in chunk:
         got = run_alone([item])
         if got is None:
-            data = _decode(item)
-            case_id = data.get("case_id") if isinstance(data, dict) and isinstance(data.get("case_id"), str) else None
+            case_id = _case_id(_decode(item))
             got = [("error", case_id, "(worker): the worker process died deciding this case")]
             if warn is not None:
                 warn(f"a worker process died deciding case {case_id or '(no id)'}: written as an error line")

@@ -14,9 +14,6 @@ from typing import Iterator, Optional
 from .contract import CaseError
 from .text import safe, safe_block
 
-STATUS_MARK = {"met": "met", "not_met": "NOT MET", "unknown": "unknown"}
-
-
 class InputError(Exception):
     """Input that cannot be read at all (no such file, stdin closed)."""
 
@@ -153,26 +150,34 @@ def read_case(data: bytes, args=None):
     return case_from(loads(data), as_of=getattr(args, "as_of", None), drug=getattr(args, "drug", None))
 
 
-def _error(message: str) -> None:
-    """One line on stderr, control characters escaped."""
+def _stderr(kind: str, message: str) -> None:
+    """One line on stderr, control characters escaped; a stderr that cannot
+    be written is no reason to fail."""
     try:
-        print(f"error: {safe(message)}", file=sys.stderr)
+        print(f"{kind}: {safe(message)}", file=sys.stderr)
     except (OSError, ValueError, AttributeError):
         pass
+
+
+def _error(message: str) -> None:
+    _stderr("error", message)
 
 
 def _warn(message: str) -> None:
-    try:
-        print(f"warning: {safe(message)}", file=sys.stderr)
-    except (OSError, ValueError, AttributeError):
-        pass
+    _stderr("warning", message)
 
 
-def _answer(loaded, args, max_changes: int = 0) -> None:
-    """Decide (and explain) one case; print its JSON or its table."""
+def _answer(loaded, args, max_changes: int = 0) -> int:
+    """Decide (and explain) one loaded case (None: it could not be read,
+    already said); print its JSON, its PAS response or its table."""
     from .engine import Solver, dump_json
     from .inputs import result_for
 
+    if loaded is None:
+        return 2
+    if args.format == "pas" and loaded[1] is None and args.as_of is None:
+        _error("--format pas: a plain case has no request date; give it with --as-of YYYY-MM-DD")
+        return 2
     solver = Solver()
     result = result_for(solver, *loaded, max_changes)
     out = _Out()
@@ -183,6 +188,7 @@ def _answer(loaded, args, max_changes: int = 0) -> None:
     else:
         out.line(render_table(result, verbose=args.verbose, color=_color()))
     out.flush()
+    return 0
 
 
 def _pas(result: dict, fhir, args, solver) -> dict:
@@ -202,19 +208,12 @@ def _color() -> bool:
 def cmd_decide(args) -> int:
     if not _format_ok(args):
         return 2
-    loaded = _load_case(args.case, args=args)
-    if loaded is None:
-        return 2
-    if args.format == "pas" and loaded[1] is None and args.as_of is None:
-        _error("--format pas: a plain case has no request date; give it with --as-of YYYY-MM-DD")
-        return 2
-    _answer(loaded, args)
-    return 0
+    return _answer(_load_case(args.case, args=args), args)
 
 
 def _format_ok(args) -> bool:
-    """--format pas needs a request date: a bundle has one, a plain case needs --as-of (checked
-    when the input is read); --json and --format agree."""
+    """--json and --format agree (--format pas's request date is checked once
+    the input is read: a bundle has one, a plain case needs --as-of)."""
     if args.json and args.format not in (None, "json"):
         _error(f"--json and --format {args.format}: choose one")
         return False
@@ -237,14 +236,7 @@ def cmd_explain(args) -> int:
             args.cases, args.first_lines = "-", first
             return cmd_batch(args)
         data = first
-    loaded = _load_case(args.case, data, args)
-    if loaded is None:
-        return 2
-    if args.format == "pas" and loaded[1] is None and args.as_of is None:
-        _error("--format pas: a plain case has no request date; give it with --as-of YYYY-MM-DD")
-        return 2
-    _answer(loaded, args, args.max_changes)
-    return 0
+    return _answer(_load_case(args.case, data, args), args, args.max_changes)
 
 
 def _sniff_stdin():
@@ -406,16 +398,33 @@ def _check_output(path: Optional[str]) -> bool:
     return True
 
 
+def _emit(text: str, output: Optional[str]) -> None:
+    """`text` (no final newline) to the --output file, or to standard output."""
+    if output:
+        with open(output, "w", encoding="utf-8") as fh:
+            fh.write(text + "\n")
+    else:
+        out = _Out()
+        out.line(text)
+        out.flush()
+
+
+def _input_file_ok(path: str) -> bool:
+    """A path that is a regular file, or False after saying why not."""
+    if os.path.isfile(path):
+        return True
+    _error(f"cannot read {path}: {'a directory, not a file' if os.path.isdir(path) else 'no such file'}")
+    return False
+
+
 def _cmd_compare(args) -> int:
     from .compare import compare, render
 
     if args.cases is not None:
         _error("report --compare OLD NEW takes no other input file")
         return 2
-    for path in args.compare:
-        if not os.path.isfile(path):
-            _error(f"cannot read {path}: {'a directory, not a file' if os.path.isdir(path) else 'no such file'}")
-            return 2
+    if not all(_input_file_ok(path) for path in args.compare):
+        return 2
     if args.format not in ("table", "json") or not _check_output(args.output):
         if args.format not in ("table", "json"):
             _error("report --compare: --format table or json")
@@ -427,13 +436,7 @@ def _cmd_compare(args) -> int:
         return 2
     text = safe_block(render(got)) if args.format == "table" else json.dumps(got, indent=2, ensure_ascii=False)
     try:
-        if args.output:
-            with open(args.output, "w", encoding="utf-8") as fh:
-                fh.write(text + "\n")
-        else:
-            out = _Out()
-            out.line(text)
-            out.flush()
+        _emit(text, args.output)
     except OSError as err:
         _error(f"cannot write {args.output or 'the output'}: {err.strerror or err}")
         return 2
@@ -462,9 +465,7 @@ def cmd_report(args) -> int:
         except InputError as err:
             _error(str(err))
             return 2
-    elif not os.path.isfile(args.cases):
-        why = "a directory, not a file" if os.path.isdir(args.cases) else "no such file"
-        _error(f"cannot read {args.cases}: {why}")
+    elif not _input_file_ok(args.cases):
         return 2
     else:
         source = args.cases
@@ -477,18 +478,11 @@ def cmd_report(args) -> int:
         return 2
     try:
         if args.format == "table":
-            text = safe_block(report.render(tally, top=args.top))
-            if args.output:
-                with open(args.output, "w", encoding="utf-8") as fh:
-                    fh.write(text + "\n")
-            else:
-                _Out().line(text)
-            return 0
-        text = report.write(tally, args.format, args.output)
-        if not args.output:
-            out = _Out()
-            out.line(text.rstrip("\n"))
-            out.flush()
+            _emit(safe_block(report.render(tally, top=args.top)), args.output)
+        else:
+            text = report.write(tally, args.format, args.output)      # writes the file itself
+            if not args.output:
+                _emit(text.rstrip("\n"), None)
     except OSError as err:
         _error(f"cannot write {args.output or 'the output'}: {err.strerror or err}")
         return 2
@@ -601,7 +595,7 @@ def cmd_ui(args) -> int:
 
     app = UI / "app.py"
     if not app.is_file():
-        print(f"error: the page is not installed with this copy of the solver ({app} is missing)", file=sys.stderr)
+        _error(f"the page is not installed with this copy of the solver ({app} is missing)")
         return 2
     defaults = ["--browser.gatherUsageStats", "false", "--client.toolbarMode", "viewer"]
     argv = [sys.executable, "-m", "streamlit", "run", str(app), *defaults, *args.streamlit_args]

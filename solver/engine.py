@@ -225,9 +225,7 @@ class RuleBase:
                       for pl in self.plans}
         if self.part == "decide":
             self.search_off = self.ctl.symbolic_atoms[clingo.Function("search_off")].literal
-        elif self.part == "diff":
-            pass
-        else:
+        elif self.part == "explain":
             self.limits = {a.symbol.arguments[0].number: a.literal
                            for a in self.ctl.symbolic_atoms.by_signature("limit", 1)}
             if sorted(self.limits) != list(range(1, MAX_CHANGES + 1)):

@@ -69,12 +69,24 @@ def _fast(data: Union[bytes, str]) -> Any:
         value = orjson.loads(data)
     except orjson.JSONDecodeError:
         return _SLOW
+    return value if same_members(raw, value) else _SLOW
+
+
+def same_members(raw: bytes, value: Any) -> bool:
+    """Whether orjson's reading `value` of the JSON text `raw` kept every
+    member (orjson keeps the last of a key named twice, silently); False means
+    perhaps not, and the careful reader must decide.  A text that is orjson's
+    own encoding of `value` (as `pa-solver batch` writes) kept them all;
+    otherwise colons are counted: each member has one outside strings, the
+    re-encoding one per member kept, and strings keep theirs (a colon escaped
+    as \\u003a counts as one)."""
+    out = orjson.dumps(value)
+    if raw.startswith(out) and (len(raw) == len(out) or raw[len(out):].isspace()):
+        return True
     colons = raw.count(b":")
-    if b"\\u" in raw:                  # an escaped colon is a colon of the re-encoding
+    if b"\\u" in raw:
         colons += raw.count(b"\\u003a") + raw.count(b"\\u003A")
-    if colons != orjson.dumps(value).count(b":"):        # a member fewer: a key named twice (perhaps)
-        return _SLOW
-    return value
+    return colons == out.count(b":")
 
 
 _SLOW = object()
@@ -85,8 +97,9 @@ def loads(data: Union[bytes, bytearray, memoryview, str]) -> Any:
     """The JSON value in `data`, or `NotJSON` saying why there is none."""
     if isinstance(data, (bytearray, memoryview)):
         data = bytes(data)
-    if isinstance(data, bytes) and data.startswith(BOM):
-        data = data[len(BOM):]
+    if isinstance(data, bytes):
+        if data.startswith(BOM):
+            data = data[len(BOM):]
     elif isinstance(data, str):
         if data.startswith("\ufeff"):
             data = data[1:]
@@ -94,23 +107,20 @@ def loads(data: Union[bytes, bytearray, memoryview, str]) -> Any:
             data.encode("utf-8")
         except UnicodeEncodeError as err:
             raise NotJSON(f"not valid JSON: not text (a lone surrogate at {err.start})") from None
-    if isinstance(data, (bytes, str)):
-        value = _fast(data)
-        if value is not _SLOW:
-            if (data.count("[" if isinstance(data, str) else b"[") + data.count("{" if isinstance(data, str) else b"{")
-                    > MAX_DEPTH) and _too_deep(value):
-                raise NotJSON(f"not valid JSON: nested more than {MAX_DEPTH} deep", case_id_hint(data))
-            return value
+    else:
+        raise TypeError(f"expected bytes or str, got {type(data).__name__}")
+    value = _fast(data)
+    if value is not _SLOW:
+        _check_depth(value, data)
+        return value
     if isinstance(data, bytes):
         try:
             text = data.decode("utf-8")
         except UnicodeDecodeError as err:
             raise NotJSON(f"not valid JSON: not UTF-8 text (byte 0x{data[err.start]:02x} at offset {err.start})",
                           case_id_hint(data)) from None
-    elif isinstance(data, str):
-        text = data[1:] if data.startswith("\ufeff") else data
     else:
-        raise TypeError(f"expected bytes or str, got {type(data).__name__}")
+        text = data
     try:
         value = _DECODER.decode(text)
     except _Duplicate as dup:
@@ -121,8 +131,7 @@ def loads(data: Union[bytes, bytearray, memoryview, str]) -> Any:
         raise NotJSON(f"not valid JSON: {_int_limit(err)}", case_id_hint(text)) from None
     except RecursionError:                # json's C scanner stops at the interpreter's recursion limit
         raise NotJSON(f"not valid JSON: nested more than {MAX_DEPTH} deep", case_id_hint(text)) from None
-    if (text.count("[") + text.count("{") > MAX_DEPTH) and _too_deep(value):
-        raise NotJSON(f"not valid JSON: nested more than {MAX_DEPTH} deep", case_id_hint(text))
+    _check_depth(value, text)
     if _SURROGATE_ESCAPE.search(text) and _has_lone_surrogate(value):
         raise NotJSON("not valid JSON: a string holds a lone UTF-16 surrogate (\\ud800-\\udfff), "
                       "which is not text", case_id_hint(text))
@@ -154,6 +163,14 @@ def _int_limit(err: ValueError) -> str:
     if "integer string conversion" in msg or "digits" in msg:
         return "a number has too many digits"
     return msg
+
+
+def _check_depth(value: Any, data: Union[bytes, str]) -> None:
+    """NotJSON when a decoded value nests deeper than MAX_DEPTH (the walk only
+    where the text has enough brackets to)."""
+    opening = ("[", "{") if isinstance(data, str) else (b"[", b"{")
+    if data.count(opening[0]) + data.count(opening[1]) > MAX_DEPTH and _too_deep(value):
+        raise NotJSON(f"not valid JSON: nested more than {MAX_DEPTH} deep", case_id_hint(data))
 
 
 def _too_deep(value) -> bool:

@@ -77,6 +77,7 @@ from .blocking import RULE, blocking, closest_key
 from .inputs import case_from
 from .jsontext import BOM, NotJSON
 from .jsontext import loads as read_json
+from .jsontext import same_members
 from .models import PLANS, CaseError
 from .text import condition
 
@@ -451,23 +452,6 @@ def _detail_json(kind: str, values: tuple) -> str:
 
 # ------------------------------------------------------------------ counting
 
-def _no_duplicates(line: bytes, obj: dict) -> bool:
-    """True when no object of `line` names a key twice (orjson kept the last
-    one).  orjson's encoding of what it read names each key it kept once: a
-    line that is that encoding (as batch writes them) has no duplicate.
-    Otherwise colons are counted: each member of the line has one outside
-    strings, the encoding one per member kept, and the same strings (a colon
-    escaped as \\u003a in the line counted as one).  Equal counts: nothing was
-    dropped; unequal: perhaps, and `jsontext` decides."""
-    out = orjson.dumps(obj)
-    if line.startswith(out) and (len(line) == len(out) or line[len(out):].isspace()):
-        return True
-    colons = line.count(b":")
-    if b"\\u" in line:
-        colons += line.count(b"\\u003a") + line.count(b"\\u003A")
-    return colons == out.count(b":")
-
-
 def _count_line(tally: Tally, line: bytes, max_changes: int, results: list) -> None:
     """Count one input line: a result is queued on `results` (counted in bulk),
     a case is explained here, an error line or a bad line counted as an error."""
@@ -480,7 +464,7 @@ def _count_line(tally: Tally, line: bytes, max_changes: int, results: list) -> N
     except orjson.JSONDecodeError as err:
         obj, refused = None, err
     else:
-        if type(obj) is dict and "results" in obj and _no_duplicates(line, obj):
+        if type(obj) is dict and "results" in obj and same_members(line, obj):
             results.append(obj)                  # the hot path: a result line as batch writes them
             return
         refused = None
@@ -503,6 +487,9 @@ def _count_line(tally: Tally, line: bytes, max_changes: int, results: list) -> N
             case, _ = case_from(obj)             # a case, or a FHIR Bundle (its derived case)
         except CaseError as err:
             tally.error(str(err))
+            return
+        except Exception as err:                 # a bug: counted on its line, the report goes on
+            tally.error(f"(internal): {type(err).__name__}: {err}")
             return
         try:
             results.append(worker_solver().solve(case, max_changes, lean=True))

@@ -8,8 +8,8 @@ criteria by their policy sentence as well as their id, and shows the facts
 that flip most towards a decision the reader chooses.  Whatever the bytes of
 an upload, the page shows a report: lines that cannot be read are counted by
 the field at fault (shown as a table, never as markdown).  A line that is a
-FHIR Bundle is read here (solver.inputs.case_from) and handed to the report
-as the case it gives; one that gives none is counted by its reason.
+FHIR Bundle is read by the report as the case it gives; one that gives none
+is counted by its reason.
 """
 
 from __future__ import annotations
@@ -106,37 +106,21 @@ def _fmt_detail(fact: str, detail: str) -> str:
     return condition(fact, d.get("values"), d.get("range"))
 
 
-def bundles_as_cases(lines: list[bytes]) -> tuple[list[bytes], int]:
-    """The lines with each FHIR Bundle replaced by the case it gives (a JSON
-    line), or by an error line with the reason it gives none (counted by the
-    report as an error); other lines untouched.  (lines, bundles read)."""
+def count_bundles(lines: list[bytes]) -> int:
+    """How many lines are FHIR resources (`solver.report` reads each as the
+    case it gives, or counts it as an error by its reason)."""
     from solver.fhir import is_fhir
-    from solver.inputs import case_from
-    from solver.jsontext import loads
-    from solver.models import CaseError
+    from solver.jsontext import NotJSON, loads
 
-    out, n = [], 0
+    n = 0
     for line in lines:
         if b'"resourceType"' not in line:               # cheap: only a FHIR resource names its type
-            out.append(line)
             continue
         try:
-            obj = loads(line)
-        except CaseError:                               # not readable JSON: the report says why
-            out.append(line)
-            continue
-        if not is_fhir(obj):
-            out.append(line)
-            continue
-        n += 1
-        try:
-            _, fhir = case_from(obj)
-            out.append(json.dumps(fhir.case, ensure_ascii=False).encode())
-        except CaseError as err:                       # FhirError: the resource and element at fault
-            out.append(json.dumps({"error": str(err)}, ensure_ascii=False).encode())
-        except Exception as err:  # noqa: BLE001 - whatever the bundle, counted on its line
-            out.append(json.dumps({"error": f"(bundle): {type(err).__name__}: {err}"}).encode())
-    return out, n
+            n += is_fhir(loads(line))
+        except NotJSON:                                 # not readable JSON: the report says why
+            pass
+    return n
 
 
 @st.cache_data(show_spinner="Deciding and counting…", max_entries=8)
@@ -145,7 +129,8 @@ def run_report(data: bytes, max_changes: int) -> tuple[list[dict], dict, float, 
     the seconds it took and the FHIR Bundles read.  Lines of any bytes are
     counted (errors by field); nothing here raises on what the file holds."""
     t = time.perf_counter()
-    lines, bundles = bundles_as_cases(data.splitlines())
+    lines = data.splitlines()
+    bundles = count_bundles(lines)
     # Small batches in the server process; large ones over every core.
     tally = report.tally(lines, max_changes=max_changes, workers=1 if len(lines) <= 2000 else None)
     return report.rows(tally), report.as_json(tally), time.perf_counter() - t, bundles

@@ -77,17 +77,23 @@ def _ref(res: Any) -> str:
     return f"{res.get_resource_type()}/{res.id or '(no id)'}"
 
 
+def _model_class(rtype: Any, index: int):
+    """The R4B model class of a resource type, or FhirError for a type FHIR R4 does not have."""
+    from fhir.resources.R4B import get_fhir_model_class
+
+    try:
+        return get_fhir_model_class(rtype)
+    except (ValueError, KeyError, TypeError):
+        raise FhirError(f"entry {index}: unknown resource type {rtype!r}") from None
+
+
 def _validate(entry_obj: dict, index: int):
     """The R4B model of one entry's resource, or FhirError naming it and the element."""
-    from fhir.resources.R4B import get_fhir_model_class
     from pydantic import ValidationError
 
     rtype = entry_obj.get("resourceType")
     where = f"{rtype}/{entry_obj.get('id') or '(no id)'} (entry {index})"
-    try:
-        model = get_fhir_model_class(rtype)
-    except (ValueError, KeyError, TypeError):
-        raise FhirError(f"entry {index}: unknown resource type {rtype!r}") from None
+    model = _model_class(rtype, index)
     try:
         return model.model_validate(entry_obj)
     except ValidationError as err:
@@ -164,24 +170,18 @@ def read_bundle(obj: Any, as_of: Optional[dt.date] = None, drug: Optional[str] =
         raw.append(res)
     if raw and raw[0].get("resourceType") == "ClaimResponse":
         raise FhirError("a response bundle (its first entry is a ClaimResponse): give the request")
-    from fhir.resources.R4B import get_fhir_model_class
-
     resources, unused = [], []
     for i, res in enumerate(raw):
         if res.get("resourceType") in codes.READ:
             resources.append(_validate(res, i))
         else:
-            try:
-                get_fhir_model_class(res.get("resourceType"))
-            except (ValueError, KeyError, TypeError):
-                raise FhirError(f"entry {i}: unknown resource type {res.get('resourceType')!r}") from None
+            _model_class(res.get("resourceType"), i)      # a known type, not read: listed unused
             unused.append(f"{res.get('resourceType')}/{res.get('id') or '(no id)'}")
     by_type: dict[str, list] = {}
     for r in resources:
         by_type.setdefault(r.get_resource_type(), []).append(r)
     used: set[str] = set()
     vals = _Values()
-    sources_extra: dict[str, list] = {}
 
     claims = by_type.get("Claim", [])
     claim = claims[0] if claims else None
@@ -239,10 +239,10 @@ def read_bundle(obj: Any, as_of: Optional[dt.date] = None, drug: Optional[str] =
                 used.add(_ref(mr))
     if drug is not None:
         chosen = drug
-        sources_extra["drug"] = drugs.get(drug) or [{"resource": "(--drug)", "element": "drug"}]
+        drug_sources = drugs.get(drug) or [{"resource": "(--drug)", "element": "drug"}]
     elif len(drugs) == 1:
         chosen = next(iter(drugs))
-        sources_extra["drug"] = drugs[chosen]
+        drug_sources = drugs[chosen]
     elif len(drugs) > 1:
         raise FhirError(f"the bundle requests both {' and '.join(sorted(drugs))}: pick one with --drug")
     else:
@@ -275,9 +275,8 @@ def read_bundle(obj: Any, as_of: Optional[dt.date] = None, drug: Optional[str] =
                         request, request_src = v, {"resource": _ref(q), "element": f"{path}[linkId=request]"}
                 continue
             if link not in kinds or kinds[link][0] == "list":
-                if not item.item and not answers:
-                    unused.append(f"{_ref(q)} item {link}")
-                elif link not in kinds and not item.item and not any(a.item for a in answers):
+                leaf = not item.item and not any(a.item for a in answers)     # groups are read for their items
+                if leaf and (not answers or link not in kinds):
                     unused.append(f"{_ref(q)} item {link}")
                 continue
             used.add(_ref(q))
@@ -361,7 +360,7 @@ def read_bundle(obj: Any, as_of: Optional[dt.date] = None, drug: Optional[str] =
     case = {"drug": chosen, "request": request or "initial", "facts": facts}
     if case_id:
         case["case_id"] = str(case_id)
-    sources["drug"] = sorted(sources_extra["drug"], key=lambda s: (s["resource"], s["element"]))
+    sources["drug"] = sorted(drug_sources, key=lambda s: (s["resource"], s["element"]))
     sources["request"] = [request_src] if request_src else [{"resource": "(default)", "element": "initial"}]
     sources["request_date"] = [when_src]
     for r in resources:

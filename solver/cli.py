@@ -556,23 +556,35 @@ def cmd_questionnaire(args) -> int:
 
 
 def cmd_diff(args) -> int:
-    """Where two plans part ways (solver/diff.py)."""
-    from .diff import diff
-    from .engine import Solver, dump_json
+    """Where two plans part ways, or two versions of one plan (solver/diff.py)."""
+    from .diff import Against, diff
+    from .engine import RuleBaseError, Solver, dump_json
 
+    if (args.plan_b is None) == (args.against is None):
+        _error("diff needs two different plans, or one plan and --against DIR")
+        return 2
     if args.plan_a == args.plan_b:
         _error("diff needs two different plans")
         return 2
+    drug, request = args.drug or "inotuzumab_ozogamicin", args.request or "initial"
     solver = Solver()
-    got = diff(solver, args.plan_a, args.plan_b, drug=args.drug or "inotuzumab_ozogamicin",
-               request=args.request or "initial")
+    against = None
+    if args.against is not None:
+        try:
+            against = Against(solver, args.plan_a, args.against)
+        except RuleBaseError as err:
+            _error(f"--against {args.against}: {err}")
+            return 2
+        got = against.diff(solver, drug, request)
+    else:
+        got = diff(solver, args.plan_a, args.plan_b, drug=drug, request=request)
     out = _Out()
     if args.json:
         out.line(dump_json(got))
     else:
         from .table import render_diff
 
-        out.line(render_diff(got, solver, color=_color()))
+        out.line(render_diff(got, solver, color=_color(), against=against))
     out.flush()
     return 0
 
@@ -674,7 +686,10 @@ def build_parser(command: Optional[str] = None) -> argparse.ArgumentParser:
         f = sub.add_parser("diff", help="where two plans part ways: every minimal profile of facts under which "
                                          "they decide differently")
         f.add_argument("plan_a", choices=plans)
-        f.add_argument("plan_b", choices=plans)
+        f.add_argument("plan_b", choices=plans, nargs="?", default=None)
+        f.add_argument("--against", metavar="DIR", default=None,
+                       help="compare PLAN_A with the same plan in another rule-base folder (e.g. an older "
+                            "checkout's logic/); today's vocabulary judges both")
         f.add_argument("--drug", choices=("inotuzumab_ozogamicin", "blinatumomab"), default=None)
         f.add_argument("--request", choices=("initial", "continuation"), default=None)
         f.add_argument("--json", action="store_true", help="{plans, drug, request, rules_version, differences}")

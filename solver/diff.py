@@ -14,9 +14,13 @@ writes boxes of values; it does not loop over facts and values.
 
 from __future__ import annotations
 
+import os
+import re
+from typing import Optional
+
 import clingo
 
-from .engine import RuleBase, _boxes, shown_handles
+from .engine import RuleBase, RuleBaseError, Solver, _boxes, shown_handles
 from .inputs import case_from
 
 DECISION_ORDER = ("approved", "case_review", "needs_info", "denied", "no_policy")
@@ -30,18 +34,17 @@ def diff_base(solver) -> RuleBase:
     return rb
 
 
-def diff(solver, plan_a: str, plan_b: str, drug: str = "inotuzumab_ozogamicin", request: str = "initial") -> dict:
-    """The differences of two plans, in the shape of `pa-solver diff --json`."""
-    a, b = sorted((plan_a, plan_b))
-    if a == b:
-        raise ValueError("diff needs two different plans")
-    rb = diff_base(solver)
+def _differences(solver, rb: RuleBase, a: str, b: str, drug: str, request: str) -> list[dict]:
+    """Every minimal profile under which plans a < b (ids in `rb`) decide differently."""
     for p in (a, b):
         if p not in rb.plans:
             raise ValueError(f"unknown plan {p!r}")
     # the profile starts as a case of only the drug and the request, asked of the two plans
-    empty, _ = case_from({"drug": drug, "request": request, "plans": [a, b]})
-    lits = solver.assumptions(empty, {}, rb)
+    empty, _ = case_from({"drug": drug, "request": request})
+    asked = {a, b}
+    own = set(rb.asked.values())
+    lits = [lit for lit in solver.assumptions(empty, {}, rb) if abs(lit) not in own]
+    lits += [lit if pl in asked else -lit for pl, lit in rb.asked.items()]
     table = rb.shown_by_handle
     found: dict[tuple, set] = {}                  # (dA, dB, facts) -> value combinations
 
@@ -58,7 +61,7 @@ def diff(solver, plan_a: str, plan_b: str, drug: str = "inotuzumab_ozogamicin", 
 
     rb.ctl.solve(assumptions=lits, on_model=on_model)
     entries = []
-    for (da, db, facts), combos in found.items():
+    for (da, db), facts, combos in ((k[:2], k[2], v) for k, v in found.items()):
         fds = [rb.facts[f] for f in facts]
         for box in _boxes(fds, combos):
             entry = {"decisions": {a: da, b: db},
@@ -67,5 +70,63 @@ def diff(solver, plan_a: str, plan_b: str, drug: str = "inotuzumab_ozogamicin", 
                    tuple(min(v) for v in box))
             entries.append((key, entry))
     entries.sort(key=lambda ke: ke[0])
+    return [e for _, e in entries]
+
+
+def diff(solver, plan_a: str, plan_b: str, drug: str = "inotuzumab_ozogamicin", request: str = "initial") -> dict:
+    """The differences of two plans, in the shape of `pa-solver diff --json`."""
+    a, b = sorted((plan_a, plan_b))
+    if a == b:
+        raise ValueError("diff needs two different plans")
+    rb = diff_base(solver)
     return {"plans": [a, b], "drug": drug, "request": request, "rules_version": rb.version,
-            "differences": [e for _, e in entries]}
+            "differences": _differences(solver, rb, a, b, drug, request)}
+
+
+class Against:
+    """Today's rules with another version of one plan beside them (solver/against.py):
+    the `diff` grounding, and a solver that decides a case by both versions."""
+
+    def __init__(self, solver, plan: str, other_dir, label: Optional[str] = None):
+        from .against import OtherVersion
+
+        if plan not in solver.rules.plans:
+            raise ValueError(f"unknown plan {plan!r}")
+        self.plan = plan
+        self.other = OtherVersion(solver.logic_dir, plan, other_dir, label)
+        try:
+            self.diff_rules = RuleBase(solver.logic_dir, part="diff", extra=self.other.statements)
+        except RuleBaseError as err:            # its ids as the user wrote them
+            raise RuleBaseError(re.sub(r"\b(\w+)__against\b", rf"\1@{self.other.label}", str(err))) from None
+        self._solver: Optional[Solver] = None
+
+    @property
+    def solver(self) -> Solver:
+        """Decides a case by today's plans and the other version (plan id `<plan>__against`)."""
+        if self._solver is None:
+            self._solver = Solver(self.diff_rules.logic_dir,
+                                  rules=RuleBase(self.diff_rules.logic_dir, extra=self.other.statements))
+        return self._solver
+
+    def diff(self, solver, drug: str = "inotuzumab_ozogamicin", request: str = "initial") -> dict:
+        """The differences of today's plan and its other version, in the shape of `diff`:
+        the other version is named `<plan>@<label>` (label: the folder's name)."""
+        old, shown = self.other.plan, self.other.display
+        diffs = _differences(solver, self.diff_rules, self.plan, old, drug, request)
+        for d in diffs:
+            d["decisions"] = {self.plan: d["decisions"][self.plan], shown: d["decisions"][old]}
+        return {"plans": [self.plan, shown], "drug": drug, "request": request,
+                "rules_version": self.diff_rules.version,
+                "against": {"folder": self.other.other_dir, "file": os.path.basename(self.other.path),
+                            "rules_version": self.other.version},
+                "differences": diffs}
+
+    def display(self, name: str) -> str:
+        """A plan or criterion id of the combined rules as the user knows it."""
+        return self.other.original(name)
+
+
+def diff_against(solver, plan: str, other_dir, drug: str = "inotuzumab_ozogamicin", request: str = "initial",
+                 label: Optional[str] = None) -> dict:
+    """`pa-solver diff PLAN --against DIR`: today's PLAN against the same plan in DIR."""
+    return Against(solver, plan, other_dir, label).diff(solver, drug, request)

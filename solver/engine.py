@@ -20,7 +20,7 @@ import hashlib
 import json
 import threading
 import os
-from typing import TYPE_CHECKING, Iterable, Optional
+from typing import TYPE_CHECKING, Iterable, Optional, Sequence
 
 import clingo
 from clingo import SymbolType
@@ -150,9 +150,13 @@ class FactDomain:
 class RuleBase:
     """The grounded rule base and its static data."""
 
-    def __init__(self, logic_dir=LOGIC_DIR, part: str = "decide"):
-        """Ground `base` and one show part of logic/show.lp: `decide` or `explain`."""
+    def __init__(self, logic_dir=LOGIC_DIR, part: str = "decide", extra: Sequence = ()):
+        """Ground `base` and one show part of logic/show.lp: `decide` or `explain`.
+        `extra`: parsed statements added beside the files (solver/against.py:
+        another version of one plan, renamed); its plans need not be the
+        contract's."""
         self.logic_dir = os.fspath(logic_dir)
+        self.extra = bool(extra)
         self.part = part
         self.version = rules_version(self.logic_dir)
         messages: list[str] = []               # clingo's own messages, kept for the error instead of printed
@@ -164,6 +168,12 @@ class RuleBase:
         try:
             for path in files:
                 self.ctl.load(str(path))
+            if extra:
+                from clingo import ast
+
+                with ast.ProgramBuilder(self.ctl) as builder:
+                    for stmt in extra:
+                        builder.add(stmt)
             self.ctl.ground([("base", []), (part, [])])
         except RuntimeError as err:
             said = " | ".join(m.replace("\n", " ") for m in messages) or str(err)
@@ -244,7 +254,7 @@ class RuleBase:
             if kind in ("need", "new", "dset"):
                 self.shown[sym] = (kind, f, self.facts[f].values.index(d))
         self.shown_by_handle = {sym._rep: v for sym, v in self.shown.items()}
-        if set(self.plans) != set(PLANS):
+        if (not set(PLANS) <= set(self.plans)) if self.extra else set(self.plans) != set(PLANS):
             raise RuleBaseError(f"rule base plans {sorted(self.plans)} differ from the contract's {list(PLANS)}")
         # Externals start false; release them so that assumptions decide them.  These are all
         # of vocabulary.lp's #external declarations (val/2, asked/1, search_off, limit/1);
@@ -320,9 +330,11 @@ def derive_diagnosis(case: Case, icd10: list[tuple[str, str]]) -> Optional[str]:
 class Solver:
     """Decides cases against one grounding of the rule base (reused per case)."""
 
-    def __init__(self, logic_dir=LOGIC_DIR):
+    def __init__(self, logic_dir=LOGIC_DIR, rules: Optional[RuleBase] = None):
+        """`rules`: a rule base grounded elsewhere (diff --against decides with
+        today's plans and another version of one of them)."""
         self.logic_dir = logic_dir
-        self.rules = RuleBase(logic_dir)
+        self.rules = rules or RuleBase(logic_dir)
         self._explainer: Optional[RuleBase] = None
 
     @property

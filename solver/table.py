@@ -230,10 +230,16 @@ def profile_case(diff_result: dict, difference: dict, domains: dict) -> dict:
             "facts": facts}
 
 
-def render_diff(got: dict, solver, width: Optional[int] = None, color: bool = False) -> str:
+def render_diff(got: dict, solver, width: Optional[int] = None, color: bool = False, against=None) -> str:
     """The differences grouped by pair of decisions, smallest profiles first,
-    with each denying plan's broken criteria (id, citation, sentence)."""
+    with each denying plan's broken criteria (id, citation, sentence).
+    `against` (solver/diff.Against): the second plan is another version of
+    the first, decided by its combined solver and shown by its label."""
     from .inputs import case_from
+
+    shown = against.display if against is not None else (lambda name: name)
+    if against is not None:
+        solver = against.solver
 
     buf = io.StringIO()
     console = Console(file=buf, width=width or max(80, min(160, shutil.get_terminal_size((100, 24)).columns)),
@@ -256,12 +262,15 @@ def render_diff(got: dict, solver, width: Optional[int] = None, color: bool = Fa
         console.print(head)
         for d in diffs:
             _say(console, "; ".join(_fact(f) for f in d["facts"]) or "(no fact known)", 2)
-            result = solver.solve(case_from(profile_case(got, d, solver.rules.facts))[0])
+            profile = profile_case(got, d, solver.rules.facts)
+            if against is not None:
+                del profile["plans"]                    # every plan of the combined rules; two are shown
+            result = solver.solve(case_from(profile)[0])
             for r in result["results"]:
-                if r["decision"] == "denied":
+                if r["decision"] == "denied" and shown(r["plan"]) in (a, b):
                     for pw in closest(r["pathways"])[:1]:
                         for c in pw["criteria"]:
                             if c["status"] == "not_met":
-                                _say(console, f"{r['plan']} {c['id']} ({c['source']}): \u201c{c['text']}\u201d", 6,
-                                     style="dim")
+                                _say(console, f"{shown(r['plan'])} {shown(c['id'])} ({c['source']}): "
+                                              f"\u201c{c['text']}\u201d", 6, style="dim")
     return "\n".join(line.rstrip() for line in buf.getvalue().rstrip("\n").split("\n"))

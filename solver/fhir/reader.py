@@ -7,9 +7,11 @@
     got.conflicts     # [{"fact", "values": [{"value", "resource", "element"}, ...]}]: the fact is unknown
     got.unused        # resources and items that gave no fact
 
-Every resource the mapping reads is validated with its `fhir.resources.R4B`
-model, one resource at a time, so that an error names the resource and the
-element (`Patient/p1 birthDate: ...`); a resource of another known type is
+Every resource the mapping reads is validated, one resource at a time, so
+that an error names the resource and the element (`Patient/p1 birthDate:
+...`): its read elements by fast.py (msgspec structs built from the R4B
+models), and the whole resource by its `fhir.resources.R4B` model wherever
+fast.py doubts anything -- which is where every error comes from; a resource of another known type is
 listed as unused without being validated (real bundles carry much more than a
 decision needs), and an unknown resource type is refused.
 """
@@ -22,7 +24,7 @@ import typing
 from typing import Any, Optional
 
 from ..contract import CaseError, icd10
-from . import codes
+from . import codes, fast
 
 
 class FhirError(CaseError):
@@ -151,8 +153,11 @@ def _same(a, b) -> bool:
     return a == b and type(a) is type(b)
 
 
-def read_bundle(obj: Any, as_of: Optional[dt.date] = None, drug: Optional[str] = None) -> FhirCase:
-    """The case a FHIR R4 Bundle asks about (FHIR.md), or FhirError."""
+def read_bundle(obj: Any, as_of: Optional[dt.date] = None, drug: Optional[str] = None,
+                fast_path: bool = True) -> FhirCase:
+    """The case a FHIR R4 Bundle asks about (FHIR.md), or FhirError.  `fast_path`
+    False validates every read resource with its R4B model (fast.py reads the
+    same elements the same way, and defers to R4B on anything it doubts)."""
     if not isinstance(obj, dict):
         raise FhirError("(bundle): expected a JSON object")
     rtype = obj.get("resourceType")
@@ -173,7 +178,8 @@ def read_bundle(obj: Any, as_of: Optional[dt.date] = None, drug: Optional[str] =
     resources, unused = [], []
     for i, res in enumerate(raw):
         if res.get("resourceType") in codes.READ:
-            resources.append(_validate(res, i))
+            got = fast.read(res) if fast_path else None     # R4B decides what the fast path doubts
+            resources.append(got if got is not None else _validate(res, i))
         else:
             _model_class(res.get("resourceType"), i)      # a known type, not read: listed unused
             unused.append(f"{res.get('resourceType')}/{res.get('id') or '(no id)'}")

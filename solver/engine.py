@@ -99,6 +99,7 @@ class Pathway:
         self.authorization: dict = {}
         self.criteria: list = []
         self.authorization_data: dict = {}      # JSON form, all three keys
+        self.left: dict = {}                    # key -> fact: the approval is the limit less the case's fact
 
 
 class Criterion:
@@ -207,6 +208,8 @@ class RuleBase:
             self.pathways[p.name].requests.add(r.string)
         for p, k, n in self._facts("authorization", 3):
             self.pathways[p.name].authorization[k.name] = n.number
+        for p, k, f in self._facts("authorization_left", 3):
+            self.pathways[p.name].left[k.name] = f.name
         self.criteria: dict[str, Criterion] = {}
         for c, p in self._facts("criterion", 2):
             self.criteria.setdefault(c.name, Criterion(c.name))
@@ -431,6 +434,20 @@ class Solver:
                 out.setdefault(plan, []).append((key, entry))
         return {plan: [e for _, e in sorted(entries, key=lambda ke: ke[0])] for plan, entries in out.items()}
 
+    def _authorization(self, pw: Pathway, case: Case, derived: dict) -> dict:
+        """What an approval by `pw` grants: its limits, less what the case has used of an
+        earlier authorization where the pathway says so (authorization_left/3: OHSU's
+        renewal gives the rest of the initial 6 months and 6 cycles)."""
+        if not pw.left:
+            return pw.authorization_data
+        out = dict(pw.authorization_data)
+        for key, fact in pw.left.items():
+            used = self._value(case, derived, fact)
+            if used is not None and out.get(key) is not None:
+                left = max(out[key] - used, 0)
+                out[key] = int(left) if left == int(left) else round(left, 6)
+        return out
+
     @staticmethod
     def _value(case: Case, derived: dict, name: str):
         if name in derived:
@@ -487,7 +504,7 @@ class Solver:
             out = {
                 "plan": plan, "drug": case.drug, "request": case.request, "decision": dec,
                 "pathway": by[0] if by else None,
-                "authorization": rb.pathways[by[0]].authorization_data if dec == "approved" else None,
+                "authorization": self._authorization(rb.pathways[by[0]], case, derived) if dec == "approved" else None,
             }
             active = [pw for pw in rb.plan_pathways[plan] if pw.id in pstatus]
             if lean:

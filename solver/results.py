@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_serializer
 from .models import Decision
 
 class Authorization(BaseModel):
-    months: Optional[int] = None
+    months: Optional[Union[int, float]] = None      # what is left of an earlier authorization may be a fraction
     max_cycles: Optional[int] = None
     max_units_per_21_days: Optional[int] = None
 

@@ -33,8 +33,13 @@ ACTION = {"approved": ("A1", "Certified in total"), "denied": ("A3", "Not Certif
           "needs_info": ("A4", "Pended"), "case_review": ("A4", "Pended")}
 
 
-def _add_months(day: dt.date, months: int) -> dt.date:
-    y, m = divmod(day.month - 1 + months, 12)
+def _add_months(day: dt.date, months) -> dt.date:
+    """The day `months` later (a fraction of a month, what is left of an earlier
+    authorization, as days of an average month, rounded down)."""
+    whole = int(months)
+    if months != whole:
+        return _add_months(day, whole) + dt.timedelta(days=int((months - whole) * 365.25 / 12))
+    y, m = divmod(day.month - 1 + whole, 12)
     year, month = day.year + y, m + 1
     for d in (day.day, 30, 29, 28):
         try:

@@ -232,7 +232,9 @@ def profile_case(diff_result: dict, difference: dict, domains: dict) -> dict:
 
 def render_diff(got: dict, solver, width: Optional[int] = None, color: bool = False, against=None) -> str:
     """The differences grouped by pair of decisions, smallest profiles first,
-    with each denying plan's broken criteria (id, citation, sentence).
+    with what causes each plan's side: a denial's broken criteria (id,
+    citation, sentence), a case review's pathway, the fewest facts a pended
+    plan still needs.
     `against` (solver/diff.Against): the second plan is another version of
     the first, decided by its combined solver and shown by its label."""
     from .inputs import case_from
@@ -267,10 +269,23 @@ def render_diff(got: dict, solver, width: Optional[int] = None, color: bool = Fa
                 del profile["plans"]                    # every plan of the combined rules; two are shown
             result = solver.solve(case_from(profile)[0])
             for r in result["results"]:
-                if r["decision"] == "denied" and shown(r["plan"]) in (a, b):
+                name = shown(r["plan"])
+                if name not in (a, b):
+                    continue
+                if r["decision"] == "denied":                 # what breaks its closest pathway
                     for pw in closest(r["pathways"])[:1]:
                         for c in pw["criteria"]:
                             if c["status"] == "not_met":
-                                _say(console, f"{shown(r['plan'])} {shown(c['id'])} ({c['source']}): "
+                                _say(console, f"{name} {shown(c['id'])} ({c['source']}): "
                                               f"\u201c{c['text']}\u201d", 6, style="dim")
+                elif r["decision"] == "case_review":          # the pathway that sends it to review
+                    for pw in r["pathways"]:
+                        if pw["id"] == r["pathway"]:
+                            ids = ", ".join(shown(c["id"]) for c in pw["criteria"])
+                            _say(console, f"{name} case review: {shown(pw['id'])} ({ids}): {pw['title']}", 6,
+                                 style="dim")
+                elif r["decision"] == "needs_info" and r["missing"]:   # the fewest facts it still needs
+                    m = missing_order(r["missing"])[0]
+                    _say(console, f"{name} needs {', '.join(f['fact'] for f in m['facts'])} "
+                                  f"(for {shown(m['pathway'])})", 6, style="dim")
     return "\n".join(line.rstrip() for line in buf.getvalue().rstrip("\n").split("\n"))

@@ -107,3 +107,17 @@ def test_the_command_line():
     table = run("bcbs_fep", "cvs_caremark")
     assert "bcbs_fep DENIED, cvs_caremark NEEDS INFO" in table.stdout and "fep_rs_4" in table.stdout
     assert run("ohsu", "ohsu").returncode == 2
+
+
+def test_the_table_says_what_causes_each_side():
+    """A pended plan: the fewest facts it still needs; a case review: its pathway; a denial: its broken criteria."""
+    from solver.table import render_diff
+
+    got = diff(SOLVER, "masshealth", "cvs_caremark")
+    text = render_diff(got, SOLVER, width=200)
+    block = text.split("cvs_caremark DENIED, masshealth NEEDS INFO", 1)[1].split("\n\n", 1)[0]
+    first = block.splitlines()[1:]
+    assert any(line.strip().startswith("cvs_caremark cvs_") for line in first)
+    assert any(line.strip().startswith("masshealth needs ") and "(for mh_" in line for line in first)
+    if any(d["decisions"]["masshealth"] == "case_review" for d in got["differences"]):
+        assert "masshealth case review: mh_continuity_of_care" in text

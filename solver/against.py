@@ -29,7 +29,7 @@ from typing import Optional
 import clingo
 from clingo import ast
 
-from .engine import CLINGO_ARGS, RuleBaseError, _lp_files, rules_version
+from .engine import CLINGO_ARGS, RuleBaseError, _lp_files, _no_script, rules_version
 
 SUFFIX = "__against"
 
@@ -112,6 +112,7 @@ class OtherVersion:
         today = [_parse(p) for p in _lp_files(self.logic_dir)]
         shared_files = [(p, s) for p, s in zip(_lp_files(self.logic_dir), today) if not _plan_of(s)]
         self.path = self._find(plan)
+        _no_script(self.path)
         old = _parse(self.path)
         shared = [st for _, s in shared_files for st in s]
 

@@ -66,6 +66,17 @@ def _lp_files(logic_dir) -> list[str]:
     return [os.path.join(folder, n) for n in sorted(names) if n.endswith(".lp")]
 
 
+def _no_script(path: str) -> None:
+    """A rule file is data: one with a #script (code clingo would run) is refused."""
+    try:
+        with open(path, "rb") as fh:
+            text = fh.read()
+    except OSError as err:
+        raise RuleBaseError(f"{path}: {err.strerror}") from None
+    if b"#script" in text:
+        raise RuleBaseError(f"{path} has a #script: rule files are data, no code runs from them")
+
+
 def rules_version(logic_dir=LOGIC_DIR) -> str:
     h = hashlib.sha256()
     for path in _lp_files(logic_dir):
@@ -166,6 +177,8 @@ class RuleBase:
         files = _lp_files(self.logic_dir)
         if not files:
             raise RuleBaseError(f"no .lp files in {self.logic_dir}")
+        for path in files:
+            _no_script(path)
         try:
             for path in files:
                 self.ctl.load(str(path))

@@ -173,3 +173,20 @@ def test_a_plan_file_under_another_name_is_found_by_its_plan_fact(tmp_path_facto
     folder = older_copy(tmp_path_factory, "renamed", rename)
     got = Against(TODAY, "ohsu", folder).diff(TODAY)
     assert got["against"]["file"] == "ohsu_2024.lp" and got["differences"] == []
+
+
+def test_a_rule_file_with_a_script_is_refused_before_clingo_sees_it(tmp_path_factory, tmp_path):
+    marker = tmp_path / "ran"
+
+    def script(folder: Path) -> None:
+        text = (folder / "ohsu.lp").read_text()
+        (folder / "ohsu.lp").write_text(text + f'\n#script (python)\nopen({str(marker)!r}, "w").write("x")\n#end.\n')
+
+    folder = older_copy(tmp_path_factory, "script", script)
+    with pytest.raises(RuleBaseError, match="#script"):
+        Against(TODAY, "ohsu", folder)
+    with pytest.raises(RuleBaseError, match="#script"):
+        Solver(folder)
+    res = run("batch", str(ROOT / "examples" / "batch.jsonl"), "--rules", str(folder))
+    assert res.returncode == 2 and "#script" in res.stderr and "Traceback" not in res.stderr
+    assert not marker.exists()

@@ -599,6 +599,27 @@ def _engine_options(parser) -> None:
     parser.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
 
 
+def cmd_coverage(args) -> int:
+    """Every sentence of the plans' documents accounted for (solver/coverage.py).
+    Exit 0 when every unit is encoded or set aside, 1 when some are not, 2 for
+    an unknown plan or a document that cannot be read."""
+    from .coverage import UnknownPlan, coverage, render
+    from .engine import dump_json
+
+    try:
+        got = coverage(None if args.plan is None else [args.plan])
+    except UnknownPlan as err:
+        _error(str(err))
+        return 2
+    except OSError as err:
+        _error(f"cannot read a policy document: {err.strerror or err} ({getattr(err, 'filename', '')})")
+        return 2
+    out = _Out()
+    out.line(dump_json(got) if args.json else safe_block(render(got, color=_color())))
+    out.flush()
+    return 1 if any(p["counts"]["unaccounted"] for p in got["plans"]) else 0
+
+
 def cmd_ui(args) -> int:
     """Start the what-if page: `streamlit run ui/app.py`, extra options passed on."""
     import subprocess
@@ -634,7 +655,7 @@ class _Parser(argparse.ArgumentParser):
         return self.formatter_class(prog=self.prog, width=max(40, width))
 
 
-COMMANDS = ("decide", "explain", "batch", "report", "questionnaire", "diff", "ui")
+COMMANDS = ("decide", "explain", "batch", "report", "questionnaire", "diff", "coverage", "ui")
 
 
 def build_parser(command: Optional[str] = None) -> argparse.ArgumentParser:
@@ -704,6 +725,14 @@ def build_parser(command: Optional[str] = None) -> argparse.ArgumentParser:
                        default=None)
         _fhir_options(q)
         q.set_defaults(func=cmd_questionnaire)
+    if command in (None, "coverage"):
+        c = sub.add_parser("coverage", help="every sentence of a plan's document with the criteria that encode it "
+                                            "or the reason it is set aside (exit 1 if any is unaccounted)")
+        c.add_argument("plan", nargs="?", default=None, help="one plan id (default: every plan)")
+        c.add_argument("--json", action="store_true",
+                       help='{"plans": [{"plan", "document", "title", "counts", "sentences": [{"text", "kind", '
+                            '"criteria", "set_aside"}]}]}')
+        c.set_defaults(func=cmd_coverage)
     if command in (None, "ui"):
         u = sub.add_parser("ui", help="open the what-if page in a browser (Streamlit); other options go to "
                                        "`streamlit run`, e.g. --server.port 8600")

@@ -1,12 +1,16 @@
-"""Where the rule base, the pages and the bundled examples are.
+"""Where the rule base, the pages, the bundled examples and the policy
+documents are.
 
 In an installed wheel they sit inside the package (`solver/logic`,
-`solver/ui`, `solver/examples`: pyproject.toml maps the repository's
-top-level folders there); in a source checkout or an editable install they
-are the repository's top-level `logic/`, `ui/` and `examples/`.
+`solver/ui`, `solver/examples`, `solver/policies`: pyproject.toml maps the
+repository's top-level folders there); in a source checkout or an editable
+install they are the repository's top-level `logic/`, `ui/`, `examples/` and
+`policies/` (copies of ../shared/policies, the documents the plan files
+encode: `pa-solver coverage` reads them).
 `PA_SOLVER_LOGIC` names another rule-base folder.
 
-`LOGIC`, `UI` and `EXAMPLES` are `pathlib.Path`s; `logic_dir()` is the same
+`LOGIC`, `UI`, `EXAMPLES` and `POLICIES` are `pathlib.Path`s; `POLICIES_DIR`
+is the documents' folder as a string; `logic_dir()` is the rule-base
 folder as a string, for the decide path, which does not import pathlib (it
 costs a one-shot command about 10 ms).
 """
@@ -30,8 +34,11 @@ def logic_dir() -> str:
     return os.environ.get("PA_SOLVER_LOGIC") or data_dir("logic")
 
 
+POLICIES_DIR = data_dir("policies")
+
+
 def __getattr__(name: str):
-    if name in ("LOGIC", "UI", "EXAMPLES"):
+    if name in ("LOGIC", "UI", "EXAMPLES", "POLICIES"):
         from pathlib import Path
 
         return Path(logic_dir() if name == "LOGIC" else data_dir(name.lower()))

@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-SHIPPED = ("pyproject.toml", "README.md", "solver", "logic", "ui", "examples")
+SHIPPED = ("pyproject.toml", "README.md", "solver", "logic", "ui", "examples", "policies")
 
 
 @pytest.fixture(scope="module")
@@ -65,7 +65,7 @@ def test_the_wheel_carries_the_rule_base_the_pages_and_the_examples(installed):
     import zipfile
 
     names = set(zipfile.ZipFile(installed["wheel"]).namelist())
-    for folder, pattern in (("logic", "*.lp"), ("ui", "*.py"), ("examples", "*.json*")):
+    for folder, pattern in (("logic", "*.lp"), ("ui", "*.py"), ("examples", "*.json*"), ("policies", "*.txt")):
         for path in (ROOT / folder).glob(pattern):
             assert f"solver/{folder}/{path.name}" in names
     assert "solver/examples/fhir/pas_request_besponsa.json" in names and "solver/fhir/reader.py" in names
@@ -95,6 +95,13 @@ def test_the_installed_command_reads_fhir_and_answers_in_fhir(installed):
                  ["questionnaire", str(path)], ["diff", "ohsu", "bcbsnc", "--json"]):
         got = run(installed, *args)
         assert got.returncode == 0 and json.loads(got.stdout), (args, got.stderr[-2000:])
+
+
+def test_the_installed_command_finds_the_policy_documents(installed):
+    got = run(installed, "coverage", "--json")
+    assert got.returncode == 0, got.stderr[-2000:]
+    plans = json.loads(got.stdout)["plans"]
+    assert len(plans) == 5 and all(p["counts"]["units"] > 20 and not p["counts"]["unaccounted"] for p in plans)
 
 
 def test_the_installed_pages_run(installed):

@@ -1,0 +1,423 @@
+"""Every sentence of every policy accounted for (`pa-solver coverage`).
+
+Each plan's document (`policy_document/5`'s file, shipped in `policies/`) is
+cut into *units*; every unit is either encoded by criteria (their `text/2`
+quotes it) or set aside by a `not_a_criterion(Plan, Text, Reason)` fact of the
+plan file, with the reason.  A unit that is neither is *unaccounted*.
+
+    coverage()                      # {"plans": [{"plan", "document", "title", "counts", "sentences": [...]}]}
+    coverage(["ohsu"])
+    locate("ohsu", "ohsu_iii_2")    # [(start, end)]: where the criterion's words are in document_text("ohsu")
+    document_text("ohsu")           # the document as shipped
+
+**Markup.**  The documents are text converted from PDF and HTML, with some
+Markdown.  Before anything is matched, each line loses its markup, and the
+rest is compared with whitespace collapsed to one space:
+
+- at the start of a line: Markdown heading marks (`#`..`######`), a bullet
+  (`-`, `•`) and an item number (`1.`, `1e.`, `a.`, `ii.`), in that order;
+- anywhere: HTML tags (`<sup>`, `<b>`, `<input .../>`, `<p>`, ...; their text
+  is kept), emphasis and footnote asterisks (`*`), Markdown's backslash
+  escapes (the backslash) and the bullet `•`.
+
+Nothing else changes: superscripts such as `¹⁻⁴` stay, so a criterion's text
+simply stops before them.
+
+**Units** (kept simple and deterministic).  A line that ends in two spaces
+(Markdown's line break) continues on the next line.  Then every line that has
+words left is:
+
+- a *bullet* when it starts with a bullet or an item number: one unit;
+- a *heading* when it starts with `#` or a section number (`II.`): one unit;
+- a *table row* when it holds a tab: one unit;
+- otherwise a *paragraph*, cut into sentences after `.`, `!` or `?` (and a
+  closing quote or bracket) followed by a space and a capital letter, unless
+  the word before the stop is a single capital letter (`U. S.`).
+
+Horizontal rules (`---`) and blank lines are no units.
+
+**Encoded, set aside.**  A criterion's text (`text/2`; an option's too, if
+it has one) is its policy sentence, quoted; where it joins several places of
+the document they are joined by " ... " (`PIECE`).  Its first piece is found,
+markup dropped, at its first occurrence in the document, or, with
+`text_after(C, A)`, at its first occurrence after criterion A's text (where
+the same words stand in several places: CVS's two pathways share four
+sentences, OHSU's adult and pediatric lists three); each further piece after
+the one before.  A unit is encoded by the criteria with a piece inside it (or
+overlapping it).  A `not_a_criterion(Plan, Text, Reason)` text is one or more
+whole units in a row: it sets aside every place where it stands as whole
+units (the same words inside a longer unit set nothing aside).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from typing import Iterable, Optional
+
+from .paths import POLICIES_DIR, logic_dir
+
+LOGIC_DIR = logic_dir()
+PIECE = " ... "                 # joins the pieces of one criterion's text
+
+_TAG = re.compile(r"</?[A-Za-z][A-Za-z0-9]*(?:\s[^<>]*)?/?>")
+_START = re.compile(r"[ \t]*(?P<head>#{1,6}[ \t]+)?(?P<bullet>[-•][ \t]+)?(?P<item>(?:\d{1,2}e?|[a-z]|[ivx]{2,4})\.[ \t]+)?")
+_ESCAPED = re.compile(r"\\(?=[!-/:-@\[-`{-~])")
+_STOP = re.compile(r"[.!?][\"'”’)\]]*(?=\s+[A-Z“\"])")
+_SECTION = re.compile(r"[ \t]*[IVX]{1,5}\.[ \t]")
+_RULE = re.compile(r"[ \t]*(?:-{3,}|\*{3,}|_{3,})[ \t]*")
+
+
+# ------------------------------------------------------------------ the document, its units
+
+class Document:
+    """A document's text, its markup-free form and its units.
+
+    `norm` is the markup-free text of every unit, in order, joined by one
+    space; `raw[i]` is the offset in `text` of `norm[i]`.  `units` are
+    (start, end, kind) ranges of `norm`."""
+
+    def __init__(self, text: str):
+        self.text = text
+        chars: list[str] = []
+        raw: list[int] = []
+        self.units: list[tuple[int, int, str]] = []
+
+        def emit(line_start: int, line: str, skip: int) -> None:
+            # the line's characters after its start markup, less tags, escapes and asterisks
+            dropped = bytearray(len(line))
+            for m in _TAG.finditer(line, skip):
+                dropped[m.start():m.end()] = b"\1" * (m.end() - m.start())
+            for m in _ESCAPED.finditer(line, skip):
+                dropped[m.start()] = 1
+            for i in range(skip, len(line)):
+                c = line[i]
+                if dropped[i] or c in "*•":
+                    continue
+                if c.isspace():
+                    if chars and chars[-1] != " ":
+                        chars.append(" ")
+                        raw.append(line_start + i)
+                    continue
+                chars.append(c)
+                raw.append(line_start + i)
+
+        for kind, pieces in _blocks(text):
+            if chars and chars[-1] != " ":
+                chars.append(" ")
+                raw.append(pieces[0][0])
+            start = len(chars)
+            for line_start, line, skip in pieces:
+                emit(line_start, line, skip)
+                if chars and chars[-1] != " ":
+                    chars.append(" ")
+                    raw.append(line_start + len(line))
+            while len(chars) > start and chars[-1] == " ":
+                chars.pop()
+                raw.pop()
+            if len(chars) == start:
+                continue
+            if kind == "paragraph":
+                body = "".join(chars[start:])
+                cut = start
+                for m in _STOP.finditer(body):
+                    before = body[:m.start()].rsplit(" ", 1)[-1]
+                    if len(before) == 1 and before.isupper():
+                        continue
+                    end = start + m.end()
+                    self.units.append((cut, end, "sentence"))
+                    cut = end + 1
+                self.units.append((cut, len(chars), "sentence"))
+            else:
+                self.units.append((start, len(chars), kind))
+        self.norm = "".join(chars)
+        self.raw = raw
+
+    def unit_text(self, unit: tuple) -> str:
+        return self.norm[unit[0]:unit[1]]
+
+    def find(self, words: str, after: int = 0) -> Optional[tuple[int, int]]:
+        """The first (start, end) of `words` (markup-free, whitespace collapsed)
+        in `norm` at or after `after`; None where it does not occur."""
+        words = normalise(words)
+        if not words:
+            return None
+        i = self.norm.find(words, after)
+        return None if i < 0 else (i, i + len(words))
+
+    def find_all(self, words: str) -> list[tuple[int, int]]:
+        words = normalise(words)
+        out, i = [], self.norm.find(words) if words else -1
+        while i >= 0:
+            out.append((i, i + len(words)))
+            i = self.norm.find(words, i + 1)
+        return out
+
+    def raw_span(self, span: tuple[int, int]) -> tuple[int, int]:
+        """The span of `text` that a span of `norm` comes from."""
+        return self.raw[span[0]], self.raw[span[1] - 1] + 1
+
+    def units_over(self, span: tuple[int, int]) -> list[int]:
+        """Indices of the units a span of `norm` overlaps."""
+        return [i for i, (s, e, _) in enumerate(self.units) if s < span[1] and span[0] < e]
+
+
+def _blocks(text: str):
+    """(kind, [(line offset, line, markup length at its start)]) per line with
+    words, a line ending in two spaces joined with the next."""
+    pending: list = []
+    kind = None
+    offset = 0
+    for line in text.split("\n"):
+        start = offset
+        offset += len(line) + 1
+        if not pending:
+            if not line.strip() or _RULE.fullmatch(line):
+                continue
+            m = _START.match(line)
+            kind = ("heading" if m.group("head") or _SECTION.match(line)
+                    else "bullet" if (m.group("bullet") or m.group("item"))
+                    else "table row" if "\t" in line else "paragraph")
+            pending.append((start, line, m.end()))
+        else:
+            pending.append((start, line, 0))
+        if not line.endswith("  "):
+            yield kind, pending
+            pending = []
+    if pending:
+        yield kind, pending
+
+
+def normalise(words: str) -> str:
+    """A text as it is matched: markup dropped as in a document, whitespace collapsed."""
+    return Document(words).norm
+
+
+# ------------------------------------------------------------------ the rule base's side
+
+class _Plans:
+    """What coverage reads from the rule base: per plan its document file and
+    title, its criteria's texts (and options' texts, if any) with their
+    anchors, its set-aside passages."""
+
+    def __init__(self, logic_dir=LOGIC_DIR):
+        from .engine import RuleBase, _text
+
+        rb = RuleBase(logic_dir)
+        self.plans = sorted(rb.plans)
+        self.file = {p: d["source"] for p, d in rb.documents.items()}
+        self.title = {p: d["document"] for p, d in rb.documents.items()}
+        plan_of = {c: rb.pathways[p.name].plan for c, p in
+                   ((c.name, p) for c, p in rb._facts("criterion", 2))}
+        for c, o in rb._facts("any_of", 2):
+            plan_of.setdefault(o.name, plan_of.get(c.name))
+        for c, a, b in rb._facts("when_then", 3):
+            plan_of.setdefault(a.name, plan_of.get(c.name))
+            plan_of.setdefault(b.name, plan_of.get(c.name))
+        self.texts: dict[str, dict[str, str]] = {p: {} for p in self.plans}
+        for c, t in rb._facts("text", 2):
+            if plan_of.get(c.name) in self.texts:
+                self.texts[plan_of[c.name]][c.name] = _text(t)
+        self.after = {c.name: a.name for c, a in rb._facts("text_after", 2)}
+        self.set_aside: dict[str, dict[str, str]] = {p: {} for p in self.plans}
+        for p, t, r in rb._facts("not_a_criterion", 3):
+            if p.name in self.set_aside:
+                self.set_aside[p.name][_text(t)] = _text(r)
+        self.readings = {c.name: _text(t) for c, t in rb._facts("reading", 2)}
+        self.plan_of = plan_of
+
+
+_CACHE: dict = {}
+
+
+def _plans(logic_dir=LOGIC_DIR) -> _Plans:
+    key = os.path.abspath(os.fspath(logic_dir))
+    if key not in _CACHE:
+        _CACHE[key] = _Plans(logic_dir)
+    return _CACHE[key]
+
+
+def _documents() -> dict:
+    return _CACHE.setdefault("documents", {})
+
+
+class UnknownPlan(KeyError):
+    """A plan id that the rule base does not have."""
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+def _check(plan: str, rules: _Plans) -> None:
+    if plan not in rules.plans:
+        raise UnknownPlan(f"unknown plan {plan!r}; one of {', '.join(rules.plans)}")
+
+
+def document_path(plan: str, logic_dir=LOGIC_DIR) -> str:
+    rules = _plans(logic_dir)
+    _check(plan, rules)
+    return os.path.join(POLICIES_DIR, rules.file[plan])
+
+
+def document_text(plan: str, logic_dir=LOGIC_DIR) -> str:
+    """The plan's document as shipped (policies/<file>), newlines as \\n."""
+    return _document(plan, logic_dir).text
+
+
+def _document(plan: str, logic_dir=LOGIC_DIR) -> Document:
+    path = document_path(plan, logic_dir)
+    docs = _documents()
+    if path not in docs:
+        with open(path, encoding="utf-8") as fh:
+            docs[path] = Document(fh.read())
+    return docs[path]
+
+
+def pieces(text: str) -> list[str]:
+    """A criterion's text as its pieces (joined by " ... " in the text)."""
+    return [p for p in (s.strip() for s in text.split(PIECE.strip())) if p]
+
+
+def _spans(doc: Document, text: str, at: int = 0) -> list[Optional[tuple[int, int]]]:
+    """Each piece's span in `doc.norm` (None: not found): the first piece at
+    its first occurrence at or after `at`, every later piece after the one
+    before it."""
+    out = []
+    for piece in pieces(text):
+        span = doc.find(piece, at)
+        out.append(span)
+        if span is not None:
+            at = span[1]
+    return out
+
+
+def criterion_spans(plan: str, logic_dir=LOGIC_DIR) -> dict[str, list[Optional[tuple[int, int]]]]:
+    """Criterion (or option) id -> its pieces' spans in the markup-free text
+    (None for a piece that is not in the document).  A criterion with
+    `text_after(C, A)` is looked for after A's text (A's own place found the
+    same way); a chain that loops finds nothing."""
+    rules = _plans(logic_dir)
+    _check(plan, rules)
+    doc = _document(plan, logic_dir)
+    texts = rules.texts[plan]
+    out: dict[str, list] = {}
+
+    def place(c: str, seen: tuple = ()) -> list:
+        if c not in out:
+            at: Optional[int] = 0
+            anchor = rules.after.get(c)
+            if anchor is not None:
+                before = place(anchor, seen + (c,)) if anchor in texts and anchor not in seen + (c,) else [None]
+                at = before[-1][1] if before and before[-1] is not None else None
+            out[c] = _spans(doc, texts[c], at) if at is not None else [None for _ in pieces(texts[c])]
+        return out[c]
+
+    for c in sorted(texts):
+        place(c)
+    return out
+
+
+def locate(plan: str, criterion_id: str, logic_dir=LOGIC_DIR) -> list[tuple[int, int]]:
+    """The (start, end) character spans of `document_text(plan)` where the
+    criterion's text (each piece) stands; [] for an id the plan does not have."""
+    spans = criterion_spans(plan, logic_dir).get(criterion_id, [])
+    doc = _document(plan, logic_dir)
+    return [doc.raw_span(s) for s in spans if s is not None]
+
+
+def set_aside_units(doc: Document, words: str) -> list[int]:
+    """The units a `not_a_criterion` text sets aside: wherever it stands as
+    whole units (it starts where a unit starts and ends where one ends); the
+    same words inside a longer unit set nothing aside."""
+    starts = {u[0] for u in doc.units}
+    ends = {u[1] for u in doc.units}
+    out: list[int] = []
+    for span in doc.find_all(words):
+        if span[0] in starts and span[1] in ends:
+            out.extend(doc.units_over(span))
+    return out
+
+
+def coverage(plans: Optional[Iterable[str]] = None, logic_dir=LOGIC_DIR) -> dict:
+    """Per plan, every unit of its document with the criteria that encode it,
+    or the reason it is set aside (null for neither: unaccounted)."""
+    rules = _plans(logic_dir)
+    asked = list(rules.plans) if plans is None else list(plans)
+    for plan in asked:
+        _check(plan, rules)
+    out = []
+    for plan in asked:
+        doc = _document(plan, logic_dir)
+        encoded: dict[int, set] = {}
+        for c, spans in criterion_spans(plan, logic_dir).items():
+            for span in spans:
+                if span is not None:
+                    for i in doc.units_over(span):
+                        encoded.setdefault(i, set()).add(c)
+        aside: dict[int, str] = {}
+        for words, reason in sorted(rules.set_aside[plan].items()):
+            for i in set_aside_units(doc, words):
+                aside.setdefault(i, reason)
+        sentences = [{"text": doc.unit_text(u), "kind": u[2], "criteria": sorted(encoded.get(i, ())),
+                      "set_aside": aside.get(i)} for i, u in enumerate(doc.units)]
+        counts = {"units": len(sentences),
+                  "encoded": sum(1 for s in sentences if s["criteria"]),
+                  "set_aside": sum(1 for s in sentences if not s["criteria"] and s["set_aside"] is not None),
+                  "unaccounted": sum(1 for s in sentences if not s["criteria"] and s["set_aside"] is None)}
+        out.append({"plan": plan, "document": rules.file[plan], "title": rules.title[plan], "counts": counts,
+                    "sentences": sentences})
+    return {"plans": out}
+
+
+# ------------------------------------------------------------------ the terminal table
+
+def render(got: dict, width: Optional[int] = None, color: bool = False) -> str:
+    """Per plan, every unit with the criteria that encode it or the reason it
+    is set aside (unaccounted units in red), then the counts per plan."""
+    import io
+    import shutil
+
+    from rich import box
+    from rich.console import Console
+    from rich.table import Table
+    from rich.text import Text
+
+    from .text import safe
+
+    buf = io.StringIO()
+    console = Console(file=buf, width=width or max(80, min(160, shutil.get_terminal_size((100, 24)).columns)),
+                      force_terminal=color, no_color=not color, highlight=False, emoji=False, markup=False,
+                      color_system="standard" if color else None, soft_wrap=False)
+    for p in got["plans"]:
+        head = Text(f"{p['plan']}: {safe(p['title'])}", style="bold")
+        head.append(f"   policies/{safe(p['document'])}", style="dim")
+        console.print(head)
+        table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, expand=True)
+        table.add_column("#", justify="right", no_wrap=True)
+        table.add_column("sentence, bullet, heading or table row", ratio=3, overflow="fold")
+        table.add_column("encoded by, or set aside because", ratio=2, overflow="fold")
+        for i, s in enumerate(p["sentences"], 1):
+            if s["criteria"]:
+                why = Text(", ".join(s["criteria"]), style="green")
+            elif s["set_aside"] is not None:
+                why = Text(f"set aside: {safe(s['set_aside'])}", style="dim")
+            else:
+                why = Text("UNACCOUNTED: no criterion, no reason", style="bold red")
+            table.add_row(str(i), Text(safe(s["text"])), why)
+        console.print(table)
+        console.print(Text(_counts(p["counts"]), style="bold red" if p["counts"]["unaccounted"] else "bold"))
+        console.print()
+    summary = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, title=None)
+    for name in ("plan", "units", "encoded", "set aside", "unaccounted"):
+        summary.add_column(name, justify="left" if name == "plan" else "right", no_wrap=True)
+    for p in got["plans"]:
+        c = p["counts"]
+        summary.add_row(p["plan"], str(c["units"]), str(c["encoded"]), str(c["set_aside"]),
+                        Text(str(c["unaccounted"]), style="bold red" if c["unaccounted"] else ""))
+    console.print(summary)
+    return "\n".join(line.rstrip() for line in buf.getvalue().rstrip("\n").split("\n"))
+
+
+def _counts(c: dict) -> str:
+    return (f"{c['units']} units: {c['encoded']} encoded, {c['set_aside']} set aside, "
+            f"{c['unaccounted']} unaccounted")

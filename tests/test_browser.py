@@ -177,3 +177,23 @@ def test_the_batch_page_charts_the_bundled_example(server, browser, tmp_path):
     page.screenshot(path=str(shots / "batch.png"), full_page=False)
     assert (shots / "batch.png").stat().st_size > 10_000
     page.close()
+
+
+def test_the_compare_page_opens_a_profile_in_whatif(server, browser, tmp_path):
+    shots = Path(os.environ.get("PA_SCREENSHOTS", tmp_path))
+    shots.mkdir(parents=True, exist_ok=True)
+    page = browser.new_page(viewport={"width": 1600, "height": 1300})
+    page.goto(server)
+    sync_api.expect(row(page, "ohsu")).to_contain_text("APPROVED", timeout=60000)
+    page.get_by_role("link", name="Compare plans").click()
+    # CVS Caremark against OHSU: the first pair is the smallest profile, age under 1.
+    page.get_by_text("CVS Caremark needs information, OHSU Health Services denies").first.wait_for(timeout=60000)
+    page.screenshot(path=str(shots / "compare.png"), full_page=False)
+    page.locator(".st-key-cmp-profile-0").get_by_role("button", name="Open in What-if").click()
+    # the what-if page, with the profile's case: its facts in the widgets, the pair of decisions
+    sync_api.expect(row(page, "ohsu")).to_contain_text("DENIED", timeout=60000)
+    sync_api.expect(row(page, "cvs_caremark")).to_contain_text("NEEDS INFO")
+    assert page.locator(".st-key-decision-masshealth").count() == 0         # only the two plans asked
+    assert float(page.locator(".st-key-fact-age_years input").input_value()) < 1
+    sync_api.expect(page.get_by_text("a profile from Compare plans").first).to_be_visible()
+    page.close()

@@ -14,9 +14,10 @@ from solver import Solver  # noqa: E402
 from solver.models import parse_case  # noqa: E402
 
 SOLVER = Solver()
+# the policy sentence, quoted up to its reference mark "(1)."
 FEP_RS_2 = ("Besponsa is a CD22-directed antibody and cytotoxic drug conjugate indicated for the treatment of "
             "relapsed or refractory CD22-positive B-cell precursor acute lymphoblastic leukemia (ALL) in adult and "
-            "pediatric patients 1 year and older.")
+            "pediatric patients 1 year and older")
 
 
 def result(case: dict, plan: str, max_changes: int = 2) -> dict:

@@ -4,6 +4,8 @@
 
 - What-if (whatif.py): one case, every plan's answer, change facts and watch.
 - Batch (batch.py): a JSONL of cases or results, the report as charts.
+- Compare plans (compare.py): where two plans, or a plan and another version
+  of its rules, part ways; a profile opens in What-if.
 """
 
 from __future__ import annotations
@@ -20,5 +22,6 @@ st.set_option("client.toolbarMode", "viewer")
 page = st.navigation([
     st.Page(str(HERE / "whatif.py"), title="What-if", icon=":material/search:", default=True),
     st.Page(str(HERE / "batch.py"), title="Batch", icon=":material/bar_chart:"),
+    st.Page(str(HERE / "compare.py"), title="Compare plans", icon=":material/compare_arrows:"),
 ])
 page.run()

@@ -8,10 +8,13 @@ the sentences and lists the page shows (no Streamlit here, tested on its own).
     source_note(name, fhir, case)   # "from Observation/obs1 valueQuantity" while the bundle's value stands
     conflict_lines(fhir, case)      # a line per fact the bundle's sources disagree on
     ask_next(questionnaire, 5)      # the adaptive questions, most-needed first
+    document_html(text, spans, id)  # a policy document with a criterion's sentence in <mark>
 """
 
 from __future__ import annotations
 
+import html
+import json
 import re
 
 import caseform as cf
@@ -127,18 +130,56 @@ def criteria_markdown(r: dict) -> str:
     readings = card_readings(r)
     lines = []
     for pw in r["pathways"]:
-        lines.append(f"**{pw['title']}** (`{pw['id']}`, {pw['outcome'].replace('_', ' ')}) — "
-                     f"{PATHWAY_MARK[pw['status']]}")
+        lines.append(pathway_line(pw))
         for c in pw["criteria"]:
-            text = f"- {MARK[c['status']]} &nbsp; `{c['id']}` — {c['source']}: {c['text']}"
-            if c.get("reading"):
-                text += f" *(reading {readings[c['reading']]})*"
-            lines.append(text)
+            lines.append("- " + criterion_line(c, readings))
         lines.append("")
-    if readings:
-        lines.append("**How the rules read the policy** (CASE.md):")
-        lines.extend(f"{n}. *{text}*" for text, n in readings.items())
+    lines.extend(readings_lines(readings))
     return "\n".join(lines)
+
+
+def pathway_line(pw: dict) -> str:
+    """A pathway's title, id, outcome and status, as the card heads its criteria."""
+    return (f"**{pw['title']}** (`{pw['id']}`, {pw['outcome'].replace('_', ' ')}) — "
+            f"{PATHWAY_MARK[pw['status']]}")
+
+
+def criterion_line(c: dict, readings: dict[str, int]) -> str:
+    """A criterion: status, id, citation, policy sentence, and which reading it rests on."""
+    text = f"{MARK[c['status']]} &nbsp; `{c['id']}` — {c['source']}: {c['text']}"
+    if c.get("reading"):
+        text += f" *(reading {readings[c['reading']]})*"
+    return text
+
+
+def readings_lines(readings: dict[str, int]) -> list[str]:
+    """The card's readings, numbered, under their heading (none: no lines)."""
+    if not readings:
+        return []
+    return ["**How the rules read the policy** (CASE.md):"] + [f"{n}. *{text}*" for text, n in readings.items()]
+
+
+def document_html(text: str, spans: list[tuple[int, int]], mark_id: str) -> str:
+    """A policy document as HTML for the page: every character escaped, the
+    criterion's spans (character offsets into `text`) in <mark>, the first
+    with `mark_id`, in a scrolling box that a one-line script scrolls to that
+    mark when it is shown.  Nothing of the document is read as markup."""
+    out, at = [], 0
+    for i, (start, end) in enumerate(sorted(spans)):
+        if start < at:                       # overlapping spans: mark the rest
+            start = at
+        if start >= end:
+            continue
+        out.append(html.escape(text[at:start]))
+        attrs = f' id="{html.escape(mark_id)}"' if i == 0 else ""
+        out.append(f'<mark{attrs} style="background-color:#ffe066;padding:0 1px">{html.escape(text[start:end])}</mark>')
+        at = end
+    out.append(html.escape(text[at:]))
+    script = ("<script>setTimeout(function(){var m=document.getElementById(%s);"
+              "if(m){m.scrollIntoView({block:'center'});}},80);</script>" % json.dumps(mark_id))
+    return ('<div class="pa-policy-document" style="white-space:pre-wrap;max-height:62vh;overflow-y:auto;'
+            'font-size:0.85rem;line-height:1.45;border:1px solid rgba(49,51,63,0.2);border-radius:0.4rem;'
+            f'padding:0.6rem 0.8rem">{"".join(out).strip()}</div>' + (script if spans else ""))
 
 
 def authorization(r: dict) -> str:

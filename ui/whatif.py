@@ -178,6 +178,16 @@ if "ready" not in st.session_state:
     st.session_state["ready"] = True
     st.session_state["fhir"] = None
 
+# A profile handed over by the Compare plans page (ui/compare.py): loaded once,
+# here, before any widget is drawn (the widgets' keys were dropped while that
+# page was shown), then forgotten.
+if st.session_state.get("pending_case") is not None:
+    _pending = st.session_state.pop("pending_case")
+    set_case(_pending["case"], _pending["loaded"])
+    st.session_state["src:example"] = None
+    st.session_state["upload_error"] = None
+    clear_upload()
+
 solver = get_solver()
 PLAN_NAMES = solver.rules.plans
 
@@ -192,6 +202,19 @@ def missing_sets(r: dict, stale: bool) -> None:
                     + f" → `{m['pathway']}` ({m['outcome'].replace('_', ' ')})")
         c2.button("Fill", key=f"fill:{plan}:{i}", on_click=cb_fill, args=(cf.fill_values(m["facts"]),),
                   help="set these facts to a value that meets them", disabled=stale)
+
+
+@st.dialog("Policy document", width="large")
+def policy_document(plan: str, c: dict) -> None:
+    """The plan's document as shipped, the criterion's sentence (each piece)
+    marked and scrolled into view (solver/coverage.py finds it)."""
+    from solver.coverage import document_path, document_text, locate
+
+    st.markdown(f"`{c['id']}` — **{c['source']}**")
+    text, spans = document_text(plan), locate(plan, c["id"])
+    where = f"{len(spans)} place{'s' * (len(spans) != 1)} marked" if spans else "its words were not found"
+    st.caption(f"{PLAN_NAMES.get(plan, plan)} · policies/{Path(document_path(plan)).name} · {where}")
+    st.html(pr.document_html(text, spans, f"pa-mark-{plan}-{c['id']}"), unsafe_allow_javascript=True)
 
 
 def card(r: dict, case_shown: dict, stale: bool) -> None:
@@ -226,7 +249,20 @@ def card(r: dict, case_shown: dict, stale: bool) -> None:
         st.button(f"{badge(ch['decision'])} if {facts}", key=f"try:{plan}:{i}", type="tertiary",
                   on_click=cb_fill, args=(cf.fill_values(ch["facts"]),), help="apply this change to the case",
                   disabled=stale)
-    st.markdown(f"**Criteria by pathway** ({len(r['pathways'])})\n\n" + pr.criteria_markdown(r))
+    # Each criterion's :material/article: button opens the plan's document at its sentence.
+    readings = pr.card_readings(r)
+    st.markdown(f"**Criteria by pathway** ({len(r['pathways'])}) — :material/article: opens the policy "
+                "document at the criterion's sentence")
+    for pw in r["pathways"]:
+        st.markdown(pr.pathway_line(pw))
+        for c in pw["criteria"]:
+            left, right = st.columns([14, 1], vertical_alignment="center", gap="small")
+            left.markdown(pr.criterion_line(c, readings))
+            if right.button(":material/article:", key=f"doc:{plan}:{pw['id']}:{c['id']}", type="tertiary",
+                            help=f"Open the policy document at {c['source']}"):
+                policy_document(plan, c)
+    if readings:
+        st.markdown("\n".join(pr.readings_lines(readings)))
 
 
 def decisions(res: dict, case_shown: dict, base_res: dict | None, stale: bool) -> None:

@@ -22,8 +22,10 @@ import os
 import re
 import sys
 import threading
+import time
 from collections import deque
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import TimeoutError as FuturesTimeout
 from concurrent.futures.process import BrokenProcessPool
 from itertools import chain, islice
 from typing import Any, Callable, Iterable, Iterator, Optional, Union
@@ -184,12 +186,24 @@ def map_chunks(fn: Callable, chunks: Iterable, *args, workers: Optional[int] = N
 
 def _die_with_parent() -> None:
     """In a worker: be killed when the parent dies, however it dies (Linux
-    PR_SET_PDEATHSIG), so no worker is left blocked on a queue no one feeds."""
+    PR_SET_PDEATHSIG), so no worker is left blocked on a queue no one feeds.
+    Signals are the parent's business: a forked worker would inherit the CLI's
+    SIGTERM handler (SystemExit), and the pool, when a worker dies, terminates
+    the others with SIGTERM -- raised inside a case, SystemExit would be caught
+    by the pool's worker loop, which then blocks sending it back on a queue
+    lock the dead worker may hold.  So SIGTERM kills a worker outright, and
+    Ctrl-C (sent to the whole process group) is left to the parent."""
+    import signal
+
+    try:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+    except (ValueError, OSError):
+        pass
     if not sys.platform.startswith("linux"):
         return
     try:
         import ctypes
-        import signal
 
         libc = ctypes.CDLL(None, use_errno=True)
         libc.prctl(1, signal.SIGKILL, 0, 0, 0)          # PR_SET_PDEATHSIG
@@ -228,7 +242,7 @@ def _local_pool(fn, args, chunks, workers: int, ordered: bool, on_lost, warn) ->
                     done = True
                     return
                 entry = pending[0] if ordered else next((e for e in pending if e[1].done()), pending[0])
-                result = entry[1].result()
+                result = _result(pool, entry[1])
             except BrokenProcessPool:
                 _discard(pool)
                 if warn is not None:
@@ -261,9 +275,51 @@ def _discard(pool: ProcessPoolExecutor) -> None:
     pool.shutdown(wait=False, cancel_futures=True)
 
 
+# How long a pool may sit with a dead worker and an unanswered future before it
+# is taken for broken (it normally notices within milliseconds).
+GRACE = 3.0
+
+
+def _result(pool: ProcessPoolExecutor, future):
+    """future.result(), or BrokenProcessPool when a worker of the pool has died
+    and the pool has not noticed.  A worker killed while sending its result
+    leaves half a message in the result pipe: the pool's manager thread then
+    waits forever for the rest, and a surviving worker forever for the pipe's
+    lock the dead one held (CPython 3.11; seen here under load).  So: poll;
+    when a worker is dead and GRACE passes with no answer, kill the workers and
+    close this process's copy of the pipe's write end, so the manager reads
+    end-of-file and shuts the pool down, and say the pool broke."""
+    dead_since = None
+    while True:
+        try:
+            return future.result(timeout=0.5)
+        except FuturesTimeout:
+            pass
+        procs = list((getattr(pool, "_processes", None) or {}).values())
+        if not any(p.exitcode is not None for p in procs):
+            dead_since = None
+            continue
+        now = time.monotonic()
+        dead_since = dead_since or now
+        if now - dead_since < GRACE:
+            continue
+        for p in procs:
+            try:
+                p.kill()
+            except (OSError, AttributeError, ValueError):
+                pass
+        writer = getattr(getattr(pool, "_result_queue", None), "_writer", None)
+        try:
+            if writer is not None:
+                writer.close()
+        except OSError:
+            pass
+        raise BrokenProcessPool("a worker died while sending its result")
+
+
 def _alone(pool, fn, args, chunk, on_lost, warn):
     try:
-        return pool.submit(fn, chunk, *args).result()
+        return _result(pool, pool.submit(fn, chunk, *args))
     except BrokenProcessPool:
         if on_lost is None:
             raise EngineError("a worker process died twice on the same piece of work") from None
@@ -274,7 +330,7 @@ def _retry_alone(fn, args, chunk):
     """fn(chunk) in a pool of its own: the result, or None when the worker dies."""
     with _pool(1) as pool:
         try:
-            return pool.submit(fn, chunk, *args).result()
+            return _result(pool, pool.submit(fn, chunk, *args))
         except BrokenProcessPool:
             return None
 

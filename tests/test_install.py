@@ -108,7 +108,7 @@ def test_the_installed_pages_run(installed):
     script = textwrap.dedent("""
         from streamlit.testing.v1 import AppTest
         from solver.paths import UI
-        for page in ("whatif.py", "batch.py"):
+        for page in ("whatif.py", "batch.py", "compare.py"):
             at = AppTest.from_file(str(UI / page), default_timeout=120)
             at.run()
             assert not at.exception, (page, at.exception)

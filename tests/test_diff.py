@@ -11,6 +11,8 @@ import sys
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from solver.contract import PLANS
 from solver.diff import diff
@@ -121,3 +123,69 @@ def test_the_table_says_what_causes_each_side():
     assert any(line.strip().startswith("masshealth needs ") and "(for mh_" in line for line in first)
     if any(d["decisions"]["masshealth"] == "case_review" for d in got["differences"]):
         assert "masshealth case review: mh_continuity_of_care" in text
+
+
+def _inside(f: dict, value) -> bool:
+    if "values" in f:
+        return value in f["values"] and type(value) is type(f["values"][0])
+    lo, hi = f["range"]
+    return not isinstance(value, (bool, str)) and (lo is None or value >= lo) and (hi is None or value < hi)
+
+
+@pytest.mark.parametrize("req", ["initial", "continuation"])
+def test_no_difference_of_two_facts_is_missed(req):
+    """Brute force over every pair of facts and every pair of their domain values
+    (Besponsa; all five plans decided at once per profile): wherever two plans
+    decide differently, a listed difference of that pair lies inside the profile."""
+    drug = "inotuzumab_ozogamicin"
+    listed = {}
+    for a, b in PAIRS:
+        got = diff(SOLVER, a, b, drug=drug, request=req)
+        listed[(a, b)] = [((d["decisions"][a], d["decisions"][b]), d["facts"]) for d in got["differences"]]
+    names = [f for f in DOMAINS if f not in ("drug", "request")]
+    checked = 0
+    for f1, f2 in itertools.combinations(names, 2):
+        for i, j in itertools.product(range(len(DOMAINS[f1].values)), range(len(DOMAINS[f2].values))):
+            profile = {f1: point(f1, i), f2: point(f2, j)}
+            try:
+                case, _ = case_from({"drug": drug, "request": req, "facts": profile})
+            except ValueError:
+                continue                                   # outside the case contract
+            by_plan = {r["plan"]: r["decision"] for r in SOLVER.solve(case)["results"]}
+            for (a, b), entries in listed.items():
+                pair = (by_plan[a], by_plan[b])
+                if pair[0] == pair[1]:
+                    continue
+                checked += 1
+                assert any(p == pair and all(f["fact"] in profile and _inside(f, profile[f["fact"]]) for f in facts)
+                           for p, facts in entries), (a, b, req, profile, pair)
+    assert checked > 1000
+
+
+@settings(max_examples=150, deadline=None)
+@given(data=st.data())
+def test_values_anywhere_inside_the_boxes_give_the_pair(data):
+    """Hypothesis: a plan pair, a request, a listed difference, and values drawn
+    anywhere inside its boxes (not only at the ends) decide as listed."""
+    a, b = data.draw(st.sampled_from(PAIRS))
+    req = data.draw(st.sampled_from(["initial", "continuation"]))
+    got = diff(SOLVER, a, b, request=req)
+    if not got["differences"]:
+        return
+    d = data.draw(st.sampled_from(got["differences"]))
+    facts = {}
+    for f in d["facts"]:
+        if "values" in f:
+            facts[f["fact"]] = data.draw(st.sampled_from(f["values"]))
+            continue
+        lo, hi = f["range"]
+        integer = DOMAINS[f["fact"]].kind == "integer"
+        low = lo if lo is not None else 0
+        high = (hi - 1 if integer else hi - 1e-6) if hi is not None else low + 200
+        facts[f["fact"]] = data.draw(st.integers(low, int(high)) if integer else
+                                     st.floats(low, high, allow_nan=False, allow_infinity=False))
+    try:
+        got_pair = decisions(got["plans"], got["drug"], req, facts)
+    except ValueError:
+        return                                             # a value the case contract refuses (e.g. age > 130)
+    assert got_pair == (d["decisions"][got["plans"][0]], d["decisions"][got["plans"][1]]), (d, facts)

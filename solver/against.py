@@ -107,12 +107,13 @@ class OtherVersion:
         self.plan = plan + SUFFIX
         self.label = label or os.path.basename(os.path.normpath(os.path.abspath(self.other_dir))) or "other"
         self.display = f"{plan}@{self.label}"
+        for path in _lp_files(self.other_dir):
+            _no_script(path)
         self.version = rules_version(self.other_dir)
 
         today = [_parse(p) for p in _lp_files(self.logic_dir)]
         shared_files = [(p, s) for p, s in zip(_lp_files(self.logic_dir), today) if not _plan_of(s)]
         self.path = self._find(plan)
-        _no_script(self.path)
         old = _parse(self.path)
         shared = [st for _, s in shared_files for st in s]
 

@@ -63,11 +63,14 @@ def _lp_files(logic_dir) -> list[str]:
         names = os.listdir(folder)
     except OSError:
         return []
-    return [os.path.join(folder, n) for n in sorted(names) if n.endswith(".lp")]
+    return [os.path.join(folder, n) for n in sorted(names)
+            if n.endswith(".lp") and os.path.isfile(os.path.join(folder, n))]
 
 
 def _no_script(path: str) -> None:
-    """A rule file is data: one with a #script (code clingo would run) is refused."""
+    """A rule file is data: one with a #script (code clingo would run) is
+    refused, and so is one that is not UTF-8 text (clingo's Python logger
+    cannot decode a message quoting it, and aborts the process)."""
     try:
         with open(path, "rb") as fh:
             text = fh.read()
@@ -75,6 +78,10 @@ def _no_script(path: str) -> None:
         raise RuleBaseError(f"{path}: {err.strerror}") from None
     if b"#script" in text:
         raise RuleBaseError(f"{path} has a #script: rule files are data, no code runs from them")
+    try:
+        text.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise RuleBaseError(f"{path} is not UTF-8 text (byte {err.start})") from None
 
 
 def rules_version(logic_dir=LOGIC_DIR) -> str:

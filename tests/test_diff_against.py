@@ -190,3 +190,22 @@ def test_a_rule_file_with_a_script_is_refused_before_clingo_sees_it(tmp_path_fac
     res = run("batch", str(ROOT / "examples" / "batch.jsonl"), "--rules", str(folder))
     assert res.returncode == 2 and "#script" in res.stderr and "Traceback" not in res.stderr
     assert not marker.exists()
+
+
+def test_hostile_folders_are_refused_in_one_line(tmp_path):
+    """Random bytes (clingo's logger would abort the process decoding them), a
+    folder where the plan file should be, a plan file without its metadata."""
+    import os
+
+    garbage, dir_named, bare = (tmp_path / n for n in ("garbage", "dir_named", "bare"))
+    for d in (garbage, dir_named, bare):
+        d.mkdir()
+    (garbage / "ohsu.lp").write_bytes(os.urandom(4000) + b"\xa4\xff")
+    (dir_named / "ohsu.lp").mkdir()
+    (bare / "ohsu.lp").write_text('plan(ohsu, "x").\n')
+    for folder, said in ((garbage, "is not UTF-8 text"), (dir_named, "has no rule file for plan ohsu"),
+                         (bare, "plan without its policy_document: ohsu@bare")):
+        res = run("diff", "ohsu", "--against", str(folder))
+        assert res.returncode == 2 and res.stderr.count("\n") == 1 and said in res.stderr, res.stderr[-2000:]
+    res = run("batch", str(ROOT / "examples" / "batch.jsonl"), "--rules", str(garbage))
+    assert res.returncode == 2 and "is not UTF-8 text" in res.stderr and "Traceback" not in res.stderr

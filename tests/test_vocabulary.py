@@ -15,7 +15,7 @@ import pytest
 LOGIC = Path(__file__).resolve().parent.parent / "logic"
 
 TOY_PLAN = """
-plan(toy, "Toy").  covers(toy, "inotuzumab_ozogamicin").
+plan(toy, "Toy").  covers(toy, "inotuzumab_ozogamicin").  policy_document(toy, "Toy", "toy", none, "toy.txt").
 pathway(p, toy, approved).
 for_drug(p, "inotuzumab_ozogamicin").  for_request(p, "initial").
 criterion(c_set, p).   in_set(c_set, ph_status, "negative").

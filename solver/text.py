@@ -22,20 +22,23 @@ def number(x: Any) -> str:
 
 
 def condition(fact: str, values: Optional[Sequence] = None, range: Optional[Sequence] = None,
-              show: Callable[[Any], str] = number, name: Optional[str] = None) -> str:
+              show: Callable[[Any], str] = number, name: Optional[str] = None,
+              symbols: Sequence[str] = (">=", "<=", "documented")) -> str:
     """`fact = a or b`, `fact >= lo`, `fact < hi`, `lo <= fact < hi`, or
-    `fact documented` (a range [null, null]: any known value)."""
+    `fact documented` (a range [null, null]: any known value); `symbols`: the
+    words for >=, <= and documented (the pages write ≥ and ≤)."""
     name = name or fact
+    ge, le, documented = symbols
     if values is not None:
         return f"{name} = " + " or ".join(show(v) for v in values)
     lo, hi = range if range is not None else (None, None)
     if lo is None and hi is None:
-        return f"{name} documented"
+        return f"{name} {documented}"
     if hi is None:
-        return f"{name} >= {number(lo)}"
+        return f"{name} {ge} {number(lo)}"
     if lo is None:
         return f"{name} < {number(hi)}"
-    return f"{number(lo)} <= {name} < {number(hi)}"
+    return f"{number(lo)} {le} {name} < {number(hi)}"
 
 
 # C0 and C1 controls, DEL, and the Unicode marks that reorder or break lines.

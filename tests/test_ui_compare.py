@@ -205,10 +205,8 @@ def version_page(plan: str, folder: str) -> AppTest:
     return at
 
 
-needs_versions = pytest.mark.skipif(not hasattr(sd, "diff_against"), reason="solver.diff.diff_against is not there yet")
 
 
-@needs_versions
 def test_a_bad_folder_is_refused_with_its_name_and_why(tmp_path):
     (tmp_path / "file.txt").write_text("x")
     empty = tmp_path / "empty"
@@ -227,7 +225,6 @@ def test_a_bad_folder_is_refused_with_its_name_and_why(tmp_path):
         assert not at.expander
 
 
-@needs_versions
 def test_a_plan_against_an_older_version_of_its_rules(tmp_path):
     older = tmp_path / "logic"
     shutil.copytree(ROOT / "logic", older)
@@ -250,7 +247,6 @@ def test_a_plan_against_an_older_version_of_its_rules(tmp_path):
     assert whatif_rows(at) == {NAMES["ohsu"]: got["differences"][0]["decisions"]["ohsu"].replace("_", " ").upper()}
 
 
-@needs_versions
 def test_an_unchanged_copy_differs_nowhere(tmp_path):
     same = tmp_path / "logic"
     shutil.copytree(ROOT / "logic", same)

@@ -37,6 +37,7 @@ from solver.blocking import blocking  # noqa: E402
 from solver.contract import DRUGS, PLANS, REQUESTS  # noqa: E402
 from solver.engine import RuleBaseError, Solver, rules_version  # noqa: E402
 from solver.models import CaseError, parse_case  # noqa: E402
+from solver.text import condition  # noqa: E402
 
 DECISION_ORDER = sd.DECISION_ORDER
 VERB = {"approved": "approves", "case_review": "sends it to case review", "needs_info": "needs information",
@@ -69,31 +70,14 @@ def against_for(plan: str, folder: str, version: str, _engine: Engine):
         return sd.Against(_engine.solver, plan, folder)
 
 
-def has_versions() -> bool:
-    return hasattr(sd, "diff_against")
-
-
 # ------------------------------------------------------------------ words
-
-def number(x) -> str:
-    return str(int(x)) if isinstance(x, float) and x.is_integer() else str(x)
-
 
 def fact_words(f: dict) -> str:
     """A profile's fact as the what-if page labels it: `Diagnosis (diagnosis) = all`,
-    `18 ≤ Age, years (age_years) < 65`, `Weight, kg (weight_kg) documented`."""
+    `18 ≤ Age, years (age_years) < 65`, `Weight, kg (weight_kg) documented (any value)`."""
     spec = cf.FACTS.get(f["fact"])
-    label = f"**{spec.label if spec else f['fact']}**"
-    if f.get("values") is not None:
-        return f"{label} = " + " or ".join(cf.show(v) for v in f["values"])
-    lo, hi = f.get("range") or (None, None)
-    if lo is None and hi is None:
-        return f"{label} documented (any value)"
-    if hi is None:
-        return f"{label} ≥ {number(lo)}"
-    if lo is None:
-        return f"{label} < {number(hi)}"
-    return f"{number(lo)} ≤ {label} < {number(hi)}"
+    return condition(f["fact"], f.get("values"), f.get("range"), show=cf.show,
+                     name=f"**{spec.label if spec else f['fact']}**", symbols=("≥", "≤", "documented (any value)"))
 
 
 def plan_name(plan: str, names: dict) -> str:
@@ -218,30 +202,19 @@ def compare_version(plan: str, folder: str, other: str, drug: str, request: str,
                     _engine: Engine) -> dict:
     """A plan against its rules in another folder (`diff_against`'s shape:
     plans [plan, plan@label]) and each profile's case and criteria, decided
-    by today's rules and the other version in one program where
-    solver.diff.Against is there (as the command line does), else today's
-    plan only (cached per plan, folder and both versions)."""
+    by today's rules and the other version in one program, as the command
+    line does (cached per plan, folder and both versions)."""
     solver = _engine.solver
-    if hasattr(sd, "Against"):
-        ag = against_for(plan, folder, other, _engine)
-        with _engine.lock:
-            got = ag.diff(solver, drug, request)
+    ag = against_for(plan, folder, other, _engine)
+    with _engine.lock:
+        got = ag.diff(solver, drug, request)
 
-        def decide(case: dict) -> dict:
-            parsed = parse_case({k: v for k, v in case.items() if k != "plans"})   # its ids are not the contract's
-            with _engine.lock:
-                res = ag.solver.solve(parsed)
-            return {ag.display(r["plan"]): summary(r, ag.display) for r in res["results"]
-                    if ag.display(r["plan"]) in got["plans"]}
-    else:
+    def decide(case: dict) -> dict:
+        parsed = parse_case({k: v for k, v in case.items() if k != "plans"})   # its ids are not the contract's
         with _engine.lock:
-            got = sd.diff_against(solver, plan, folder, drug=drug, request=request)
-
-        def decide(case: dict) -> dict:
-            parsed = parse_case(case)
-            with _engine.lock:
-                res = solver.solve(parsed)
-            return {r["plan"]: summary(r) for r in res["results"] if r["plan"] == plan}
+            res = ag.solver.solve(parsed)
+        return {ag.display(r["plan"]): summary(r, ag.display) for r in res["results"]
+                if ag.display(r["plan"]) in got["plans"]}
 
     return {"diff": got, "profiles": enrich(got, [plan], decide)}
 
@@ -401,10 +374,7 @@ if mode == MODES[0]:
         else:
             show_differences(res, NAMES)
 else:
-    if not has_versions():
-        st.info("Comparing a plan with another version of its rules needs `solver.diff.diff_against`, which this "
-                "copy of the solver does not have yet.")
-    elif not (folder or "").strip():
+    if not (folder or "").strip():
         st.info("Give the folder of another version of the rule base (a folder of .lp files, e.g. an older "
                 "checkout's logic/): the page lists every profile where this plan decides differently there.")
     else:

@@ -132,12 +132,12 @@ def _inside(f: dict, value) -> bool:
     return not isinstance(value, (bool, str)) and (lo is None or value >= lo) and (hi is None or value < hi)
 
 
+@pytest.mark.parametrize("drug", ["inotuzumab_ozogamicin", "blinatumomab"])
 @pytest.mark.parametrize("req", ["initial", "continuation"])
-def test_no_difference_of_two_facts_is_missed(req):
+def test_no_difference_of_two_facts_is_missed(drug, req):
     """Brute force over every pair of facts and every pair of their domain values
-    (Besponsa; all five plans decided at once per profile): wherever two plans
-    decide differently, a listed difference of that pair lies inside the profile."""
-    drug = "inotuzumab_ozogamicin"
+    (all five plans decided at once per profile): wherever two plans decide
+    differently, a listed difference of that pair lies inside the profile."""
     listed = {}
     for a, b in PAIRS:
         got = diff(SOLVER, a, b, drug=drug, request=req)

@@ -29,7 +29,7 @@ from typing import Optional
 import clingo
 from clingo import ast
 
-from .engine import CLINGO_ARGS, RuleBaseError, _lp_files, _no_script, rules_version
+from .engine import CLINGO_ARGS, RuleBaseError, _lp_files, rules_version
 
 SUFFIX = "__against"
 
@@ -107,9 +107,7 @@ class OtherVersion:
         self.plan = plan + SUFFIX
         self.label = label or os.path.basename(os.path.normpath(os.path.abspath(self.other_dir))) or "other"
         self.display = f"{plan}@{self.label}"
-        for path in _lp_files(self.other_dir):
-            _no_script(path)
-        self.version = rules_version(self.other_dir)
+        self.version = rules_version(self.other_dir)     # reads and checks every file (no #script, UTF-8)
 
         today = [_parse(p) for p in _lp_files(self.logic_dir)]
         shared_files = [(p, s) for p, s in zip(_lp_files(self.logic_dir), today) if not _plan_of(s)]

@@ -67,8 +67,9 @@ def _lp_files(logic_dir) -> list[str]:
             if n.endswith(".lp") and os.path.isfile(os.path.join(folder, n))]
 
 
-def _no_script(path: str) -> None:
-    """A rule file is data: one with a #script (code clingo would run) is
+def _rule_bytes(path: str) -> bytes:
+    """A rule file's bytes, read once for the version hash and checked on the
+    way: a rule file is data, so one with a #script (code clingo would run) is
     refused, and so is one that is not UTF-8 text (clingo's Python logger
     cannot decode a message quoting it, and aborts the process)."""
     try:
@@ -82,13 +83,15 @@ def _no_script(path: str) -> None:
         text.decode("utf-8")
     except UnicodeDecodeError as err:
         raise RuleBaseError(f"{path} is not UTF-8 text (byte {err.start})") from None
+    return text
 
 
 def rules_version(logic_dir=LOGIC_DIR) -> str:
+    """The hash of a rule-base folder's .lp files (RuleBaseError for a file
+    that is not a rule file: see _rule_bytes)."""
     h = hashlib.sha256()
     for path in _lp_files(logic_dir):
-        with open(path, "rb") as fh:
-            h.update(os.path.basename(path).encode() + b"\0" + fh.read() + b"\0")
+        h.update(os.path.basename(path).encode() + b"\0" + _rule_bytes(path) + b"\0")
     return h.hexdigest()[:16]
 
 
@@ -177,15 +180,13 @@ class RuleBase:
         self.logic_dir = os.fspath(logic_dir)
         self.extra = bool(extra)
         self.part = part
-        self.version = rules_version(self.logic_dir)
+        self.version = rules_version(self.logic_dir)     # reads and checks every file (no #script, UTF-8)
         messages: list[str] = []               # clingo's own messages, kept for the error instead of printed
         self.ctl = clingo.Control(CLINGO_ARGS, logger=lambda code, msg: messages.append(msg.strip()),
                                   message_limit=5)
         files = _lp_files(self.logic_dir)
         if not files:
             raise RuleBaseError(f"no .lp files in {self.logic_dir}")
-        for path in files:
-            _no_script(path)
         try:
             for path in files:
                 self.ctl.load(str(path))

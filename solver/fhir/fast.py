@@ -165,9 +165,11 @@ def _struct(name: str):
     reads = READS[name]
     required = {n for n, f in model.model_fields.items() if f.is_required()}
     required |= {n for n, _ in model.get_required_fields(None)}
-    fields, checks = [], {}
+    fields, checks, read = [], {}, []
     for fname, info in model.model_fields.items():
         alias = info.alias or fname
+        if alias in reads:
+            read.append(fname)
         typ, check = reads.get(alias, ("Any", None))
         typ = typ if isinstance(typ, str) else typ.__name__
         if fname in required:
@@ -181,8 +183,7 @@ def _struct(name: str):
     one_of = tuple((tuple(group), bool(model.model_fields[group[0]].json_schema_extra.get("one_of_many_required")))
                    for group in model.get_one_of_many_fields(None).values())
     cls = msgspec.defstruct(name, fields, bases=(_S,), kw_only=True, forbid_unknown_fields=True, module=__name__)
-    cls._checks, cls._one_of, cls._type = checks, one_of, name
-    cls._read = tuple(f for f, info in model.model_fields.items() if (info.alias or f) in reads)
+    cls._checks, cls._one_of, cls._type, cls._read = checks, one_of, name, tuple(read)
     return cls
 
 

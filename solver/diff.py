@@ -61,7 +61,7 @@ def _differences(solver, rb: RuleBase, a: str, b: str, drug: str, request: str) 
 
     rb.ctl.solve(assumptions=lits, on_model=on_model)
     entries = []
-    for (da, db), facts, combos in ((k[:2], k[2], v) for k, v in found.items()):
+    for (da, db, facts), combos in found.items():
         fds = [rb.facts[f] for f in facts]
         for box in _boxes(fds, combos):
             entry = {"decisions": {a: da, b: db},

@@ -209,6 +209,8 @@ class _Plans:
         self.title = {p: d["document"] for p, d in rb.documents.items()}
         plan_of = {c: rb.pathways[p.name].plan for c, p in
                    ((c.name, p) for c, p in rb._facts("criterion", 2))}
+        for n, p, _ in rb._facts("note", 3):          # a note quotes its document as a criterion does
+            plan_of[n.name] = rb.pathways[p.name].plan
         for c, o in rb._facts("any_of", 2):
             plan_of.setdefault(o.name, plan_of.get(c.name))
         for c, a, b in rb._facts("when_then", 3):

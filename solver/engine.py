@@ -217,6 +217,7 @@ class RuleBase:
             for p, t, i, d, s in self._facts("policy_document", 5)
         }
         self.notes = {p.name: _text(t) for p, t in self._facts("plan_note", 2)}
+        self._note_facts = list(self._facts("note", 3))        # (id, pathway, words): placed below
         self.covers = {(p.name, d.string) for p, d in self._facts("covers", 2)}
         self.pathways: dict[str, Pathway] = {}
         for p, pl, o in self._facts("pathway", 3):
@@ -237,9 +238,14 @@ class RuleBase:
             self.pathways[p.name].criteria.append(c.name)
         for pw in self.pathways.values():
             pw.criteria.sort()
-        for c, t in self._facts("source", 2):
-            if c.name in self.criteria:
-                self.criteria[c.name].source = _text(t)
+        # Notes a case may carry (note/3): id -> (plan, words in the result, citation)
+        self.case_notes: dict[str, tuple[str, str, str]] = {}
+        sources = {c.name: _text(t) for c, t in self._facts("source", 2)}
+        for n, p, says in self._note_facts:
+            self.case_notes[n.name] = (self.pathways[p.name].plan, _text(says), sources.get(n.name, ""))
+        for c, t in sources.items():
+            if c in self.criteria:
+                self.criteria[c].source = t
         for c, t in self._facts("text", 2):
             if c.name in self.criteria:
                 self.criteria[c.name].text = _text(t)
@@ -335,7 +341,7 @@ def _shown_table_for(ctl: clingo.Control) -> dict:
     table = {}
     for name, arity in (("decision", 2), ("decided_by", 2), ("pathway_status", 2), ("criterion_status", 2),
                         ("sel", 1), ("need", 2), ("meets", 2), ("target", 2), ("new", 2), ("dpair", 2),
-                        ("dset", 2)):
+                        ("dset", 2), ("note_holds", 1)):
         for atom in ctl.symbolic_atoms.by_signature(name, arity):
             args = [_arg(a) for a in atom.symbol.arguments]
             table[atom.symbol] = (name, args[0], args[1] if arity == 2 else None)
@@ -490,6 +496,7 @@ class Solver:
         decided_by: dict[str, list[str]] = {}
         pstatus: dict[str, str] = {}
         cstatus: dict[str, str] = {}
+        notes: dict[str, list[tuple[str, str]]] = {}
         for kind, a, b in models[0]:
             if kind == "criterion_status":
                 cstatus[a] = b
@@ -499,6 +506,9 @@ class Solver:
                 decision[a] = b
             elif kind == "decided_by":
                 decided_by.setdefault(a, []).append(b)
+            elif kind == "note_holds":
+                plan, says, source = rb.case_notes[a]
+                notes.setdefault(plan, []).append((a, f"{says} ({source})"))
 
         missing: dict[str, list[dict]] = {}
         for model in models:
@@ -539,7 +549,8 @@ class Solver:
                     out["blocking"] = {"not_met": nm, "unknown": un}
             else:
                 out["policy"] = rb.documents[plan]
-                out["note"] = rb.notes.get(plan)
+                said = ([rb.notes[plan]] if plan in rb.notes else []) + [t for _, t in sorted(notes.get(plan, []))]
+                out["note"] = " ".join(said) if said else None
                 out["pathways"] = [
                     {"id": pw.id, "title": pw.title, "outcome": pw.outcome, "status": pstatus[pw.id],
                      "criteria": [{**rb.criteria[c].data, "status": cstatus[c]} for c in pw.criteria]}

@@ -237,7 +237,7 @@ NO_READING: dict[str, str] = {}
 
 
 def case_md_readings() -> dict[str, list[str]]:
-    """Plan -> the lines of CASE.md's "How the text is read", backticks dropped."""
+    """Plan -> the lines of CASE.md's "How the text is read", backticks and bold marks dropped."""
     if not CASE_MD.is_file():
         pytest.skip(f"{CASE_MD} is not here")
     text = CASE_MD.read_text(encoding="utf-8").split("## How the text is read", 1)[1]
@@ -247,7 +247,7 @@ def case_md_readings() -> dict[str, list[str]]:
         if line.strip() in SECTIONS:
             plan = SECTIONS[line.strip()]
         elif line.startswith("- ") and plan:
-            out.setdefault(plan, []).append(" ".join(line[2:].replace("`", "").split()))
+            out.setdefault(plan, []).append(" ".join(line[2:].replace("`", "").replace("**", "").split()))
     assert set(out) == set(PLANS)
     return out
 

@@ -19,8 +19,9 @@ from solver.inputs import case_from
 ROOT = Path(__file__).resolve().parent.parent
 SOLVER = Solver()
 
-CONTINUING = {"diagnosis": "all", "b_cell_precursor": True, "unacceptable_toxicity": False,
-              "disease_progression": False}
+CONTINUING = {"diagnosis": "all", "b_cell_precursor": True, "cd22_positive": True,       # a listed indication
+              "disease_setting": "relapsed_refractory", "ph_status": "positive", "regimen": "single_agent",
+              "unacceptable_toxicity": False, "disease_progression": False}
 
 
 def decide(plan: str, request: str, facts: dict, drug: str = "inotuzumab_ozogamicin") -> dict:

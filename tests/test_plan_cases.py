@@ -37,6 +37,11 @@ def test_case(plan, case):
     assert r.decision == expect["decision"]
     if "pathway" in expect:
         assert r.pathway == expect["pathway"]
+    if "note" in expect:                     # null: no note; a string: words the note holds
+        if expect["note"] is None:
+            assert r.note is None, r.note
+        else:
+            assert r.note is not None and expect["note"] in r.note, r.note
     if "authorization" in expect:
         got = r.authorization.model_dump() if r.authorization else None
         assert got == expect["authorization"]

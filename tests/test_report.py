@@ -69,9 +69,11 @@ def test_counts_on_a_hand_made_batch(batch):
     # OHSU pathway needs it), positive approves the denied one.
     assert t.flips["ohsu"][("cd22_positive", "denied", "values", False)] == 2
     assert t.flips["ohsu"][("cd22_positive", "approved", "values", True)] == 1
-    # The blank case: the adult and the pediatric single-agent pathways, eleven facts each.
-    assert len(t.missing["ohsu"]) == 2
-    assert {k[0] for k in t.missing["ohsu"]} == {"ohsu_adult_rr_single", "ohsu_pediatric_rr_single"}
+    # The blank case: the adult and the pediatric single-agent pathways, eleven facts each, and
+    # their B-lymphoblastic lymphoma twins (case review, CASE.md version 2), with the same facts.
+    assert len(t.missing["ohsu"]) == 4
+    assert {k[0] for k in t.missing["ohsu"]} == {"ohsu_adult_rr_single", "ohsu_pediatric_rr_single",
+                                                 "ohsu_lbl_adult_rr_single", "ohsu_lbl_pediatric_rr_single"}
     assert all(len(k[1]) == 11 and n == 1 for k, n in t.missing["ohsu"].items())
 
 

@@ -53,14 +53,20 @@ def test_one_broken_fact_denies_and_unknown_asks():
         (p, [("prior_inotuzumab", [False], ["ohsu_iii_1"])]) for p in ("ohsu_adult_rr_single", "ohsu_pediatric_rr_single")]
 
 
-def test_ohsu_rituximab_note_reads_under_65_without_comorbidities():
+def test_ohsu_rituximab_note_never_denies_and_is_a_note_from_65():
+    """CASE.md version 2: the note limits the rituximab add-on, not Besponsa."""
     facts = {**FULL_ADULT_RR, "disease_setting": "frontline_consolidation", "regimen": "mini_hyper_cvd",
              "with_rituximab": True, "substantial_comorbidities": False}
-    assert plan(decide({"plans": ["ohsu"], "facts": {**facts, "age_years": 64.9}}), "ohsu").decision == "approved"
-    assert plan(decide({"plans": ["ohsu"], "facts": {**facts, "age_years": 65}}), "ohsu").decision == "denied"
+    young = plan(decide({"plans": ["ohsu"], "facts": {**facts, "age_years": 64.9}}), "ohsu")
+    old = plan(decide({"plans": ["ohsu"], "facts": {**facts, "age_years": 65}}), "ohsu")
+    assert (young.decision, young.note) == ("approved", None)
+    assert old.decision == "approved" and old.note.startswith("The rituximab add-on is not supported by the policy")
+    assert "III. Adult B-Cell Precursor ALL, note (*)" in old.note        # where the note stands
+    # the note is no criterion: the age needed is only the adult pathway's
     no_age = decide({"plans": ["ohsu"], "facts": {k: v for k, v in facts.items() if k != "age_years"}})
     (m,) = plan(no_age, "ohsu").missing
-    assert [(f.fact, f.range) for f in m.facts] == [("age_years", [18, 65])]
+    assert [(f.fact, f.range) for f in m.facts] == [("age_years", [18, None])]
+    assert "ohsu_iii_a3_note" not in {c.id for pw in old.pathways for c in pw.criteria}
 
 
 def test_masshealth_continuity_of_care_is_case_review_and_blinatumomab_is_covered():
@@ -83,8 +89,9 @@ def test_bcbsnc_non_cancer_is_denied_and_compendia_support_covers_other_cancers(
 def test_icd10_code_gives_the_diagnosis_when_it_is_absent():
     res = decide({"plans": ["cvs_caremark"], "facts": {"icd10_codes": ["C83.52"]}})
     assert res.derived_facts == {"diagnosis": "lymphoblastic_lymphoma"}
-    assert plan(decide({"plans": ["ohsu"], "facts": {**FULL_ADULT_RR, "diagnosis": None,
-                                                     "icd10_codes": ["C83.52"]}}), "ohsu").decision == "denied"
+    # CASE.md version 2: B-lymphoblastic lymphoma meeting a pathway otherwise goes to case review
+    r = plan(decide({"plans": ["ohsu"], "facts": {**FULL_ADULT_RR, "diagnosis": None, "icd10_codes": ["C83.52"]}}), "ohsu")
+    assert (r.decision, r.pathway) == ("case_review", "ohsu_lbl_adult_rr_single")
 
 
 def test_cvs_alternatives_for_the_same_facts_are_each_listed():

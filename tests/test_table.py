@@ -41,7 +41,9 @@ def test_an_all_approved_case_is_short_and_names_each_decision_and_pathway():
 
 
 def test_a_denial_quotes_the_broken_criteria_of_the_closest_pathway():
-    r = result(example("cvs_frontline_incomplete.json"))
+    case = example("cvs_frontline_incomplete.json")
+    case["facts"].update(prior_inotuzumab=True, planned_cycles=8)          # two criteria of every pathway broken
+    r = result(case)
     (ohsu,) = [p for p in r["results"] if p["plan"] == "ohsu"]
     assert ohsu["decision"] == "denied"
     text = render(r, width=200)

@@ -96,9 +96,12 @@ def test_a_missing_set_button_fills_it_and_the_decision_moves(at):
 
 
 def test_a_change_can_be_tried(at):
-    # OHSU's first listed change for the approved example denies it.
+    # OHSU's first listed change for the approved example: a B-lymphoblastic lymphoma goes to case review.
     open_card(at, "ohsu")
     at.button(key="try:ohsu:0").click().run()
+    assert headers(at)["OHSU Health Services"] == "CASE REVIEW"
+    open_card(at, "ohsu")
+    at.button(key="try:ohsu:1").click().run()          # the changed case's second change denies it
     assert headers(at)["OHSU Health Services"] == "DENIED"
 
 

@@ -12,7 +12,7 @@ from itertools import chain
 from typing import Iterator, Optional
 
 from .contract import CaseError
-from .text import safe, safe_block
+from .text import OUT_ERRORS, safe, safe_block, utf8
 
 class InputError(Exception):
     """Input that cannot be read at all (no such file, stdin closed)."""
@@ -100,7 +100,7 @@ class _Out:
             raise OutputError("standard output is closed")
 
     def line(self, text) -> None:
-        data = text.encode("utf-8") if isinstance(text, str) else text
+        data = utf8(text) if isinstance(text, str) else text
         try:
             self.stream.write(data + b"\n")
         except OSError as err:
@@ -401,7 +401,7 @@ def _check_output(path: Optional[str]) -> bool:
 def _emit(text: str, output: Optional[str]) -> None:
     """`text` (no final newline) to the --output file, or to standard output."""
     if output:
-        with open(output, "w", encoding="utf-8") as fh:
+        with open(output, "w", encoding="utf-8", errors=OUT_ERRORS) as fh:
             fh.write(text + "\n")
     else:
         out = _Out()
@@ -418,7 +418,7 @@ def _input_file_ok(path: str) -> bool:
 
 
 def _cmd_compare(args) -> int:
-    from .compare import compare, render
+    from .compare import NothingToCompare, compare, render
 
     if args.cases is not None:
         _error("report --compare OLD NEW takes no other input file")
@@ -431,6 +431,9 @@ def _cmd_compare(args) -> int:
         return 2
     try:
         got = compare(*args.compare)
+    except NothingToCompare as err:
+        _error(f"report --compare: {err}")
+        return 2
     except OSError as err:
         _error(f"cannot read: {err.strerror or err}")
         return 2
@@ -748,6 +751,9 @@ def main(argv: Optional[list[str]] = None) -> int:
     elif extra:
         build_parser(args.command).error(f"unrecognized arguments: {' '.join(extra)}")
     _exit_on_term()
+    for stream in (sys.stdout, sys.stderr):     # any print: a lone surrogate as its escape, never a traceback
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors=OUT_ERRORS)
     try:
         return args.func(args)
     except KeyboardInterrupt:

@@ -32,12 +32,24 @@ def _read(path: str) -> tuple[list, Counter, set]:
                 out.append(None)
                 continue
             if not isinstance(obj, dict) or not isinstance(obj.get("results"), list):
-                skipped["error lines" if isinstance(obj, dict) and "error" in obj else "not a result"] += 1
+                kind = ("error lines" if isinstance(obj, dict) and "error" in obj
+                        else "cases or bundles, not results" if isinstance(obj, dict) and _is_input(obj)
+                        else "not a result")
+                skipped[kind] += 1
                 out.append(None)
                 continue
             versions.add(str(obj.get("rules_version")))
             out.append(obj)
     return out, skipped, versions
+
+
+def _is_input(obj: dict) -> bool:
+    """A line that is a case or a FHIR resource: something to decide, not a decision."""
+    return "resourceType" in obj or ("results" not in obj and bool({"facts", "drug", "request", "plans"} & set(obj)))
+
+
+class NothingToCompare(ValueError):
+    """A file of --compare that holds no result line (a file of cases, say)."""
 
 
 def _decisions(obj: Any) -> dict:
@@ -48,6 +60,12 @@ def _decisions(obj: Any) -> dict:
 def compare(old_path: str, new_path: str, list_cases: int = 50) -> dict:
     old, old_skipped, old_versions = _read(old_path)
     new, new_skipped, new_versions = _read(new_path)
+    for path, lines, skipped in ((old_path, old, old_skipped), (new_path, new, new_skipped)):
+        if not any(lines):
+            what = ", ".join(f"{n} {kind}" for kind, n in sorted(skipped.items())) or "no lines"
+            hint = (": decide them first (pa-solver batch FILE > RESULTS.jsonl) and compare the results"
+                    if skipped.get("cases or bundles, not results") else "")
+            raise NothingToCompare(f"{path} holds no results to compare ({what}){hint}")
     ids_old = [o.get("case_id") if o else None for o in old]
     ids_new = [n.get("case_id") if n else None for n in new]
     by_id = (all(isinstance(i, str) for i in ids_old + ids_new) and len(set(ids_old)) == len(ids_old)

@@ -23,6 +23,7 @@ import msgspec
 from msgspec import Meta
 
 from .contract import icd10
+from .jsontext import not_text_at
 
 Age = Annotated[float, Meta(ge=0, le=130)]
 Weight = Annotated[float, Meta(gt=0, le=500)]
@@ -91,6 +92,8 @@ def parse(obj) -> Optional[FastCase]:
         case = msgspec.convert(obj, FastCase, strict=True)
     except (msgspec.ValidationError, TypeError, ValueError, RecursionError):
         return None
+    if case.case_id is not None and not_text_at(case.case_id) is not None:
+        return None                        # a lone surrogate is no text: pydantic names it
     facts = case.facts
     for name in _FLOATS:                   # pydantic refuses infinity and NaN everywhere
         v = getattr(facts, name)

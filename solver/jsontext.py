@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any, Union
+from typing import Any, Optional, Union
 
 import orjson
 
@@ -141,14 +141,23 @@ def loads(data: Union[bytes, bytearray, memoryview, str]) -> Any:
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 
 
+def not_text_at(s: str) -> Optional[int]:
+    """Where `s` holds a lone UTF-16 surrogate (no text: it cannot be UTF-8), or None."""
+    if s.isascii():
+        return None
+    try:
+        s.encode("utf-8")
+    except UnicodeEncodeError as err:
+        return err.start
+    return None
+
+
 def _has_lone_surrogate(value) -> bool:
     stack = [value]
     while stack:
         v = stack.pop()
         if isinstance(v, str):
-            try:
-                v.encode("utf-8")
-            except UnicodeEncodeError:
+            if not_text_at(v) is not None:
                 return True
         elif isinstance(v, dict):
             stack.extend(v)
@@ -227,4 +236,5 @@ def case_id_hint(data: Union[bytes, str]) -> Any:
         value = json.loads('"' + m.group(1) + '"')
     except ValueError:
         return None
-    return None if "\ufffd" in value else value     # bytes that were not text: no id to trust
+    # bytes that were not text, or a lone surrogate (no text either): no id to trust
+    return None if "\ufffd" in value or not_text_at(value) is not None else value

@@ -14,6 +14,7 @@ from typing import Literal, Optional
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from .contract import ICD10, PLANS, CaseError, icd10  # noqa: F401  (PLANS, ICD10, CaseError: re-exported)
+from .jsontext import not_text_at
 
 Drug = Literal["inotuzumab_ozogamicin", "blinatumomab"]
 Request = Literal["initial", "continuation"]
@@ -92,6 +93,16 @@ class Case(BaseModel):
     plans: Optional[list[PlanId]] = None
     facts: Facts = Facts()
 
+    @field_validator("case_id")
+    @classmethod
+    def _case_id(cls, case_id):
+        # JSON input cannot carry a lone UTF-16 surrogate (solver/jsontext.py refuses it); a dict
+        # given to the Python API can: it is no text, and no output could echo it.
+        at = None if case_id is None else not_text_at(case_id)
+        if at is not None:
+            raise ValueError(f"not text: a lone UTF-16 surrogate at {at}")
+        return case_id
+
     @field_validator("plans")
     @classmethod
     def _plans(cls, plans):
@@ -134,6 +145,8 @@ def parse_case(data) -> Case:
         if not isinstance(data, dict):
             raise CaseError(f"(case): expected a JSON object, got {type(data).__name__}")
         case_id = data.get("case_id") if isinstance(data.get("case_id"), str) else None
+        if case_id is not None and not_text_at(case_id) is not None:
+            case_id = None                 # no text: an error cannot echo it
         _reject_nan(data)
         return Case.model_validate(data)
     except ValidationError as err:

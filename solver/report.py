@@ -79,6 +79,7 @@ from .jsontext import BOM, NotJSON
 from .jsontext import loads as read_json
 from .jsontext import same_members
 from .models import PLANS, CaseError
+from .text import OUT_ERRORS
 from .text import condition
 
 SEGMENT = 4 << 20            # bytes of a regular file per task
@@ -703,13 +704,13 @@ def write(t: Tally, fmt: str, output: Optional[str]) -> str:
     if fmt == "json":
         text = json.dumps(as_json(t), indent=2, sort_keys=False, ensure_ascii=False) + "\n"
         if output:
-            Path(output).write_text(text, encoding="utf-8")
+            Path(output).write_text(text, encoding="utf-8", errors=OUT_ERRORS)
         return text
     df = frame(t)
     if fmt == "csv":
         text = df.to_csv(index=False, lineterminator="\n")
         if output:
-            Path(output).write_text(text, encoding="utf-8")
+            Path(output).write_text(text, encoding="utf-8", errors=OUT_ERRORS)
         return text
     if fmt == "parquet":
         if not output:

@@ -9,6 +9,7 @@ report and the pages, so a range reads the same everywhere.
 
 from __future__ import annotations
 
+import codecs
 import json
 import re
 from typing import Any, Callable, Optional, Sequence
@@ -41,8 +42,9 @@ def condition(fact: str, values: Optional[Sequence] = None, range: Optional[Sequ
     return f"{number(lo)} {le} {name} < {number(hi)}"
 
 
-# C0 and C1 controls, DEL, and the Unicode marks that reorder or break lines.
-_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+# C0 and C1 controls, DEL, the Unicode marks that reorder or break lines, and
+# lone UTF-16 surrogates (no text: they cannot be written as UTF-8).
+_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
 
 
 def _escape(m: "re.Match") -> str:
@@ -60,3 +62,28 @@ def safe(text: Any) -> str:
 def safe_block(text: str) -> str:
     """`safe` line by line: our own line breaks kept, every other control escaped."""
     return "\n".join(safe(line) for line in text.split("\n"))
+
+
+# Every output of the project is UTF-8.  Input is read so that no string of
+# it can hold a lone UTF-16 surrogate (solver/jsontext.py refuses them, the
+# case model too), but a surrogate can still arrive from outside the case:
+# a file or folder name that is not UTF-8 reaches Python as surrogate
+# escapes.  Every writer therefore encodes with OUT_ERRORS: a lone surrogate
+# is written as its escape `\udXXX` -- in a JSON string that is the JSON
+# escape of the same code unit, elsewhere a visible escape like `safe`'s --
+# so no output line is ever lost to a UnicodeEncodeError.
+OUT_ERRORS = "pa-solver-escape"
+
+
+def _escape_unencodable(err: UnicodeError):
+    if isinstance(err, UnicodeEncodeError):
+        return "".join(f"\\u{ord(c):04x}" for c in err.object[err.start:err.end]), err.end
+    raise err
+
+
+codecs.register_error(OUT_ERRORS, _escape_unencodable)
+
+
+def utf8(text: str) -> bytes:
+    """`text` as UTF-8 bytes for output; a lone surrogate as its escape (OUT_ERRORS)."""
+    return text.encode("utf-8", OUT_ERRORS)

@@ -75,6 +75,9 @@ def _fact_kinds() -> dict[str, tuple[str, tuple]]:
 
 # ------------------------------------------------------------------ reading
 
+RESPONSE_TYPES = ("transaction-response", "batch-response")
+
+
 def _ref(res: Any) -> str:
     return f"{res.get_resource_type()}/{res.id or '(no id)'}"
 
@@ -96,6 +99,7 @@ def _validate(entry_obj: dict, index: int):
     rtype = entry_obj.get("resourceType")
     where = f"{rtype}/{entry_obj.get('id') or '(no id)'} (entry {index})"
     model = _model_class(rtype, index)
+    _json_types(entry_obj, where)
     try:
         return model.model_validate(entry_obj)
     except ValidationError as err:
@@ -106,17 +110,62 @@ def _validate(entry_obj: dict, index: int):
         raise FhirError(f"{where}: {err}") from None
 
 
+# FHIR JSON writes these as JSON numbers and booleans; R4B's models would take "78" for 78
+# and "true" for true.  The elements the mapping reads a number or a yes/no from are checked
+# as JSON first (the fast path is strict already; this is the path R4B decides).
+_NUMBERS = ("valueDecimal", "valueInteger")
+_BOOLEANS = ("valueBoolean",)
+
+
+def _json_types(res: dict, where: str) -> None:
+    """FhirError naming the element where a read number or boolean is not a JSON number or boolean."""
+    stack: list = [(res, "")]
+    while stack:
+        node, path = stack.pop()
+        if isinstance(node, list):
+            stack.extend((v, f"{path}[{i}]") for i, v in enumerate(node))
+            continue
+        if not isinstance(node, dict):
+            continue
+        for key, v in node.items():
+            here = f"{path}.{key}" if path else key
+            if key in _NUMBERS or (key == "value" and path.endswith(("valueQuantity", "Quantity"))):
+                if isinstance(v, bool) or not isinstance(v, (int, float)):
+                    raise FhirError(f"{where} {here}: {v!r} is not a JSON number (FHIR JSON writes a "
+                                    f"{'decimal' if key != 'valueInteger' else 'integer'} as a number)")
+            elif key in _BOOLEANS:
+                if not isinstance(v, bool):
+                    raise FhirError(f"{where} {here}: {v!r} is not a JSON boolean (true or false)")
+            elif isinstance(v, (dict, list)):
+                stack.append((v, here))
+
+
 def _codings(cc) -> list:
     return list(cc.coding or []) if cc is not None else []
 
 
 def _as_date(value) -> Optional[dt.date]:
-    """A FHIR date/dateTime as a date; None for a partial date (a year or a month)."""
+    """A FHIR date/dateTime as a date; None for a partial date (a year or a month).  A
+    dateTime R4B keeps as a string (a leap second, 23:59:60) still has its date."""
     if isinstance(value, dt.datetime):
         return value.date()
     if isinstance(value, dt.date):
         return value
+    if isinstance(value, str) and len(value) >= 10:
+        try:
+            return dt.date.fromisoformat(value[:10])
+        except ValueError:
+            return None
     return None
+
+
+def _request_date(value, ref: str, element: str) -> dt.date:
+    """The date of a request-date source, or FhirError saying why it has none."""
+    got = _as_date(value)
+    if got is None:
+        raise FhirError(f"{ref} {element}: {str(value)!r} is not a full date (a year or a month only), so it "
+                        f"gives no request date; give one with --as-of YYYY-MM-DD")
+    return got
 
 
 class _Values:
@@ -175,6 +224,8 @@ def read_bundle(obj: Any, as_of: Optional[dt.date] = None, drug: Optional[str] =
         raw.append(res)
     if raw and raw[0].get("resourceType") == "ClaimResponse":
         raise FhirError("a response bundle (its first entry is a ClaimResponse): give the request")
+    if obj.get("type") in RESPONSE_TYPES:
+        raise FhirError(f"Bundle.type {obj['type']}: a response bundle; give the request")
     resources, unused = [], []
     for i, res in enumerate(raw):
         if res.get("resourceType") in codes.READ:
@@ -199,9 +250,10 @@ def read_bundle(obj: Any, as_of: Optional[dt.date] = None, drug: Optional[str] =
     if as_of is not None:
         when, when_src = as_of, {"resource": "(--as-of)", "element": "as_of"}
     elif claim is not None and claim.created is not None:
-        when, when_src = _as_date(claim.created), {"resource": _ref(claim), "element": "created"}
+        when, when_src = _request_date(claim.created, _ref(claim), "created"), {"resource": _ref(claim),
+                                                                                "element": "created"}
     else:
-        authored = [(_as_date(q.authored), q) for q in qrs if q.authored is not None]
+        authored = [(_request_date(q.authored, _ref(q), "authored"), q) for q in qrs if q.authored is not None]
         if authored:
             d, q = max(authored, key=lambda x: x[0])
             when, when_src = d, {"resource": _ref(q), "element": "authored"}
@@ -360,6 +412,9 @@ def read_bundle(obj: Any, as_of: Optional[dt.date] = None, drug: Optional[str] =
                 unused.append(f"{ref} (an older {fact})")
 
     facts, sources, conflicts = vals.resolve()
+    for c in conflicts:                  # a conflict makes a fact unknown, never hides a bad value
+        for v in c["values"]:
+            _check({"facts": {c["fact"]: v["value"]}}, {c["fact"]: [v]})
     if icd:
         facts["icd10_codes"] = sorted(icd)
         sources["icd10_codes"] = [{"resource": r, "element": e} for r, e in sorted(set().union(*icd.values()))]

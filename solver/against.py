@@ -9,7 +9,7 @@ in DIR on one guessed profile.  Both versions must live in one program, so
 the old plan file is read with clingo's parser and every name it owns is
 renamed with a suffix: the ids it declares (the plan, its pathways, criteria
 and option nodes: the first arguments of plan/2, pathway/3, criterion/2,
-branch/2 and test/2 once grounded), its #const names and its plan-local
+branch/2, test/2 and note/3 once grounded), its #const names and its plan-local
 predicates (defined and used in a rule body there, and a name the shared
 files never use; data the engine reads, such as text/2, keeps its name).  Everything
 else -- fact names, values, the vocabulary's predicates -- is left alone, so
@@ -151,7 +151,7 @@ class OtherVersion:
             raise RuleBaseError(f"{path} does not load beside today's vocabulary: {said}") from None
         ids: set[str] = set()
         for name, arity, positions in (("plan", 2, (0,)), ("pathway", 3, (0,)), ("criterion", 2, (0,)),
-                                       ("branch", 2, (0, 1)), ("test", 2, (0,))):
+                                       ("branch", 2, (0, 1)), ("test", 2, (0,)), ("note", 3, (0,))):
             for atom in ctl.symbolic_atoms.by_signature(name, arity):
                 for i in positions:
                     sym = atom.symbol.arguments[i]

@@ -209,8 +209,10 @@ class _Plans:
         self.title = {p: d["document"] for p, d in rb.documents.items()}
         plan_of = {c: rb.pathways[p.name].plan for c, p in
                    ((c.name, p) for c, p in rb._facts("criterion", 2))}
-        for n, p, _ in rb._facts("note", 3):          # a note quotes its document as a criterion does
+        self.notes: dict[str, str] = {}                 # note id -> what the result says
+        for n, p, says in rb._facts("note", 3):       # a note quotes its document as a criterion does
             plan_of[n.name] = rb.pathways[p.name].plan
+            self.notes[n.name] = _text(says)
         for c, o in rb._facts("any_of", 2):
             plan_of.setdefault(o.name, plan_of.get(c.name))
         for c, a, b in rb._facts("when_then", 3):
@@ -366,8 +368,14 @@ def coverage(plans: Optional[Iterable[str]] = None, logic_dir=LOGIC_DIR) -> dict
                   "encoded": sum(1 for s in sentences if s["criteria"]),
                   "set_aside": sum(1 for s in sentences if not s["criteria"] and s["set_aside"] is not None),
                   "unaccounted": sum(1 for s in sentences if not s["criteria"] and s["set_aside"] is None)}
+        readings: dict[str, list] = {}
+        for c in sorted(rules.texts[plan]):
+            if c in rules.readings:
+                readings.setdefault(rules.readings[c], []).append(c)
+        notes = [{"id": n, "says": rules.notes[n]} for n in sorted(rules.texts[plan]) if n in rules.notes]
         out.append({"plan": plan, "document": rules.file[plan], "title": rules.title[plan], "counts": counts,
-                    "sentences": sentences})
+                    "sentences": sentences, "notes": notes,
+                    "readings": [{"reading": r, "by": ids} for r, ids in sorted(readings.items(), key=lambda x: x[1])]})
     return {"plans": out}
 
 
@@ -398,9 +406,10 @@ def render(got: dict, width: Optional[int] = None, color: bool = False) -> str:
         table.add_column("#", justify="right", no_wrap=True)
         table.add_column("sentence, bullet, heading or table row", ratio=3, overflow="fold")
         table.add_column("encoded by, or set aside because", ratio=2, overflow="fold")
+        notes = {n["id"] for n in p.get("notes", [])}
         for i, s in enumerate(p["sentences"], 1):
             if s["criteria"]:
-                why = Text(", ".join(s["criteria"]), style="green")
+                why = Text(", ".join(c + (" (note)" if c in notes else "") for c in s["criteria"]), style="green")
             elif s["set_aside"] is not None:
                 why = Text(f"set aside: {safe(s['set_aside'])}", style="dim")
             else:
@@ -408,6 +417,15 @@ def render(got: dict, width: Optional[int] = None, color: bool = False) -> str:
             table.add_row(str(i), Text(safe(s["text"])), why)
         console.print(table)
         console.print(Text(_counts(p["counts"]), style="bold red" if p["counts"]["unaccounted"] else "bold"))
+        for n in p.get("notes", []):
+            console.print(Text(f"note {n['id']}: {safe(n['says'])}"))
+        if p.get("readings"):
+            console.print(Text("readings of CASE.md these rules encode:", style="bold"))
+            for r in p["readings"]:
+                line = Text("  - ")
+                line.append(safe(r["reading"]))
+                line.append(f"  [{', '.join(r['by'])}]", style="dim")
+                console.print(line)
         console.print()
     summary = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, title=None)
     for name in ("plan", "units", "encoded", "set aside", "unaccounted"):

@@ -73,12 +73,26 @@ def closest_pathway(r: dict) -> dict:
                                              sum(c["status"] == "unknown" for c in p["criteria"]), p["id"]))
 
 
+def case_note(r: dict, plan_note: str | None) -> str | None:
+    """The part of a result's note that this case earned (OHSU's rituximab note), without the
+    note every result of the plan carries (FEP's), or None."""
+    note = r.get("note")
+    if not note:
+        return None
+    if plan_note and note.startswith(plan_note):
+        note = note[len(plan_note):].strip()
+    return note or None
+
+
 def reason(r: dict) -> str:
     """One line: what decides a plan, or what holds it back."""
     dec = r["decision"]
     if dec in ("approved", "case_review"):
         a = r.get("authorization") or {}
         months = f" · {a['months']} months" if a.get("months") else ""
+        if dec == "case_review":         # why a person decides: the pathway's title says it
+            title = next((pw["title"] for pw in r.get("pathways", []) if pw["id"] == r["pathway"]), "")
+            return f"via `{r['pathway']}`" + (f" — {title}" if title else "")
         return f"via `{r['pathway']}`{months}"
     if dec == "no_policy":
         return f"no criteria for {r['drug']}"

@@ -277,6 +277,9 @@ def decisions(res: dict, case_shown: dict, base_res: dict | None, stale: bool) -
             if b is not None and b["decision"] != dec:
                 head += f" &nbsp; :violet-badge[changed — baseline {LABEL[b['decision']]}]"
             st.markdown(f"{head}  \n{pr.reason(r)}")
+            note = pr.case_note(r, get_solver().rules.notes.get(plan))
+            if note:
+                st.markdown(f":material/info: **Note:** {note.replace('*', chr(92) + '*')}")
             # A fixed label (the state of an expander follows its label) and
             # lazy: a closed card costs nothing on a re-decision.
             with st.expander("Card: criteria, missing facts, changes", key=f"card:{plan}",

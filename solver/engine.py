@@ -27,6 +27,8 @@ from clingo import SymbolType
 
 from .blocking import blocking
 from .contract import PLANS
+from .jsontext import not_text_at
+from .text import safe
 
 if TYPE_CHECKING:                     # the engine takes a models.Case or a fastcase.FastCase
     from .models import Case
@@ -57,14 +59,20 @@ class RuleBaseError(RuntimeError):
 
 
 def _lp_files(logic_dir) -> list[str]:
-    """The .lp files of a rule-base folder, sorted by name."""
+    """The .lp files of a rule-base folder, sorted by name (RuleBaseError for a path that is
+    not UTF-8 text: clingo takes file names as UTF-8, and would fail on it with a traceback)."""
     folder = os.fspath(logic_dir)
     try:
         names = os.listdir(folder)
     except OSError:
         return []
-    return [os.path.join(folder, n) for n in sorted(names)
-            if n.endswith(".lp") and os.path.isfile(os.path.join(folder, n))]
+    paths = [os.path.join(folder, n) for n in sorted(names)
+             if n.endswith(".lp") and os.path.isfile(os.path.join(folder, n))]
+    for path in paths:
+        if not_text_at(path) is not None:
+            raise RuleBaseError(f"{safe(path)}: the path is not UTF-8 text; clingo reads only UTF-8 file names "
+                                f"(rename the file or its folder)")
+    return paths
 
 
 def _rule_bytes(path: str) -> bytes:

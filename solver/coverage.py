@@ -5,7 +5,7 @@ cut into *units*; every unit is either encoded by criteria (their `text/2`
 quotes it) or set aside by a `not_a_criterion(Plan, Text, Reason)` fact of the
 plan file, with the reason.  A unit that is neither is *unaccounted*.
 
-    coverage()                      # {"plans": [{"plan", "document", "title", "counts", "sentences": [...]}]}
+    coverage()                      # {"plans": [{"plan", "document", "title", "counts", "sentences": [...], "notes", "readings"}]}
     coverage(["ohsu"])
     locate("ohsu", "ohsu_iii_2")    # [(start, end)]: where the criterion's words are in document_text("ohsu")
     document_text("ohsu")           # the document as shipped

@@ -174,7 +174,8 @@ def test_coverage_json_shape():
     data = json.loads(got.stdout)
     assert [p["plan"] for p in data["plans"]] == sorted(PLANS)
     for p in data["plans"]:
-        assert set(p) == {"plan", "document", "title", "counts", "sentences"}
+        assert set(p) == {"plan", "document", "title", "counts", "sentences", "notes", "readings"}
+        assert all(set(r) == {"reading", "by"} and r["by"] for r in p["readings"])
         assert p["document"] == f"{p['plan']}.txt"
         assert set(p["counts"]) == {"units", "encoded", "set_aside", "unaccounted"}
         for s in p["sentences"]:

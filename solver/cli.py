@@ -658,7 +658,7 @@ class _Parser(argparse.ArgumentParser):
         return self.formatter_class(prog=self.prog, width=max(40, width))
 
 
-COMMANDS = ("decide", "explain", "batch", "report", "questionnaire", "diff", "coverage", "ui")
+COMMANDS = ("decide", "explain", "batch", "report", "questionnaire", "diff", "coverage", "ui", "serve", "audit")
 
 
 def build_parser(command: Optional[str] = None) -> argparse.ArgumentParser:
@@ -740,6 +740,10 @@ def build_parser(command: Optional[str] = None) -> argparse.ArgumentParser:
         u = sub.add_parser("ui", help="open the what-if page in a browser (Streamlit); other options go to "
                                        "`streamlit run`, e.g. --server.port 8600")
         u.set_defaults(func=cmd_ui)
+    if command in (None, "serve", "audit"):
+        from .service.cli import add_parsers
+
+        add_parsers(sub, _positive)
     return p
 
 

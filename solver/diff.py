@@ -20,7 +20,7 @@ from typing import Optional
 
 import clingo
 
-from .engine import RuleBase, RuleBaseError, Solver, _boxes, shown_handles
+from .engine import RuleBase, RuleBaseError, Solver, _boxes, shown_handles, solved
 from .inputs import case_from
 
 DECISION_ORDER = ("approved", "case_review", "needs_info", "denied", "no_policy")
@@ -59,7 +59,7 @@ def _differences(solver, rb: RuleBase, a: str, b: str, drug: str, request: str) 
         sets.sort()
         found.setdefault((*pair, tuple(f for f, _ in sets)), set()).add(tuple(d for _, d in sets))
 
-    rb.ctl.solve(assumptions=lits, on_model=on_model)
+    solved(rb.ctl.solve(assumptions=lits, on_model=on_model))
     entries = []
     for (da, db, facts), combos in found.items():
         fds = [rb.facts[f] for f in facts]

@@ -58,6 +58,18 @@ class RuleBaseError(RuntimeError):
     """The rule base violates one of its own checks (vocabulary.lp, error/2)."""
 
 
+class Interrupted(RuntimeError):
+    """A solve was stopped before it finished (Control.interrupt from another thread: the
+    service's time limit); nothing of it is answered."""
+
+
+def solved(res: clingo.SolveResult) -> clingo.SolveResult:
+    """A finished solve's result, or Interrupted."""
+    if res.interrupted:
+        raise Interrupted("the solve was stopped before it finished")
+    return res
+
+
 def _lp_files(logic_dir) -> list[str]:
     """The .lp files of a rule-base folder, sorted by name (RuleBaseError for a path that is
     not UTF-8 text: clingo takes file names as UTF-8, and would fail on it with a traceback)."""
@@ -417,11 +429,11 @@ class Solver:
         table = rb.shown_by_handle
         models: list[list] = []
         on_model = lambda m: models.append([table[h] for h in shown_handles(m)])  # noqa: E731
-        res = rb.ctl.solve(assumptions=lits + [-rb.search_off], on_model=on_model)
+        res = solved(rb.ctl.solve(assumptions=lits + [-rb.search_off], on_model=on_model))
         if res.unsatisfiable:
             # No open pathway of a needs_info plan has a completion: decide only.
             models.clear()
-            rb.ctl.solve(assumptions=lits + [rb.search_off], on_model=on_model)
+            solved(rb.ctl.solve(assumptions=lits + [rb.search_off], on_model=on_model))
         result = self._result(case, derived, models, lean)
         if max_changes:
             changes = self._changes(case, derived, max_changes)
@@ -449,7 +461,7 @@ class Solver:
             found.setdefault(key, set()).add(tuple(d for _, d in new))
 
         limits = [lit if k == max_changes else -lit for k, lit in rb.limits.items()]
-        rb.ctl.solve(assumptions=lits + limits, on_model=on_model)
+        solved(rb.ctl.solve(assumptions=lits + limits, on_model=on_model))
 
         # Minimal per CASE.md: no entry of the same plan and decision has a
         # strict subset of the facts.

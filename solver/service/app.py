@@ -1,0 +1,288 @@
+"""The HTTP service (shared/spec/SERVICE.md): an ASGI application on Starlette.
+
+    app = create_app(Config(store="decisions.sqlite", workers=2, token="..."))
+
+The event loop only reads requests, checks them (token, media type, size),
+hands the body to a worker process (solver/service/work.py: one warm clingo
+per process) and sends the answer back; a `$submit` answer is written to the
+store (solver/service/store.py) before it leaves.  Errors are answers:
+an OperationOutcome on FHIR paths, `{"error": ...}` elsewhere; never a 500
+and never a traceback (an unexpected fault is logged on the server and
+answered 503).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import logging
+import multiprocessing
+import os
+import sys
+import threading
+import time
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from typing import Optional
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from . import work
+from .store import Record, Store, StoreError, submission_key
+
+LOG = logging.getLogger("pa_solver.service")
+MAX_BODY = 16 << 20
+MEDIA = ("application/json", "application/fhir+json")
+
+
+class Config:
+    def __init__(self, store: str = "decisions.sqlite", workers: Optional[int] = None, token: Optional[str] = None,
+                 logic_dir=None, plans: Optional[list[str]] = None, time_limit: float = 10.0,
+                 max_body: int = MAX_BODY, store_sync: str = "normal"):
+        self.store, self.token, self.logic_dir, self.plans = store, token, logic_dir, plans
+        self.workers = workers or os.cpu_count() or 1
+        self.time_limit, self.max_body, self.store_sync = time_limit, max_body, store_sync
+
+
+class Pool:
+    """Worker processes, each with one warm solver.  A worker that dies breaks the executor: the
+    requests it held are answered 503, and a fresh pool takes the next ones."""
+
+    def __init__(self, config: Config):
+        self.config = config
+        self._lock = threading.Lock()
+        self.executor = self._new()
+
+    def _new(self) -> ProcessPoolExecutor:
+        ctx = multiprocessing.get_context("forkserver" if sys.platform != "win32" else "spawn")
+        return ProcessPoolExecutor(self.config.workers, mp_context=ctx, initializer=work.init,
+                                   initargs=(self.config.logic_dir, self.config.plans))
+
+    def warm(self) -> None:
+        """Start every worker and build its solver before the first request."""
+        futures = [self.executor.submit(work.ready) for _ in range(self.config.workers * 2)]
+        for f in futures:
+            f.result()
+
+    async def run(self, *args) -> work.Answer:
+        executor = self.executor
+        try:
+            return await asyncio.get_running_loop().run_in_executor(executor, work.handle, *args)
+        except BrokenProcessPool:
+            with self._lock:
+                if self.executor is executor:             # the first to see it replaces the pool
+                    self.executor = self._new()
+                    executor.shutdown(wait=False, cancel_futures=True)
+            raise
+
+    def pids(self) -> list[int]:
+        return sorted(p.pid for p in (self.executor._processes or {}).values())
+
+    def close(self, grace: float = 10.0) -> None:
+        """Stop taking work, let each worker finish what it holds (at most `grace` seconds), then
+        end any that has not: a stop never hangs on a stuck solve."""
+        ex = self.executor
+        procs = list((ex._processes or {}).values())
+        ex.shutdown(wait=False, cancel_futures=True)
+        deadline = time.monotonic() + grace
+        for p in procs:
+            p.join(max(0.0, deadline - time.monotonic()))
+        for p in procs:
+            if p.is_alive():
+                p.kill()
+
+
+def _fhir_path(path: str) -> bool:
+    return path.startswith("/fhir/")
+
+
+def _error(path: str, status: int, code: str, message: str, headers: Optional[dict] = None) -> Response:
+    op = "fhir" if _fhir_path(path) else "json"
+    a = work.error_body(op, status, code, message)
+    return Response(a.body, status_code=status, media_type=a.media, headers=headers)
+
+
+class Service:
+    def __init__(self, config: Config):
+        self.config = config
+        self.pool: Optional[Pool] = None
+        self.store: Optional[Store] = None
+        self.rules_version = ""
+        self.draining = False
+
+    # ------------------------------------------------------------ life
+    async def startup(self) -> None:
+        from ..engine import rules_version
+
+        self.rules_version = rules_version(self.config.logic_dir) if self.config.logic_dir else rules_version()
+        self.store = Store(self.config.store, self.config.store_sync)
+        self.pool = Pool(self.config)
+        await asyncio.get_running_loop().run_in_executor(None, self.pool.warm)
+
+    async def shutdown(self) -> None:
+        self.draining = True
+        if self.pool is not None:
+            await asyncio.get_running_loop().run_in_executor(None, self.pool.close)
+        if self.store is not None:
+            self.store.close()
+
+    # ------------------------------------------------------------ checks
+    def _authorized(self, request: Request) -> bool:
+        if self.config.token is None:
+            return True
+        got = request.headers.get("authorization", "")
+        scheme, _, value = got.partition(" ")
+        return scheme.lower() == "bearer" and hmac.compare_digest(value.strip().encode(), self.config.token.encode())
+
+    async def _body(self, request: Request) -> bytes:
+        limit = self.config.max_body
+        declared = request.headers.get("content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > limit):
+            raise HTTPException(413 if declared.isdigit() else 400,
+                                f"the body is over the limit of {limit} bytes" if declared.isdigit()
+                                else "Content-Length is not a number")
+        chunks, size = [], 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise HTTPException(413, f"the body is over the limit of {limit} bytes")
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    async def _checked(self, request: Request) -> bytes:
+        if not self._authorized(request):
+            raise HTTPException(401, "a valid bearer token is required (Authorization: Bearer <token>)",
+                                headers={"WWW-Authenticate": 'Bearer realm="pa-solver"'})
+        media = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+        if media not in MEDIA:
+            raise HTTPException(415, f"the body must be JSON (Content-Type application/json or application/fhir+json), "
+                                     f"not {media or 'none'!r}")
+        return await self._body(request)
+
+    # ------------------------------------------------------------ answering
+    async def answer(self, request: Request, op: str) -> Response:
+        body = await self._checked(request)
+        params = dict(request.query_params)
+        if self.draining:
+            return _error(request.url.path, 503, "transient", "the server is shutting down; try again later")
+        try:
+            got = await self.pool.run(op, body, params, self.config.time_limit)
+        except BrokenProcessPool:
+            return _error(request.url.path, 503, "transient",
+                          "the solver process answering this request was lost; try again")
+        except RuntimeError:            # the pool no longer takes work: the server is stopping
+            return _error(request.url.path, 503, "transient", "the server is shutting down; try again later")
+        if got.record is not None and got.status == 200:
+            rec = Record(kind=got.record["kind"], request=body, answer=got.body, media_type=got.media,
+                         rules_version=got.record["rules_version"], decisions=got.record["decisions"],
+                         submission=got.record.get("submission"))
+            try:
+                await asyncio.get_running_loop().run_in_executor(None, self.store.record, rec)
+            except StoreError as err:
+                LOG.error("%s", err)
+                return _error(request.url.path, 503, "transient",
+                              "the decision could not be recorded, so it is not answered; try again")
+        return Response(got.body, status_code=got.status, media_type=got.media)
+
+    async def inquire(self, request: Request) -> Response:
+        from ..jsontext import NotJSON, loads
+
+        body = await self._checked(request)
+        try:
+            obj = loads(body)
+        except NotJSON as err:
+            return _error(request.url.path, 400, "invalid", f"the body is {err}")
+        claim = None
+        if isinstance(obj, dict) and obj.get("resourceType") == "Bundle" and isinstance(obj.get("entry"), list):
+            claim = next((e.get("resource") for e in obj["entry"] if isinstance(e, dict)
+                          and isinstance(e.get("resource"), dict) and e["resource"].get("resourceType") == "Claim"),
+                         None)
+        elif isinstance(obj, dict) and obj.get("resourceType") == "Claim":
+            claim = obj
+        if claim is None:
+            return _error(request.url.path, 422, "not-supported",
+                          "$inquire takes a PAS inquiry Bundle holding the Claim whose identifier names a submission")
+        key = submission_key(claim.get("identifier"))
+        if key is None:
+            return _error(request.url.path, 400, "required", "Claim.identifier: names the submission to inquire about")
+        found = await asyncio.get_running_loop().run_in_executor(None, self.store.submission, key)
+        if found is None:
+            return _error(request.url.path, 404, "not-found", f"no submission {key.split('|', 1)[1]!r} "
+                                                                f"(identifier system {key.split('|', 1)[0] or 'none'!r})")
+        return Response(found[0], status_code=200, media_type=found[1])
+
+    async def health(self, request: Request) -> Response:
+        from ..engine import dump_json
+
+        return Response(dump_json({"status": "draining" if self.draining else "ok",
+                                   "rules_version": self.rules_version}), media_type="application/json",
+                        status_code=503 if self.draining else 200)
+
+    async def metadata(self, request: Request) -> Response:
+        from .metadata import capability_statement
+
+        return Response(capability_statement(self.rules_version), media_type=work.FHIR_JSON)
+
+    async def openapi(self, request: Request) -> Response:
+        from .openapi import document
+
+        return Response(document(), media_type="application/json")
+
+
+def create_app(config: Config) -> Starlette:
+    svc = Service(config)
+
+    def op(name: str):
+        async def endpoint(request: Request) -> Response:
+            return await svc.answer(request, name)
+        return endpoint
+
+    routes = [
+        Route("/health", svc.health, methods=["GET"]),
+        Route("/openapi.json", svc.openapi, methods=["GET"]),
+        Route("/fhir/metadata", svc.metadata, methods=["GET"]),
+        Route("/fhir/Claim/$submit", op("submit"), methods=["POST"]),
+        Route("/fhir/Claim/$inquire", svc.inquire, methods=["POST"]),
+        Route("/decide", op("decide"), methods=["POST"]),
+        Route("/explain", op("explain"), methods=["POST"]),
+        Route("/questionnaire", op("questionnaire"), methods=["POST"]),
+        Route("/diff", op("diff"), methods=["POST"]),
+    ]
+
+    async def http_error(request: Request, exc: HTTPException) -> Response:
+        code = {401: "security", 404: "not-found", 405: "not-supported", 413: "too-long",
+                415: "not-supported"}.get(exc.status_code, "invalid")
+        detail = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
+        if exc.status_code == 404:
+            detail = f"no endpoint {request.url.path!r} (see /openapi.json)"
+        elif exc.status_code == 405:
+            detail = f"{request.method} is not allowed on {request.url.path}"
+        return _error(request.url.path, exc.status_code, code, detail, headers=exc.headers)
+
+    async def disconnected(request: Request, exc: Exception) -> Response:
+        return _error(request.url.path, 400, "incomplete", "the client went away before the body was read")
+
+    async def unexpected(request: Request, exc: Exception) -> Response:
+        LOG.exception("unexpected fault answering %s %s", request.method, request.url.path)
+        return _error(request.url.path, 503, "exception", "the server could not answer this request (logged); "
+                                                          "try again")
+
+    from contextlib import asynccontextmanager
+
+    @asynccontextmanager
+    async def lifespan(app):
+        await svc.startup()
+        try:
+            yield
+        finally:
+            await svc.shutdown()
+
+    app = Starlette(routes=routes, lifespan=lifespan,
+                    exception_handlers={HTTPException: http_error, ClientDisconnect: disconnected,
+                                        Exception: unexpected})
+    app.state.service = svc
+    return app

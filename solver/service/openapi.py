@@ -1,0 +1,95 @@
+"""GET /openapi.json: every endpoint, its bodies in and out, and every error it answers."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from ..engine import dump_json
+
+_JSON_ERROR = {"type": "object", "required": ["error"], "properties": {"error": {"type": "string"}},
+               "additionalProperties": False}
+_OUTCOME = {"type": "object", "required": ["resourceType", "issue"],
+            "properties": {"resourceType": {"const": "OperationOutcome"},
+                           "issue": {"type": "array", "minItems": 1, "items": {
+                               "type": "object", "required": ["severity", "code", "diagnostics"],
+                               "properties": {"severity": {"type": "string"}, "code": {"type": "string"},
+                                              "diagnostics": {"type": "string"}}}}}}
+_ANY_OBJECT = {"type": "object"}
+_CASE_OR_BUNDLE = {"description": "A CASE.md case, or a FHIR R4 Bundle (FHIR.md)", "type": "object"}
+_RESULT = {"type": "object", "required": ["case_id", "rules_version", "results", "derived_facts"],
+           "properties": {"case_id": {"type": ["string", "null"]}, "rules_version": {"type": "string"},
+                          "results": {"type": "array", "items": _ANY_OBJECT}, "derived_facts": _ANY_OBJECT}}
+_BUNDLE = {"type": "object", "required": ["resourceType"], "properties": {"resourceType": {"const": "Bundle"}}}
+_ERRORS_JSON = (400, 401, 413, 415, 503)
+_ERRORS_FHIR = (400, 401, 404, 413, 415, 422, 503)
+_WORDS = {400: "bad input (the message names the field)", 401: "missing or wrong bearer token",
+          404: "unknown submission", 413: "body over the limit", 415: "not JSON",
+          422: "valid FHIR that is not a prior-authorization request",
+          503: "a solver process was lost, the decision took too long (too-costly), or it could not be recorded"}
+
+
+def _errors(codes, schema, media) -> dict:
+    return {str(c): {"description": _WORDS[c], "content": {media: {"schema": schema}}} for c in codes}
+
+
+def _post(summary: str, body: dict, ok: dict, media: str = "application/json", fhir: bool = False,
+          params: list | None = None) -> dict:
+    errors = _errors(_ERRORS_FHIR, _OUTCOME, "application/fhir+json") if fhir else \
+        _errors(_ERRORS_JSON, _JSON_ERROR, "application/json")
+    op = {"summary": summary,
+          "requestBody": {"required": True, "content": {"application/json": {"schema": body},
+                                                        "application/fhir+json": {"schema": body}}},
+          "responses": {"200": {"description": "the answer", "content": {media: {"schema": ok}}}, **errors},
+          "security": [{"bearer": []}, {}]}
+    if params:
+        op["parameters"] = params
+    return {"post": op}
+
+
+_AS_OF = {"name": "as_of", "in": "query", "required": False, "schema": {"type": "string", "format": "date"},
+          "description": "FHIR input: the request date (the CLI's --as-of)"}
+_DRUG = {"name": "drug", "in": "query", "required": False,
+         "schema": {"type": "string", "enum": ["inotuzumab_ozogamicin", "blinatumomab"]},
+         "description": "FHIR input: the drug, where a bundle requests both (the CLI's --drug)"}
+_MAX = {"name": "max_changes", "in": "query", "required": False, "schema": {"type": "string", "pattern": "^[1-4]$"},
+        "description": "at most this many fact changes together (1-4, default 2)"}
+
+
+@lru_cache(maxsize=1)
+def document() -> bytes:
+    doc = {
+        "openapi": "3.1.0",
+        "info": {"title": "pa-solver", "version": "1",
+                 "description": "Prior-authorization eligibility (Besponsa, Blincyto) decided by ASP rules: "
+                                "shared/spec/SERVICE.md."},
+        "components": {"securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}},
+        "paths": {
+            "/health": {"get": {"summary": "liveness and the rules version", "responses": {
+                "200": {"description": "serving", "content": {"application/json": {"schema": {
+                    "type": "object", "required": ["status", "rules_version"],
+                    "properties": {"status": {"const": "ok"}, "rules_version": {"type": "string"}}}}}},
+                "503": {"description": "shutting down", "content": {"application/json": {"schema": _ANY_OBJECT}}}}}},
+            "/fhir/metadata": {"get": {"summary": "the CapabilityStatement", "responses": {
+                "200": {"description": "CapabilityStatement", "content": {"application/fhir+json": {"schema": {
+                    "type": "object", "required": ["resourceType"],
+                    "properties": {"resourceType": {"const": "CapabilityStatement"}}}}}}}}},
+            "/fhir/Claim/$submit": _post("PAS Claim/$submit: the PAS response Bundle (decide --format pas)",
+                                         _BUNDLE, _BUNDLE, "application/fhir+json", fhir=True),
+            "/fhir/Claim/$inquire": _post("PAS Claim/$inquire: the answer recorded for the submission the Claim's "
+                                          "identifier names", _BUNDLE, _BUNDLE, "application/fhir+json", fhir=True),
+            "/decide": _post("decide --json", _CASE_OR_BUNDLE, _RESULT, params=[_AS_OF, _DRUG]),
+            "/explain": _post("explain --json", _CASE_OR_BUNDLE, _RESULT, params=[_AS_OF, _DRUG, _MAX]),
+            "/questionnaire": _post("questionnaire CASE_OR_BUNDLE: the adaptive DTR Questionnaire", _CASE_OR_BUNDLE,
+                                    {"type": "object", "required": ["resourceType"],
+                                     "properties": {"resourceType": {"const": "Questionnaire"}}},
+                                    params=[_AS_OF, _DRUG]),
+            "/diff": _post("diff A B --json", {
+                "type": "object", "required": ["plans"], "additionalProperties": False,
+                "properties": {"plans": {"type": "array", "minItems": 2, "maxItems": 2, "items": {
+                    "type": "string", "enum": ["bcbs_fep", "bcbsnc", "cvs_caremark", "masshealth", "ohsu"]}},
+                    "drug": {"type": "string", "enum": ["inotuzumab_ozogamicin", "blinatumomab"]},
+                    "request": {"type": "string", "enum": ["initial", "continuation"]}}},
+                {"type": "object", "required": ["plans", "differences"]}),
+        },
+    }
+    return dump_json(doc).encode("utf-8")

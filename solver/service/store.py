@@ -1,0 +1,138 @@
+"""The record of every decision the service answered (SERVICE.md, "Nothing lost").
+
+    store = Store("decisions.sqlite")            # one file; WAL
+    seq = store.record(Record(kind="submit", ...))   # durable when it returns: then the answer may leave
+    store.submission("urn:ex|PA-1")              # the answer bytes $inquire gives back, or None
+    store.list(since="2026-01-01", plan="ohsu")  # what `pa-solver audit` prints
+
+One SQLite file in write-ahead-log mode.  A write is committed before
+`record` returns, and a committed transaction survives the process being
+killed (SIGKILL) at any later point: WAL with `synchronous=NORMAL` loses a
+commit only to a power cut or an operating-system crash, never to the death
+of the process; `--store-sync full` makes it survive those too, at the cost
+of an fsync per answer.
+
+Outgrowing one file: everything here is plain SQL over one table (`decisions`)
+through the DB-API, so a PostgreSQL store is this class with a psycopg
+connection, `%s` for `?`, `BIGSERIAL` for the key, `BYTEA` for the blobs and a
+connection pool instead of the one writer lock (README, "The service").
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import os
+import sqlite3
+import threading
+from typing import Iterable, Optional
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS decisions (
+    seq            INTEGER PRIMARY KEY AUTOINCREMENT,
+    kind           TEXT NOT NULL,            -- submit | crd
+    submission     TEXT,                     -- the Claim's identifier, system|value ($inquire finds it)
+    request_sha256 TEXT NOT NULL,
+    request        BLOB NOT NULL,            -- the request's bytes, as received
+    answer         BLOB NOT NULL,            -- the answer's bytes, as sent
+    media_type     TEXT NOT NULL,
+    rules_version  TEXT NOT NULL,
+    decided_at     TEXT NOT NULL,            -- UTC, ISO 8601
+    decisions      TEXT NOT NULL             -- JSON: {plan: decision}
+);
+CREATE INDEX IF NOT EXISTS decisions_submission ON decisions (submission);
+CREATE INDEX IF NOT EXISTS decisions_decided_at ON decisions (decided_at);
+"""
+
+
+class StoreError(RuntimeError):
+    """The store cannot be opened or written (a full disk, a read-only file, not a database)."""
+
+
+class Record:
+    __slots__ = ("kind", "submission", "request", "answer", "media_type", "rules_version", "decisions")
+
+    def __init__(self, kind: str, request: bytes, answer: bytes, media_type: str, rules_version: str,
+                 decisions: dict, submission: Optional[str] = None):
+        self.kind, self.submission, self.request, self.answer = kind, submission, request, answer
+        self.media_type, self.rules_version, self.decisions = media_type, rules_version, decisions
+
+
+class Store:
+    def __init__(self, path: str, sync: str = "normal"):
+        self.path = os.fspath(path)
+        if sync not in ("normal", "full"):
+            raise ValueError(f"sync must be normal or full, not {sync!r}")
+        self._lock = threading.Lock()
+        try:
+            self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=30)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute(f"PRAGMA synchronous={sync.upper()}")
+            self._db.executescript(SCHEMA)
+        except sqlite3.Error as err:
+            raise StoreError(f"--store {self.path}: {err}") from None
+
+    def record(self, rec: Record) -> int:
+        """Write one answered decision; durable (committed) when this returns its sequence number."""
+        now = dt.datetime.now(dt.timezone.utc).isoformat(timespec="microseconds")
+        row = (rec.kind, rec.submission, hashlib.sha256(rec.request).hexdigest(), rec.request, rec.answer,
+               rec.media_type, rec.rules_version, now, json.dumps(rec.decisions, sort_keys=True))
+        with self._lock:
+            try:
+                cur = self._db.execute(
+                    "INSERT INTO decisions (kind, submission, request_sha256, request, answer, media_type, "
+                    "rules_version, decided_at, decisions) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", row)
+                return int(cur.lastrowid)
+            except sqlite3.Error as err:
+                raise StoreError(f"cannot record the decision in {self.path}: {err}") from None
+
+    def submission(self, key: str) -> Optional[tuple[bytes, str]]:
+        """The latest answer recorded for a submission: (bytes, media type), or None."""
+        with self._lock:
+            row = self._db.execute("SELECT answer, media_type FROM decisions WHERE submission = ? AND kind = 'submit' "
+                                   "ORDER BY seq DESC LIMIT 1", (key,)).fetchone()
+        return None if row is None else (bytes(row[0]), row[1])
+
+    def list(self, since: Optional[str] = None, plan: Optional[str] = None, kind: Optional[str] = None,
+             limit: Optional[int] = None) -> list[dict]:
+        """Recorded decisions, oldest first: seq, kind, submission, time, rules version, request hash and
+        the decision per plan (`plan`: only records that decided that plan)."""
+        sql = "SELECT seq, kind, submission, decided_at, rules_version, request_sha256, decisions FROM decisions"
+        where, args = [], []
+        if since is not None:
+            where.append("decided_at >= ?")
+            args.append(since)
+        if kind is not None:
+            where.append("kind = ?")
+            args.append(kind)
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY seq"
+        with self._lock:
+            rows = self._db.execute(sql, args).fetchall()
+        out = []
+        for seq, k, sub, at, version, digest, decisions in rows:
+            dec = json.loads(decisions)
+            if plan is not None and plan not in dec:
+                continue
+            out.append({"seq": seq, "kind": k, "submission": sub, "decided_at": at, "rules_version": version,
+                        "request_sha256": digest, "decisions": dec})
+        return out[-limit:] if limit else out
+
+    def count(self) -> int:
+        with self._lock:
+            return int(self._db.execute("SELECT COUNT(*) FROM decisions").fetchone()[0])
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+
+def submission_key(identifiers: Iterable[dict]) -> Optional[str]:
+    """The key a Claim's first identifier with a value gives: "system|value" ("|value" without a system)."""
+    for ident in identifiers or []:
+        if isinstance(ident, dict) and isinstance(ident.get("value"), str) and ident["value"]:
+            system = ident.get("system") if isinstance(ident.get("system"), str) else ""
+            return f"{system}|{ident['value']}"
+    return None

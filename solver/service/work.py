@@ -1,0 +1,240 @@
+"""What one service worker process does with a request: bytes in, bytes out.
+
+Each worker holds one warm `Solver` (one grounding, reused: the strategy the
+benchmarks chose) and answers with the very functions the command line uses,
+so an endpoint's answer is the CLI's, byte for byte.  The event loop never
+solves: it hands `handle(op, body, params)` to a worker and sends back the
+`Answer` (status, bytes, media type, and what the store must record).
+
+A time limit stops clingo (`Control.interrupt` from a timer thread): the
+answer is then `too-costly`, and the worker is ready for the next request.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from typing import NamedTuple, Optional
+
+from ..contract import CaseError
+from ..engine import Interrupted, RuleBaseError, Solver, dump_json
+from ..jsontext import NotJSON, loads
+from ..text import utf8
+
+FHIR_JSON = "application/fhir+json"
+JSON = "application/json"
+PLAIN_OPS = ("decide", "explain", "questionnaire", "diff")
+FHIR_OPS = ("submit",)
+
+_SOLVER: Optional[Solver] = None
+_PLANS: Optional[list[str]] = None
+
+
+class Answer(NamedTuple):
+    status: int
+    body: bytes
+    media: str
+    record: Optional[dict] = None       # for the store: kind, submission, decisions, rules_version
+
+
+class Refused(Exception):
+    """A request answered with an error: HTTP status, FHIR issue code, words."""
+
+    def __init__(self, status: int, code: str, message: str):
+        super().__init__(message)
+        self.status, self.code = status, code
+
+
+def init(logic_dir=None, plans: Optional[list[str]] = None) -> None:
+    """Build the worker's solver once, and warm it with one solve of every kind it will do."""
+    global _SOLVER, _PLANS
+    _SOLVER = Solver(logic_dir) if logic_dir is not None else Solver()
+    _PLANS = sorted(plans) if plans else None
+    from ..inputs import case_from
+
+    case, _ = case_from({"facts": {"age_years": 40, "diagnosis": "all"}})
+    _SOLVER.solve(case, max_changes=1)
+
+
+def ready() -> bool:
+    """A no-op that makes the pool start a worker (and so build its solver) before any request."""
+    solver()
+    return True
+
+
+def solver() -> Solver:
+    if _SOLVER is None:
+        init()
+    return _SOLVER
+
+
+def outcome(code: str, message: str) -> bytes:
+    """An OperationOutcome with one error issue (FHIR endpoints' errors)."""
+    return dump_json({"resourceType": "OperationOutcome",
+                      "issue": [{"severity": "error", "code": code, "diagnostics": message}]}).encode("utf-8",
+                                                                                                    "backslashreplace") + b"\n"
+
+
+def error_body(op: str, status: int, code: str, message: str) -> Answer:
+    if op in FHIR_OPS or op.startswith("fhir"):
+        return Answer(status, outcome(code, message), FHIR_JSON)
+    return Answer(status, dump_json({"error": message}).encode("utf-8", "backslashreplace") + b"\n", JSON)
+
+
+def handle(op: str, body: bytes, params: dict, time_limit: Optional[float] = None) -> Answer:
+    """Answer one request (run in a worker process).  Never raises for bad input."""
+    s = solver()
+    timer = None
+    if time_limit:
+        timer = threading.Timer(time_limit, _interrupt, (s,))
+        timer.daemon = True
+        timer.start()
+    try:
+        if op in PLAIN_OPS:
+            # the CLI's bytes: its JSON line, newline included
+            return Answer(200, utf8(dump_json(_plain(s, op, body, params))) + b"\n", JSON)
+        if op == "submit":
+            return _submit(s, body, params)
+        raise Refused(404, "not-found", f"no operation {op!r}")
+    except Refused as err:
+        return error_body(op, err.status, err.code, str(err))
+    except NotJSON as err:
+        return error_body(op, 400, "invalid", f"the body is {err}")
+    except CaseError as err:
+        from ..fhir.reader import FhirError
+
+        if isinstance(err, FhirError) and _not_a_request(str(err)):
+            return error_body(op, 422, "not-supported", str(err))
+        return error_body(op, 400, "invalid", str(err))
+    except Interrupted:
+        return error_body(op, 503, "too-costly", f"the decision took longer than the server's limit of "
+                                                  f"{time_limit:g} s and was stopped")
+    except (ValueError, TypeError, RuleBaseError) as err:
+        return error_body(op, 400, "invalid", str(err))
+    finally:
+        if timer is not None:
+            timer.cancel()
+
+
+def _interrupt(s: Solver) -> None:
+    for rb in (s.rules, s._explainer, getattr(s, "_diff", None)):
+        if rb is not None:
+            rb.ctl.interrupt()
+
+
+# FhirErrors that mean "valid FHIR, but not a prior-authorization request we decide" (422)
+_NOT_A_REQUEST = ("a response bundle", "requests neither", "a bare ", "not a Bundle", "requests both")
+
+
+def _not_a_request(message: str) -> bool:
+    return any(m in message for m in _NOT_A_REQUEST)
+
+
+def _date(params: dict, name: str) -> Optional[dt.date]:
+    v = params.get(name)
+    if v is None:
+        return None
+    try:
+        return dt.date.fromisoformat(v)
+    except (TypeError, ValueError):
+        raise Refused(400, "invalid", f"{name}: {v!r} is not a date (YYYY-MM-DD)") from None
+
+
+def _choice(params: dict, name: str, allowed: tuple) -> Optional[str]:
+    v = params.get(name)
+    if v is not None and v not in allowed:
+        raise Refused(400, "invalid", f"{name}: {v!r} is not one of {', '.join(allowed)}")
+    return v
+
+
+DRUGS = ("inotuzumab_ozogamicin", "blinatumomab")
+REQUESTS = ("initial", "continuation")
+
+
+def _read(body: bytes, params: dict):
+    from ..inputs import case_from
+
+    obj = loads(body)
+    return case_from(obj, as_of=_date(params, "as_of"), drug=_choice(params, "drug", DRUGS))
+
+
+def _plain(s: Solver, op: str, body: bytes, params: dict) -> dict:
+    from ..inputs import result_for
+
+    if op == "diff":
+        return _diff(s, loads(body))
+    case, fhir = _read(body, params)
+    if op == "decide":
+        return result_for(s, case, fhir)
+    if op == "explain":
+        raw = params.get("max_changes", "2")
+        from ..engine import MAX_CHANGES
+
+        if not (isinstance(raw, str) and raw.isdigit() and 1 <= int(raw) <= MAX_CHANGES):
+            raise Refused(400, "invalid", f"max_changes: must be a whole number from 1 to {MAX_CHANGES}, not {raw!r}")
+        return result_for(s, case, fhir, int(raw))
+    from ..fhir.dtr import questionnaire
+
+    result = result_for(s, case, fhir)
+    return questionnaire(s, case.drug, case.request, list(case.plans) if case.plans else None, result)
+
+
+def _diff(s: Solver, obj) -> dict:
+    from ..contract import PLANS
+    from ..diff import diff
+
+    if not isinstance(obj, dict):
+        raise Refused(400, "invalid", "(body): expected a JSON object {\"plans\": [A, B], \"drug\", \"request\"}")
+    unknown = sorted(set(obj) - {"plans", "drug", "request"})
+    if unknown:
+        raise Refused(400, "invalid", f"{unknown[0]}: unknown field (a diff takes plans, drug, request; "
+                                      f"no file or folder: --against is a server option)")
+    plans = obj.get("plans")
+    if not (isinstance(plans, list) and len(plans) == 2 and all(isinstance(p, str) and p in PLANS for p in plans)
+            and plans[0] != plans[1]):
+        raise Refused(400, "invalid", f"plans: two different plan ids of {', '.join(PLANS)}")
+    drug = obj.get("drug") or "inotuzumab_ozogamicin"
+    request = obj.get("request") or "initial"
+    if drug not in DRUGS:
+        raise Refused(400, "invalid", f"drug: one of {', '.join(DRUGS)}")
+    if request not in REQUESTS:
+        raise Refused(400, "invalid", f"request: one of {', '.join(REQUESTS)}")
+    return diff(s, plans[0], plans[1], drug=drug, request=request)
+
+
+def _submit(s: Solver, body: bytes, params: dict) -> Answer:
+    """PAS Claim/$submit: a request Bundle whose first entry is a Claim -> the PAS response Bundle
+    (`decide --format pas`), and what the store records."""
+    from ..fhir.pas import pas_bundle
+    from ..inputs import result_for
+    from .store import submission_key
+
+    obj = loads(body)
+    if not isinstance(obj, dict) or obj.get("resourceType") != "Bundle":
+        got = obj.get("resourceType") if isinstance(obj, dict) else type(obj).__name__
+        raise Refused(422, "not-supported", f"$submit takes a PAS request Bundle (Claim first), not {got!r}")
+    entries = obj.get("entry") if isinstance(obj.get("entry"), list) else []
+    first = entries[0].get("resource") if entries and isinstance(entries[0], dict) else None
+    if not isinstance(first, dict) or first.get("resourceType") != "Claim":
+        raise Refused(422, "not-supported", "Bundle.entry[0]: a PAS request Bundle's first entry is the Claim")
+    key = submission_key(first.get("identifier"))
+    if key is None:
+        raise Refused(400, "required", "Claim.identifier: a PAS request names itself with an identifier "
+                                       "($inquire finds the answer by it)")
+    case, fhir = _read(body, params)
+    if _PLANS and not case.plans:
+        case = case.model_copy(update={"plans": _PLANS}) if hasattr(case, "model_copy") else \
+            _with_plans(case, _PLANS)
+    result = result_for(s, case, fhir)
+    patient = {"reference": fhir.patient} if fhir.patient else None
+    out = pas_bundle(result, s.rules.plans, fhir.request_date, fhir.claim, patient)
+    decisions = {r["plan"]: r["decision"] for r in result["results"]}
+    return Answer(200, utf8(dump_json(out)) + b"\n", FHIR_JSON,
+                  {"kind": "submit", "submission": key, "decisions": decisions,
+                   "rules_version": result["rules_version"]})
+
+
+def _with_plans(case, plans):
+    import msgspec
+
+    return msgspec.structs.replace(case, plans=list(plans))

@@ -164,9 +164,10 @@ class Service:
         return await self._body(request)
 
     # ------------------------------------------------------------ answering
-    async def answer(self, request: Request, op: str) -> Response:
-        body = await self._checked(request)
-        params = dict(request.query_params)
+    async def answer(self, request: Request, op: str, extra: Optional[dict] = None,
+                     body: Optional[bytes] = None) -> Response:
+        body = await self._checked(request) if body is None else body
+        params = {**dict(request.query_params), "base_url": str(request.base_url), **(extra or {})}
         if self.draining:
             return _error(request.url.path, 503, "transient", "the server is shutting down; try again later")
         try:
@@ -215,6 +216,38 @@ class Service:
                                                                 f"(identifier system {key.split('|', 1)[0] or 'none'!r})")
         return Response(found[0], status_code=200, media_type=found[1])
 
+    async def cds_discovery(self, request: Request) -> Response:
+        from ..engine import dump_json
+        from .crd import services
+
+        return Response(dump_json(services()) + "\n", media_type="application/json")
+
+    async def cds_hook(self, request: Request) -> Response:
+        from ..jsontext import NotJSON, loads
+        from .crd import HOOKS
+
+        sid = request.path_params["service_id"]
+        if sid not in HOOKS.values():
+            raise HTTPException(404)
+        body = await self._checked(request)
+        try:
+            obj = loads(body)
+        except NotJSON as err:
+            return _error(request.url.path, 400, "invalid", f"the body is {err}")
+        hook = obj.get("hook") if isinstance(obj, dict) else None
+        if HOOKS.get(hook) != sid:
+            return _error(request.url.path, 400, "invalid", f"hook: {hook!r} is not the hook of service {sid}")
+        return await self.answer(request, "crd", {"hook_instance": str(obj.get("hookInstance"))}, body)
+
+    async def fhir_questionnaire(self, request: Request) -> Response:
+        if not self._authorized(request):
+            raise HTTPException(401, "a valid bearer token is required (Authorization: Bearer <token>)",
+                                headers={"WWW-Authenticate": 'Bearer realm="pa-solver"'})
+        got = await self.pool.run("fhir_questionnaire", b"", {"id": request.path_params["qid"],
+                                                              "base_url": str(request.base_url)},
+                                  self.config.time_limit)
+        return Response(got.body, status_code=got.status, media_type=got.media)
+
     async def health(self, request: Request) -> Response:
         from ..engine import dump_json
 
@@ -247,6 +280,10 @@ def create_app(config: Config) -> Starlette:
         Route("/fhir/metadata", svc.metadata, methods=["GET"]),
         Route("/fhir/Claim/$submit", op("submit"), methods=["POST"]),
         Route("/fhir/Claim/$inquire", svc.inquire, methods=["POST"]),
+        Route("/fhir/Questionnaire/$next-question", op("next_question"), methods=["POST"]),
+        Route("/fhir/Questionnaire/{qid}", svc.fhir_questionnaire, methods=["GET"]),
+        Route("/cds-services", svc.cds_discovery, methods=["GET"]),
+        Route("/cds-services/{service_id}", svc.cds_hook, methods=["POST"]),
         Route("/decide", op("decide"), methods=["POST"]),
         Route("/explain", op("explain"), methods=["POST"]),
         Route("/questionnaire", op("questionnaire"), methods=["POST"]),

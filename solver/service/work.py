@@ -24,7 +24,7 @@ from ..text import utf8
 FHIR_JSON = "application/fhir+json"
 JSON = "application/json"
 PLAIN_OPS = ("decide", "explain", "questionnaire", "diff")
-FHIR_OPS = ("submit",)
+FHIR_OPS = ("submit", "next_question", "fhir_questionnaire")
 
 _SOLVER: Optional[Solver] = None
 _PLANS: Optional[list[str]] = None
@@ -95,6 +95,12 @@ def handle(op: str, body: bytes, params: dict, time_limit: Optional[float] = Non
             return Answer(200, utf8(dump_json(_plain(s, op, body, params))) + b"\n", JSON)
         if op == "submit":
             return _submit(s, body, params)
+        if op == "crd":
+            return _crd(s, body, params)
+        if op == "next_question":
+            return _next_question(s, body, params)
+        if op == "fhir_questionnaire":
+            return _fhir_questionnaire(s, params)
         raise Refused(404, "not-found", f"no operation {op!r}")
     except Refused as err:
         return error_body(op, err.status, err.code, str(err))
@@ -238,3 +244,51 @@ def _with_plans(case, plans):
     import msgspec
 
     return msgspec.structs.replace(case, plans=list(plans))
+
+
+def _crd(s: Solver, body: bytes, params: dict) -> Answer:
+    """A CDS Hooks call: cards and systemActions, and the decisions the store records."""
+    from .crd import HookError, answer
+
+    try:
+        out, decided = answer(loads(body), s, _PLANS, params.get("base_url", ""))
+    except HookError as err:
+        raise Refused(400, "invalid", str(err)) from None
+    record = None
+    if decided:
+        by_plan: dict = {}
+        for d in decided:
+            by_plan.setdefault(d["plan"], []).append(d["decision"])
+        record = {"kind": "crd", "submission": params.get("hook_instance"),
+                  "decisions": {p: ", ".join(v) for p, v in by_plan.items()},
+                  "rules_version": decided[0]["rules_version"]}
+    return Answer(200, utf8(dump_json(out)) + b"\n", JSON, record)
+
+
+def _next_question(s: Solver, body: bytes, params: dict) -> Answer:
+    from .nextq import NextQuestionError, next_question
+
+    try:
+        out = next_question(loads(body), s, _PLANS, _date(params, "as_of"))
+    except NextQuestionError as err:
+        raise Refused(422 if err.not_ours else 400, "not-supported" if err.not_ours else "invalid", str(err)) from None
+    return Answer(200, utf8(dump_json(out)) + b"\n", FHIR_JSON)
+
+
+def _fhir_questionnaire(s: Solver, params: dict) -> Answer:
+    """GET /fhir/Questionnaire/{id}: a plan's whole Questionnaire for a drug and request (the
+    canonical a CRD card points to; $next-question asks it one question at a time)."""
+    from ..fhir.dtr import questionnaire
+    from .crd import parse_questionnaire_id
+
+    qid = params.get("id", "")
+    got = parse_questionnaire_id(qid)
+    if got is None:
+        raise Refused(404, "not-found", f"no Questionnaire {qid!r} (ids are pa-<drug>-<request>-<plan>)")
+    plan, drug, request = got
+    q = questionnaire(s, drug, request, [plan])
+    q["id"], q["name"] = qid, qid
+    q["url"] = f"{params.get('base_url', '').rstrip('/')}/fhir/Questionnaire/{qid}"
+    q["extension"] = [{"url": "http://hl7.org/fhir/uv/sdc/StructureDefinition/sdc-questionnaire-adaptive",
+                       "valueBoolean": True}]
+    return Answer(200, utf8(dump_json(q)) + b"\n", FHIR_JSON)

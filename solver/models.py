@@ -70,6 +70,15 @@ class Facts(BaseModel):
     new_to_plan_on_treatment: Optional[bool] = None
     supplied_by_samples_or_pap: Optional[bool] = None
 
+    @field_validator("planned_cycles", "units_per_21_days", "prior_systemic_therapies", "cycles_received",
+                     mode="before")
+    @classmethod
+    def _whole(cls, v):
+        # JSON has one kind of number: 4.0 is the integer 4 (JSON Schema says so too); 3.5 is refused
+        if isinstance(v, float) and v.is_integer():
+            return int(v)
+        return v
+
     @field_validator("icd10_codes")
     @classmethod
     def _codes(cls, codes):

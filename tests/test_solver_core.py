@@ -121,6 +121,8 @@ def test_same_case_gives_identical_json_whatever_was_solved_before():
     ({"facts": {"weight": 70}}, "facts.weight"),
     ({"facts": {"ph_status": "pos"}}, "facts.ph_status"),
     ({"facts": {"planned_cycles": 3.5}}, "facts.planned_cycles"),
+    ({"facts": {"planned_cycles": True}}, "facts.planned_cycles"),
+    ({"facts": {"cycles_received": 21.0}}, "facts.cycles_received"),
     ({"drug": "aspirin"}, "drug"),
     ({"plans": ["aetna"]}, "plans[0]"),
 ])
@@ -128,6 +130,13 @@ def test_bad_input_names_the_field(bad, field):
     with pytest.raises(CaseError) as err:
         decide(bad)
     assert str(err.value).startswith(field)
+
+
+def test_a_whole_number_written_with_a_point_is_that_integer():
+    """JSON has one kind of number (and JSON Schema, the service's OpenAPI document, agrees): 4.0 is 4."""
+    facts = {"planned_cycles": 4, "units_per_21_days": 30, "prior_systemic_therapies": 2, "cycles_received": 0}
+    as_float = {k: float(v) for k, v in facts.items()}
+    assert decide({"facts": as_float}).to_json() == decide({"facts": facts}).to_json()
 
 
 def run(*args, stdin=None):

@@ -15,12 +15,15 @@ _OUTCOME = {"type": "object", "required": ["resourceType", "issue"],
                                "properties": {"severity": {"type": "string"}, "code": {"type": "string"},
                                               "diagnostics": {"type": "string"}}}}}}
 _ANY_OBJECT = {"type": "object"}
-_CASE_OR_BUNDLE = {"description": "A CASE.md case, or a FHIR R4 Bundle (FHIR.md)", "type": "object"}
+_CASE_OR_BUNDLE = {"description": "A CASE.md case, or a FHIR R4 Bundle (FHIR.md)",
+                   "oneOf": [{"$ref": "#/components/schemas/Case"},
+                             {"type": "object", "required": ["resourceType"],
+                              "properties": {"resourceType": {"const": "Bundle"}}}]}
 _RESULT = {"type": "object", "required": ["case_id", "rules_version", "results", "derived_facts"],
            "properties": {"case_id": {"type": ["string", "null"]}, "rules_version": {"type": "string"},
                           "results": {"type": "array", "items": _ANY_OBJECT}, "derived_facts": _ANY_OBJECT}}
 _BUNDLE = {"type": "object", "required": ["resourceType"], "properties": {"resourceType": {"const": "Bundle"}}}
-_ERRORS_JSON = (400, 401, 413, 415, 503)
+_ERRORS_JSON = (400, 401, 413, 415, 422, 503)
 _ERRORS_FHIR = (400, 401, 404, 413, 415, 422, 503)
 _WORDS = {400: "bad input (the message names the field)", 401: "missing or wrong bearer token",
           404: "unknown submission", 413: "body over the limit", 415: "not JSON",
@@ -55,6 +58,21 @@ _MAX = {"name": "max_changes", "in": "query", "required": False, "schema": {"typ
         "description": "at most this many fact changes together (1-4, default 2)"}
 
 
+def _case_schemas() -> dict:
+    """The case's JSON Schema, from the pydantic models that validate it (CASE.md), with what their
+    validators add: ICD-10 codes' form, no plan twice, a case id that is text."""
+    from ..contract import ICD10
+    from ..models import Case
+
+    schema = Case.model_json_schema(ref_template="#/components/schemas/{model}")
+    defs = schema.pop("$defs")
+    codes = defs["Facts"]["properties"]["icd10_codes"]["anyOf"][0]
+    codes["items"]["pattern"] = ICD10.pattern
+    plans = next(a for a in schema["properties"]["plans"]["anyOf"] if a.get("type") == "array")
+    plans["uniqueItems"] = True
+    return {"Case": schema, **defs}
+
+
 @lru_cache(maxsize=1)
 def document() -> bytes:
     doc = {
@@ -62,7 +80,8 @@ def document() -> bytes:
         "info": {"title": "pa-solver", "version": "1",
                  "description": "Prior-authorization eligibility (Besponsa, Blincyto) decided by ASP rules: "
                                 "shared/spec/SERVICE.md."},
-        "components": {"securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}},
+        "components": {"securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+                       "schemas": _case_schemas()},
         "paths": {
             "/health": {"get": {"summary": "liveness and the rules version", "responses": {
                 "200": {"description": "serving", "content": {"application/json": {"schema": {
@@ -77,6 +96,40 @@ def document() -> bytes:
                                          _BUNDLE, _BUNDLE, "application/fhir+json", fhir=True),
             "/fhir/Claim/$inquire": _post("PAS Claim/$inquire: the answer recorded for the submission the Claim's "
                                           "identifier names", _BUNDLE, _BUNDLE, "application/fhir+json", fhir=True),
+            "/fhir/Questionnaire/$next-question": _post(
+                "DTR / SDC $next-question: the QuestionnaireResponse with the next question, or completed",
+                {"type": "object", "required": ["resourceType"]},
+                {"type": "object", "required": ["resourceType", "status"],
+                 "properties": {"resourceType": {"const": "QuestionnaireResponse"},
+                                "status": {"enum": ["in-progress", "completed"]}}},
+                "application/fhir+json", fhir=True, params=[_AS_OF]),
+            "/fhir/Questionnaire/{id}": {"get": {
+                "summary": "a plan's Questionnaire for a drug and request (pa-<drug>-<request>-<plan>)",
+                "parameters": [{"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}],
+                "responses": {"200": {"description": "Questionnaire", "content": {"application/fhir+json": {
+                    "schema": {"type": "object", "required": ["resourceType"],
+                               "properties": {"resourceType": {"const": "Questionnaire"}}}}}},
+                              **_errors((401, 404), _OUTCOME, "application/fhir+json")},
+                "security": [{"bearer": []}, {}]}},
+            "/cds-services": {"get": {"summary": "CDS Hooks discovery", "responses": {"200": {
+                "description": "the services", "content": {"application/json": {"schema": {
+                    "type": "object", "required": ["services"],
+                    "properties": {"services": {"type": "array", "items": {
+                        "type": "object", "required": ["hook", "id", "description"]}}}}}}}}}},
+            "/cds-services/{service_id}": {"post": {
+                "summary": "a CDS Hooks call (order-sign, order-select; the other CRD hooks answer no cards)",
+                "parameters": [{"name": "service_id", "in": "path", "required": True, "schema": {"type": "string"}}],
+                "requestBody": {"required": True, "content": {"application/json": {"schema": {
+                    "type": "object", "required": ["hook", "hookInstance", "context"],
+                    "properties": {"hook": {"type": "string"}, "hookInstance": {"type": "string"},
+                                   "context": {"type": "object"}, "prefetch": {"type": "object"}}}}}},
+                "responses": {"200": {"description": "cards and system actions", "content": {"application/json": {
+                    "schema": {"type": "object", "required": ["cards", "systemActions"],
+                               "properties": {"cards": {"type": "array"}, "systemActions": {"type": "array"}}}}}},
+                              **_errors((400, 401, 413, 415, 503), _JSON_ERROR, "application/json"),
+                              "404": {"description": "no such service", "content": {"application/json": {
+                                  "schema": _JSON_ERROR}}}},
+                "security": [{"bearer": []}, {}]}},
             "/decide": _post("decide --json", _CASE_OR_BUNDLE, _RESULT, params=[_AS_OF, _DRUG]),
             "/explain": _post("explain --json", _CASE_OR_BUNDLE, _RESULT, params=[_AS_OF, _DRUG, _MAX]),
             "/questionnaire": _post("questionnaire CASE_OR_BUNDLE: the adaptive DTR Questionnaire", _CASE_OR_BUNDLE,
@@ -85,7 +138,7 @@ def document() -> bytes:
                                     params=[_AS_OF, _DRUG]),
             "/diff": _post("diff A B --json", {
                 "type": "object", "required": ["plans"], "additionalProperties": False,
-                "properties": {"plans": {"type": "array", "minItems": 2, "maxItems": 2, "items": {
+                "properties": {"plans": {"type": "array", "minItems": 2, "maxItems": 2, "uniqueItems": True, "items": {
                     "type": "string", "enum": ["bcbs_fep", "bcbsnc", "cvs_caremark", "masshealth", "ohsu"]}},
                     "drug": {"type": "string", "enum": ["inotuzumab_ozogamicin", "blinatumomab"]},
                     "request": {"type": "string", "enum": ["initial", "continuation"]}}},

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
+import time
 from typing import NamedTuple, Optional
 
 from ..contract import CaseError
@@ -84,11 +85,8 @@ def error_body(op: str, status: int, code: str, message: str) -> Answer:
 def handle(op: str, body: bytes, params: dict, time_limit: Optional[float] = None) -> Answer:
     """Answer one request (run in a worker process).  Never raises for bad input."""
     s = solver()
-    timer = None
     if time_limit:
-        timer = threading.Timer(time_limit, _interrupt, (s,))
-        timer.daemon = True
-        timer.start()
+        _watchdog(s).arm(time_limit)
     try:
         if op in PLAIN_OPS:
             # the CLI's bytes: its JSON line, newline included
@@ -118,14 +116,55 @@ def handle(op: str, body: bytes, params: dict, time_limit: Optional[float] = Non
     except (ValueError, TypeError, RuleBaseError) as err:
         return error_body(op, 400, "invalid", str(err))
     finally:
-        if timer is not None:
-            timer.cancel()
+        if time_limit:
+            _watchdog(s).disarm()
 
 
-def _interrupt(s: Solver) -> None:
-    for rb in (s.rules, s._explainer, getattr(s, "_diff", None)):
-        if rb is not None:
-            rb.ctl.interrupt()
+class Watchdog(threading.Thread):
+    """One thread per worker that stops clingo when a request outlives its time limit (a timer
+    thread per request cost 0.7 ms of a 1.7 ms decision: measured)."""
+
+    def __init__(self, s: Solver):
+        super().__init__(daemon=True, name="pa-solver-watchdog")
+        self.solver, self.deadline = s, None
+        self.cond = threading.Condition()
+
+    def arm(self, seconds: float) -> None:
+        with self.cond:
+            idle = self.deadline is None
+            self.deadline = time.monotonic() + seconds
+            if idle:
+                self.cond.notify()
+
+    def disarm(self) -> None:
+        with self.cond:
+            self.deadline = None
+
+    def run(self) -> None:
+        with self.cond:
+            while True:
+                if self.deadline is None:
+                    self.cond.wait()
+                    continue
+                left = self.deadline - time.monotonic()
+                if left > 0:
+                    self.cond.wait(left)
+                    continue
+                self.deadline = None           # the solve running now is stopped, under the lock
+                for rb in (self.solver.rules, self.solver._explainer, getattr(self.solver, "_diff", None)):
+                    if rb is not None:
+                        rb.ctl.interrupt()
+
+
+_WATCHDOG: Optional[Watchdog] = None
+
+
+def _watchdog(s: Solver) -> Watchdog:
+    global _WATCHDOG
+    if _WATCHDOG is None or _WATCHDOG.solver is not s:
+        _WATCHDOG = Watchdog(s)
+        _WATCHDOG.start()
+    return _WATCHDOG
 
 
 # FhirErrors that mean "valid FHIR, but not a prior-authorization request we decide" (422)

@@ -171,6 +171,17 @@ def test_bad_hook_requests_are_answered_400(server):
     assert server.post("/cds-services/nope", json.dumps(EXAMPLE).encode()).status_code == 404
 
 
+def test_an_order_whose_data_breaks_case_md_gets_a_card_saying_so(server):
+    bad = copy.deepcopy(EXAMPLE)
+    qr = bad["prefetch"]["questionnaireResponses"]["entry"][0]["resource"]
+    qr["item"][0]["item"].append({"linkId": "planned_cycles", "answer": [{"valueInteger": 99}]})
+    got = hook(server, bad)
+    assert got["systemActions"] == []
+    (card,) = got["cards"]
+    assert card["summary"] == "Besponsa: coverage could not be judged" and card["indicator"] == "warning"
+    assert "QuestionnaireResponse/qr1" in card["detail"] and "planned_cycles" in card["detail"]
+
+
 def test_crd_decisions_are_recorded(server):
     hook(server, EXAMPLE)
     audit = subprocess.run([sys.executable, "-m", "solver.cli", "audit", "--store", str(server.store), "--kind", "crd",

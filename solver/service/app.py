@@ -79,9 +79,6 @@ class Pool:
                     executor.shutdown(wait=False, cancel_futures=True)
             raise
 
-    def pids(self) -> list[int]:
-        return sorted(p.pid for p in (self.executor._processes or {}).values())
-
     def close(self, grace: float = 10.0) -> None:
         """Stop taking work, let each worker finish what it holds (at most `grace` seconds), then
         end any that has not: a stop never hangs on a stuck solve."""

@@ -140,7 +140,7 @@ def answer(req: Any, solver, server_plans: Optional[list[str]] = None, base_url:
            today: Optional[dt.date] = None) -> tuple[dict, list[dict]]:
     """The CDS Hooks response to one hook request, and the decisions it answers (for the store)."""
     from ..engine import dump_json
-    from ..fhir.reader import FhirError, read_bundle
+    from ..fhir.reader import read_bundle
     from ..inputs import case_from
     from ..contract import CaseError
 
@@ -196,7 +196,7 @@ def answer(req: Any, solver, server_plans: Optional[list[str]] = None, base_url:
             fhir = read_bundle(bundle, as_of=when, drug=drug)
             case, _ = case_from(dict(fhir.case, plans=sorted({p for _, p in judged})))
         except CaseError as err:
-            cards.append(_card_error(order, drug, str(err)))
+            cards.append(_card_error(drug, str(err)))
             continue
         result = solver.solve(case)
         by_plan = {r["plan"]: r for r in result["results"]}
@@ -216,7 +216,7 @@ def answer(req: Any, solver, server_plans: Optional[list[str]] = None, base_url:
             continue
         actions.append({"type": "update", "description": "Added coverage information (prior authorization "
                                                           "requirements) to the order.", "resource": updated})
-        cards.append(_card(order, drug, lines, solver, base_url))
+        cards.append(_card(drug, lines, solver, base_url))
     return {"cards": cards, "systemActions": actions}, decided
 
 
@@ -311,7 +311,7 @@ def reason(r: dict) -> str:
     return f"Approved: {pw['title'] if pw else r.get('pathway')}"
 
 
-def _card(order: dict, drug: str, lines: list, solver, base_url: str) -> dict:
+def _card(drug: str, lines: list, solver, base_url: str) -> dict:
     words = {"approved": "covered, prior authorization satisfied", "needs_info": "prior authorization needed",
              "case_review": "prior authorization needed: a person reviews it", "denied": "not covered"}
     names = [solver.rules.plans.get(p, p) for p, _, _ in lines]
@@ -340,7 +340,7 @@ def _card(order: dict, drug: str, lines: list, solver, base_url: str) -> dict:
     return card
 
 
-def _card_error(order: dict, drug: str, message: str) -> dict:
+def _card_error(drug: str, message: str) -> dict:
     return {"uuid": str(uuid.uuid5(uuid.NAMESPACE_URL, "pa-solver-error:" + message)),
             "summary": f"{DRUG_NAMES[drug].split(' (')[0]}: coverage could not be judged"[:140],
             "indicator": "warning", "detail": f"The order's data could not be read: {message}",

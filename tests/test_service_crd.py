@@ -251,7 +251,7 @@ def test_next_question_with_any_answers_ends(server, plan, seed):
         if t == "choice":
             return {"valueCoding": seed.choice(question["answerOption"])["valueCoding"]}
         if t == "integer":
-            return {"valueInteger": seed.randint(0, 12)}
+            return {"valueInteger": seed.randint(1, 12)}          # inside every integer fact's CASE.md range
         return {"valueDecimal": round(seed.uniform(1, 90), 1)}
     qr, steps = walk(server, plan, "inotuzumab_ozogamicin", "initial", {}, pick)
     asked = [i["linkId"] for i in qr["contained"][0]["item"]]

@@ -176,6 +176,29 @@ class FactDomain:
         else:
             self._pos = {s.string: i for i, s in enumerate(self.values)}
 
+    def words(self, indices) -> str:
+        """A test in the contract's words, from the domain values it allows: "true", "in [all]",
+        ">= 18", "<= 6" (an integer), "< 65", ">= 18 and < 65", "documented" (every value)."""
+        idx = sorted(indices)
+        if len(idx) == len(self.values):
+            return "documented"
+        if self.kind == "bool":
+            return self.values[idx[0]].string if len(idx) == 1 else "documented"
+        if self.kind not in ("number", "integer"):
+            return "in [" + ", ".join(self.values[i].string for i in idx) + "]"
+        runs: list[list[int]] = []
+        for i in idx:
+            if runs and runs[-1][-1] + 1 == i:
+                runs[-1].append(i)
+            else:
+                runs.append([i])
+        out = []
+        for run in runs:
+            lo, hi = _bound(self.values[run[0]].arguments[0]), _bound(self.values[run[-1]].arguments[1])
+            upper = None if hi is None else (f"<= {hi - 1}" if self.kind == "integer" else f"< {hi}")
+            out.append(" and ".join(w for w in ((f">= {lo}" if lo is not None else None), upper) if w))
+        return " or ".join(out)
+
     def present(self, indices: Iterable[int]) -> dict:
         """The JSON form of a set of domain values (by position in `values`):
         `values`, or for a number one `range` (the positions must be adjacent)."""
@@ -290,6 +313,7 @@ class RuleBase:
                            for a in self.ctl.symbolic_atoms.by_signature("limit", 1)}
             if sorted(self.limits) != list(range(1, MAX_CHANGES + 1)):
                 raise RuleBaseError(f"limit/1 externals {sorted(self.limits)} differ from 1..{MAX_CHANGES}")
+        self._read_tests()
         for c in self.criteria.values():
             c.data = {"id": c.id, "source": c.source, "text": c.text}
             if c.reading is not None:
@@ -311,6 +335,62 @@ class RuleBase:
         # tests/test_solver_core.py checks that no other atom is external.
         for lit in self.external_literals():
             self.ctl.assign_external(lit, None)
+
+    def _read_tests(self) -> None:
+        """What `because` reads: each criterion's options (branch/2), each option's tests (test/2)
+        and the domain values each test allows (allow/3), all ground facts of the rule base, and
+        each test in words (`test_words`)."""
+        pos = {name: {sym: i for i, sym in enumerate(fd.values)} for name, fd in self.facts.items()}
+        self.branches: dict[str, list] = {}
+        for c, n in self._facts("branch", 2):
+            if c.name in self.criteria:
+                self.branches.setdefault(c.name, []).append(n)
+        for c in self.branches:
+            self.branches[c].sort(key=str)
+        self.node_tests: dict = {}
+        for n, f in self._facts("test", 2):
+            self.node_tests.setdefault(n, []).append(f.name)
+        for n in self.node_tests:
+            self.node_tests[n].sort()
+        allowed: dict = {}
+        # Every allow/3 atom, not only facts: a when_then's negated condition (allow(neg(A), F, D):
+        # not allow(A, F, D)) is no fact to the grounder, but its atoms exist exactly for the values
+        # it allows, since allow/3 depends on the rule base alone.
+        for atom in self.ctl.symbolic_atoms.by_signature("allow", 3):
+            n, f, d = atom.symbol.arguments
+            if f.name in pos and d in pos[f.name]:
+                allowed.setdefault((n, f.name), set()).add(pos[f.name][d])
+        self.allowed = {k: frozenset(v) for k, v in allowed.items()}
+        self.test_words = {k: self.facts[k[1]].words(v) for k, v in self.allowed.items()}
+        # per criterion, its options in order, each a tuple of (fact, values allowed, words)
+        self.options = {c: [tuple((f, self.allowed.get((n, f), frozenset()), self.test_words.get((n, f), ""))
+                                  for f in self.node_tests.get(n, ())) for n in ns]
+                        for c, ns in self.branches.items()}
+
+    def because(self, criterion: str, status: str, known: dict) -> list[dict]:
+        """The tests a criterion's status rests on, on the option that decided it: met, an option
+        whose every test holds; not met, the option that came closest (the fewest tests broken,
+        then the most held: every option has one broken); unknown, an option no known fact
+        breaks.  `known`: fact -> (value, domain index)."""
+        best, best_key = None, None
+        for tests in self.options.get(criterion, ()):
+            row, broken, held = [], 0, 0
+            for f, allowed, words in tests:
+                k = known.get(f)
+                if k is None:
+                    row.append({"fact": f, "value": None, "test": words, "holds": None})
+                else:
+                    h = k[1] in allowed
+                    row.append({"fact": f, "value": k[0], "test": words, "holds": h})
+                    held += h
+                    broken += not h
+            if status == "not_met":
+                key = (broken, -held)
+                if best_key is None or key < best_key:
+                    best, best_key = row, key
+            elif broken == 0 and (status != "met" or held == len(tests)):
+                return row
+        return best or []
 
     def external_literals(self) -> list[int]:
         lits = [lit for fd in self.facts.values() for lit in fd.literals] + list(self.asked.values())
@@ -396,7 +476,10 @@ class Solver:
         return self._explainer
 
     # -------------------------------------------------------------- input
-    def assumptions(self, case: Case, derived: dict[str, str], rb: Optional[RuleBase] = None) -> list[int]:
+    def assumptions(self, case: Case, derived: dict[str, str], rb: Optional[RuleBase] = None,
+                    known: Optional[dict] = None) -> list[int]:
+        """The solve assumptions of a case; `known`, when given, gets fact -> (value, domain index)
+        of every known fact."""
         rb = rb or self.rules
         facts = case.facts
         values = {"drug": case.drug, "request": case.request, **derived}
@@ -404,6 +487,8 @@ class Solver:
         for name, fd in rb.facts.items():
             value = values[name] if name in values else getattr(facts, name)
             chosen = -1 if value is None else fd.index(value)
+            if known is not None and value is not None:
+                known[name] = (value, chosen)
             lits.extend(lit if i == chosen else -lit for i, lit in enumerate(fd.literals))
         asked = set(case.plans or rb.plans)
         lits.extend(lit if pl in asked else -lit for pl, lit in rb.asked.items())
@@ -425,7 +510,8 @@ class Solver:
         dx = derive_diagnosis(case, rb.icd10)
         if dx is not None:
             derived["diagnosis"] = dx
-        lits = self.assumptions(case, derived)
+        known: dict = {}
+        lits = self.assumptions(case, derived, known=known)
         table = rb.shown_by_handle
         models: list[list] = []
         on_model = lambda m: models.append([table[h] for h in shown_handles(m)])  # noqa: E731
@@ -434,7 +520,7 @@ class Solver:
             # No open pathway of a needs_info plan has a completion: decide only.
             models.clear()
             solved(rb.ctl.solve(assumptions=lits + [rb.search_off], on_model=on_model))
-        result = self._result(case, derived, models, lean)
+        result = self._result(case, derived, models, lean, known)
         if max_changes:
             changes = self._changes(case, derived, max_changes)
             for r in result["results"]:
@@ -510,7 +596,8 @@ class Solver:
         return dump_json(self.solve(case, max_changes, lean))
 
     # -------------------------------------------------------------- output
-    def _result(self, case: Case, derived: dict, models: list, lean: bool = False) -> dict:
+    def _result(self, case: Case, derived: dict, models: list, lean: bool = False,
+                known: Optional[dict] = None) -> dict:
         rb = self.rules
         decision: dict[str, str] = {}
         decided_by: dict[str, list[str]] = {}
@@ -571,9 +658,12 @@ class Solver:
                 out["policy"] = rb.documents[plan]
                 said = ([rb.notes[plan]] if plan in rb.notes else []) + [t for _, t in sorted(notes.get(plan, []))]
                 out["note"] = " ".join(said) if said else None
+                judged = {c: {**rb.criteria[c].data, "status": cstatus[c],
+                              "because": rb.because(c, cstatus[c], known or {})}
+                          for pw in active for c in pw.criteria}
                 out["pathways"] = [
                     {"id": pw.id, "title": pw.title, "outcome": pw.outcome, "status": pstatus[pw.id],
-                     "criteria": [{**rb.criteria[c].data, "status": cstatus[c]} for c in pw.criteria]}
+                     "criteria": [judged[c] for c in pw.criteria]}
                     for pw in active]
             out["missing"] = _minimal(missing.get(plan, [])) if dec == "needs_info" else []
             results.append(out)

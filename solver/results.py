@@ -24,6 +24,15 @@ class _DropNone(BaseModel):
         return {k: v for k, v in handler(self).items() if v is not None or k not in self._optional}
 
 
+class Because(BaseModel):
+    """One test a criterion's status rests on: the fact, the case's value (null: unknown), the
+    test in words, and whether it holds (null: unknown)."""
+    fact: str
+    value: Optional[Union[bool, int, float, str]]
+    test: str
+    holds: Optional[bool]
+
+
 class CriterionResult(_DropNone):
     _optional: ClassVar[tuple] = ("reading",)
     id: str
@@ -31,6 +40,7 @@ class CriterionResult(_DropNone):
     source: str
     text: str
     reading: Optional[str] = None
+    because: list[Because] = []
 
 
 class PathwayResult(BaseModel):

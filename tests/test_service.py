@@ -63,6 +63,8 @@ class Server:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+        if self.proc.returncode != 0:                   # say why, in the failure
+            print("server stderr:", self.proc.stderr.read().decode(errors="replace")[-3000:])
         return self.proc.returncode
 
 

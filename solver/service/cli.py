@@ -125,7 +125,15 @@ def cmd_serve(args) -> int:
     except OSError as err:
         _error(f"cannot listen on {args.host}:{args.port}: {err.strerror or err}")
         return 2
-    return 0 if server.started else 2
+    # Drained: every answer sent and recorded, the store closed, the solver processes ended
+    # (lifespan shutdown).  Leave now: the interpreter's own exit joins executor threads, which
+    # can wait on a pool a killed worker broke (seen once under load as a stop that never came).
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass
+    os._exit(0 if server.started else 2)
 
 
 def cmd_audit(args) -> int:

@@ -179,7 +179,7 @@ def _answer(loaded, args, max_changes: int = 0) -> int:
         _error("--format pas: a plain case has no request date; give it with --as-of YYYY-MM-DD")
         return 2
     solver = Solver()
-    result = result_for(solver, *loaded, max_changes)
+    result = result_for(solver, *loaded, max_changes, why=getattr(args, "why", False))
     out = _Out()
     if getattr(args, "format", None) == "pas":
         out.line(dump_json(_pas(result, loaded[1], args, solver)))
@@ -507,6 +507,9 @@ def _answer_options(parser, json_help: str) -> None:
     parser.add_argument("--json", action="store_true", help=json_help)
     parser.add_argument("--verbose", "-v", action="store_true",
                         help="the table shows every pathway and criterion with its citation and policy sentence")
+    parser.add_argument("--why", action="store_true",
+                        help="per plan, rests_on: a smallest set of the case's facts (subset-minimal) that fixes "
+                             "its decision whatever the other facts are")
     _fhir_options(parser)
     _format_option(parser)
 

@@ -308,6 +308,12 @@ class RuleBase:
                       for pl in self.plans}
         if self.part == "decide":
             self.search_off = self.ctl.symbolic_atoms[clingo.Function("search_off")].literal
+        elif self.part == "rests":
+            # one completion that decides otherwise is enough: stop at the first model
+            self.ctl.configuration.solve.models = "1"
+            self.ctl.configuration.solve.enum_mode = "auto"
+            self.keep = {a.symbol.arguments[0].name: a.literal for a in self.ctl.symbolic_atoms.by_signature("keep", 1)}
+            self.rplan = {a.symbol.arguments[0].name: a.literal for a in self.ctl.symbolic_atoms.by_signature("rplan", 1)}
         elif self.part == "explain":
             self.limits = {a.symbol.arguments[0].number: a.literal
                            for a in self.ctl.symbolic_atoms.by_signature("limit", 1)}
@@ -398,6 +404,8 @@ class RuleBase:
             lits.append(self.search_off)
         elif self.part == "explain":
             lits += list(self.limits.values())
+        elif self.part == "rests":
+            lits += list(self.keep.values()) + list(self.rplan.values())
         return lits
 
 
@@ -468,6 +476,49 @@ class Solver:
         self._explainer: Optional[RuleBase] = None
 
     @property
+    def rester(self) -> RuleBase:
+        """The rule files grounded with the `rests` part (built on first use)."""
+        if getattr(self, "_rester", None) is None:
+            self._rester = RuleBase(self.logic_dir, part="rests")
+        return self._rester
+
+    def rests_on(self, case: Case, derived: dict, plans: Iterable[str]) -> dict[str, tuple[list[dict], Optional[dict]]]:
+        """Per plan, a subset-minimal set of the case's facts on which its decision rests:
+        [{"fact", "value"}] (value None: the fact is unknown in the case, and that it is unknown
+        is what counts).  From clingo: with every fact kept there is no completion that decides
+        otherwise; the unsatisfiable core names the kept facts it needed; each is then set free
+        in turn, and stays free while still no completion changes the decision."""
+        rb = self.rester
+        lits = self.assumptions(case, derived, rb)
+        out = {}
+        for plan in plans:
+            plan_lits = [lit if pl == plan else -lit for pl, lit in rb.rplan.items()]
+            core: list[int] = []
+
+            def unsat(kept: list[str]) -> Optional[list[str]]:
+                """The kept facts a proof needed (a core), or None when a completion decides otherwise."""
+                core.clear()
+                keep = [rb.keep[f] for f in kept]
+                res = solved(rb.ctl.solve(assumptions=lits + plan_lits + keep, on_core=core.extend))
+                if res.satisfiable:
+                    return None
+                inv = {rb.keep[f]: f for f in kept}
+                return sorted(inv[l] for l in core if l in inv)
+
+            kept = unsat(sorted(rb.keep))
+            if kept is None:                      # cannot happen: the case itself decides as it does
+                raise RuleBaseError(f"{plan}: the case does not decide as it does with every fact kept")
+            for f in list(kept):
+                if f not in kept:
+                    continue
+                trial = [k for k in kept if k != f]
+                smaller = unsat(trial)
+                if smaller is not None:
+                    kept = smaller
+            out[plan] = [{"fact": f, "value": self._value(case, derived, f)} for f in kept]
+        return out
+
+    @property
     def explainer(self) -> RuleBase:
         """The same rule files grounded with the `explain` show part (built on
         first use): the change search then reads only target/new atoms."""
@@ -495,7 +546,7 @@ class Solver:
         return lits
 
     # -------------------------------------------------------------- solve
-    def solve(self, case: Case, max_changes: int = 0, lean: bool = False) -> dict:
+    def solve(self, case: Case, max_changes: int = 0, lean: bool = False, why: bool = False) -> dict:
         """Decide a validated case; the result as JSON-ready data (CASE.md shape).
         With max_changes > 0 every result also carries `changes`: the minimal
         sets of at most that many fact changes that give the plan another
@@ -521,6 +572,13 @@ class Solver:
             models.clear()
             solved(rb.ctl.solve(assumptions=lits + [rb.search_off], on_model=on_model))
         result = self._result(case, derived, models, lean, known)
+        if why:
+            rests = self.rests_on(case, derived, [r["plan"] for r in result["results"]])
+            every = len(self.rester.keep)              # the facts the rules read, known or unknown
+            for r in result["results"]:
+                r["rests_on"] = rests[r["plan"]]
+                r["rests_on_count"] = len(rests[r["plan"]])
+                r["facts_count"] = every
         if max_changes:
             changes = self._changes(case, derived, max_changes)
             for r in result["results"]:
@@ -714,7 +772,7 @@ class SharedSolver:
         self.rules = self.solver.rules
         self._lock = threading.Lock()
 
-    def solve(self, case: Case, max_changes: int = 0, lean: bool = False) -> dict:
+    def solve(self, case: Case, max_changes: int = 0, lean: bool = False, why: bool = False) -> dict:
         with self._lock:
             return self.solver.solve(case, max_changes, lean)
 

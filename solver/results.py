@@ -88,8 +88,13 @@ class Change(BaseModel):
     facts: list[ChangedFact]
 
 
+class RestsOn(BaseModel):
+    fact: str
+    value: Optional[Union[bool, int, float, str]]
+
+
 class PlanResult(_DropNone):
-    _optional: ClassVar[tuple] = ("changes",)
+    _optional: ClassVar[tuple] = ("changes", "rests_on", "rests_on_count", "facts_count")
     plan: str
     drug: str
     request: str
@@ -101,6 +106,9 @@ class PlanResult(_DropNone):
     pathways: list[PathwayResult]
     missing: list[MissingSet]
     changes: Optional[list[Change]] = None    # only from explain
+    rests_on: Optional[list[RestsOn]] = None  # only when asked why (decide --why)
+    rests_on_count: Optional[int] = None
+    facts_count: Optional[int] = None
 
 
 class CaseResult(_DropNone):

@@ -538,6 +538,26 @@ def _positive(text: str) -> int:
     return n
 
 
+def cmd_why(args) -> int:
+    """What each plan's decision rests on (solver/why.py)."""
+    from .engine import Solver
+    from .inputs import result_for
+    from .why import render
+
+    loaded = _load_case(args.case, args=args)
+    if loaded is None:
+        return 2
+    solver = Solver()
+    result = result_for(solver, *loaded, why=True)
+    case = loaded[0]
+    given = [n for n in solver.rules.facts if n not in ("drug", "request")
+             and solver._value(case, result["derived_facts"], n) is not None]
+    out = _Out()
+    out.line(safe_block(render(result, given, args.plan)))
+    out.flush()
+    return 0
+
+
 def cmd_questionnaire(args) -> int:
     """A DTR Questionnaire from the rule base; adaptive for a case or bundle."""
     from .engine import Solver, dump_json
@@ -661,7 +681,8 @@ class _Parser(argparse.ArgumentParser):
         return self.formatter_class(prog=self.prog, width=max(40, width))
 
 
-COMMANDS = ("decide", "explain", "batch", "report", "questionnaire", "diff", "coverage", "ui", "serve", "audit")
+COMMANDS = ("decide", "explain", "batch", "report", "questionnaire", "diff", "coverage", "ui", "serve", "audit",
+            "why")
 
 
 def build_parser(command: Optional[str] = None) -> argparse.ArgumentParser:
@@ -743,6 +764,13 @@ def build_parser(command: Optional[str] = None) -> argparse.ArgumentParser:
         u = sub.add_parser("ui", help="open the what-if page in a browser (Streamlit); other options go to "
                                        "`streamlit run`, e.g. --server.port 8600")
         u.set_defaults(func=cmd_ui)
+    if command in (None, "why"):
+        w = sub.add_parser("why", help="per plan, what its decision rests on: decision <- pathway <- criterion <- "
+                                       "fact = value, in at most 15 lines, and the facts that did not matter")
+        w.add_argument("case", help="a case or FHIR bundle (JSON file, or - for stdin)")
+        w.add_argument("--plan", choices=("bcbs_fep", "bcbsnc", "cvs_caremark", "masshealth", "ohsu"), default=None)
+        _fhir_options(w)
+        w.set_defaults(func=cmd_why)
     if command in (None, "serve", "audit"):
         from .service.cli import add_parsers
 

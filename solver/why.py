@@ -1,0 +1,104 @@
+"""`pa-solver why`: per plan, what its decision rests on, in at most 15 lines.
+
+    decision  <- pathway  <- criterion (citation)  <- fact = value (the test)
+
+read from a result made with `why=True` (each criterion's `because`, each plan's
+`rests_on`); the facts the case gives that did not matter are named on one line.
+"""
+
+from __future__ import annotations
+
+from .text import number, safe
+
+MAX_LINES = 15
+LABEL = {"approved": "APPROVED", "case_review": "CASE REVIEW", "needs_info": "NEEDS INFO", "denied": "DENIED",
+         "no_policy": "NO POLICY"}
+
+
+def need(test: str) -> str:
+    """A test in words a reviewer reads: "at most 6", "at least 18", "one of a, b", "yes"."""
+    if test in ("true", "false"):
+        return "yes" if test == "true" else "no"
+    if test == "documented":
+        return "any known value"
+    if test.startswith("in ["):
+        values = test[4:-1].split(", ")
+        return values[0] if len(values) == 1 else "one of " + ", ".join(values)
+    words = {">=": "at least", "<=": "at most", "<": "under"}
+    out = []
+    for part in test.split(" and "):
+        op, _, bound = part.partition(" ")
+        out.append(f"{words.get(op, op)} {bound}" if bound else part)
+    return " and ".join(out)
+
+
+def shown(value) -> str:
+    if value is None:
+        return "unknown"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return number(value) if not isinstance(value, str) else value
+
+
+def sentence(b: dict, source: str) -> str:
+    """"planned_cycles is 8; the policy allows at most 6 — I. Length of Authorization"."""
+    if b["holds"] is None:
+        head = f"{b['fact']} is unknown; the policy needs {need(b['test'])}"
+    elif b["holds"]:
+        head = f"{b['fact']} is {shown(b['value'])}, as the policy needs ({need(b['test'])})"
+    else:
+        head = f"{b['fact']} is {shown(b['value'])}; the policy allows {need(b['test'])}"
+    return f"{head} \u2014 {source}"
+
+
+def plan_lines(r: dict, given: list[str] | None = None) -> list[str]:
+    """At most MAX_LINES lines for one plan's result (made with why=True); `given`: the facts
+    the case gives (known), to name those that did not matter."""
+    dec = r["decision"]
+    rests = {f["fact"] for f in r.get("rests_on", [])}
+    head = f"{r['plan']}: {LABEL[dec]}"
+    if r.get("pathway"):
+        head += f" via {r['pathway']}"
+    if "rests_on" in r:
+        head += f" \u2014 rests on {r['rests_on_count']} of {r['facts_count']} facts"
+    lines = [head]
+    if dec == "no_policy":
+        lines.append("  \u2190 the document has no criteria for this drug")
+        return lines
+    pathways = r["pathways"]
+    if dec in ("approved", "case_review"):
+        pathways = [p for p in pathways if p["id"] == r.get("pathway")]
+    body: list[str] = []
+    seen: set = set()
+    for pw in pathways:
+        crit = []
+        for c in pw["criteria"]:
+            facts = [b for b in c.get("because", []) if b["fact"] in rests]
+            if not facts or c["id"] in seen:
+                continue
+            if dec == "denied" and c["status"] != "not_met":
+                continue
+            seen.add(c["id"])
+            crit.append((c, facts))
+        if not crit:
+            continue
+        body.append(f"  \u2190 {pw['id']}: {safe(pw['title'])}")
+        for c, facts in crit:
+            for b in facts:
+                body.append(f"      \u2190 {c['id']}: {safe(sentence(b, c['source']))}")
+    room = MAX_LINES - len(lines) - 1
+    if len(body) > room:
+        body = body[:room - 1] + [f"  \u2026 and {len(body) - room + 1} more (pa-solver decide --verbose)"]
+    lines += body
+    if given is not None:
+        other = sorted(set(given) - rests)
+        lines.append(f"  did not matter: {', '.join(other) if other else 'none'}")
+    return lines[:MAX_LINES]
+
+
+def render(result: dict, given: list[str] | None = None, plan: str | None = None) -> str:
+    blocks = []
+    for r in result["results"]:
+        if plan is None or r["plan"] == plan:
+            blocks.append("\n".join(plan_lines(r, given)))
+    return f"case {safe(result.get('case_id') or '(no id)')}\n\n" + "\n\n".join(blocks)

@@ -1,0 +1,65 @@
+"""`pa-solver why`: per plan at most 15 lines, decision <- pathway <- criterion <- fact = value,
+the sentence a reviewer reads, and the facts that did not matter."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+DENIED_8 = {"case_id": "d8", "facts": {"planned_cycles": 8, "age_years": 70, "diagnosis": "all",
+                                       "b_cell_precursor": True, "cd22_positive": True,
+                                       "disease_setting": "relapsed_refractory", "regimen": "single_agent"}}
+
+
+def why(*args, stdin: str | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "solver.cli", "why", *args], input=stdin, capture_output=True,
+                          text=True, cwd=ROOT, timeout=120)
+
+
+def blocks(text: str) -> dict[str, list[str]]:
+    out = {}
+    for block in text.split("\n\n")[1:]:
+        lines = block.splitlines()
+        out[lines[0].split(":", 1)[0]] = lines
+    return out
+
+
+def test_a_denial_says_the_fact_the_policy_and_where_in_one_sentence():
+    got = why("-", "--plan", "ohsu", stdin=json.dumps(DENIED_8))
+    assert got.returncode == 0, got.stderr
+    (lines,) = blocks(got.stdout).values()
+    assert lines[0] == "ohsu: DENIED \u2014 rests on 1 of 28 facts"
+    assert any(line.endswith("ohsu_i_1: planned_cycles is 8; the policy allows at most 6 \u2014 "
+                             "I. Length of Authorization (maximum of 6 cycles)") for line in lines)
+    assert lines[-1] == ("  did not matter: age_years, b_cell_precursor, cd22_positive, diagnosis, "
+                         "disease_setting, regimen")
+
+
+@pytest.mark.parametrize("example", sorted(p.name for p in (ROOT / "examples").glob("*.json")))
+def test_every_plan_in_at_most_15_lines_and_the_rest_named(example, tmp_path):
+    got = why(str(ROOT / "examples" / example))
+    assert got.returncode == 0, got.stderr
+    decided = json.loads(subprocess.run([sys.executable, "-m", "solver.cli", "decide", str(ROOT / "examples" / example),
+                                         "--json", "--why"], capture_output=True, text=True, cwd=ROOT,
+                                        timeout=120).stdout)
+    by_plan = blocks(got.stdout)
+    assert set(by_plan) == {r["plan"] for r in decided["results"]}
+    for r in decided["results"]:
+        lines = by_plan[r["plan"]]
+        assert len(lines) <= 15
+        assert r["decision"].replace("_", " ").upper() in lines[0]
+        if r["decision"] != "no_policy":
+            rested = {f["fact"] for f in r["rests_on"]}
+            said = lines[-1].split("did not matter: ", 1)[1]
+            named = set() if said == "none" else set(said.split(", "))
+            assert not named & rested                           # what it rests on is never "did not matter"
+
+
+def test_bad_input_is_one_line():
+    got = why("-", stdin="{\"facts\": {\"age_years\": 500}}")
+    assert got.returncode == 2 and got.stderr.count("\n") == 1 and "facts.age_years" in got.stderr

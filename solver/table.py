@@ -84,10 +84,15 @@ def _why(r: dict) -> str:
         more = f" (or {len(r['missing']) - 1} other set{'s' * (len(r['missing']) > 2)})" if len(r["missing"]) > 1 else ""
         return f"needs {'; '.join(_fact(f) for f in m['facts'])} -> {m['pathway']}{more}"
     if dec == "denied":
+        from .why import broken as broken_words
+
         for pw in closest(r["pathways"]):
-            broken = [c["id"] for c in pw.get("criteria", []) if c["status"] == "not_met"]
+            broken = [c for c in pw.get("criteria", []) if c["status"] == "not_met"]
             if broken:
-                return f"{pw['id']}: not met {', '.join(broken)}"
+                c = broken[0]
+                words = "; ".join(broken_words(c)) or f"not met: {c['text']}"
+                more = f" (+{len(broken) - 1} more)" if len(broken) > 1 else ""
+                return f"{pw['id']}: {c['id']}: {words} \u2014 {c['source']}{more}"
     if dec == "no_policy":
         return r.get("note") or "the document has no criteria for this drug"
     return ""

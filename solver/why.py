@@ -40,15 +40,23 @@ def shown(value) -> str:
     return number(value) if not isinstance(value, str) else value
 
 
+def fact_words(b: dict) -> str:
+    """"planned_cycles is 8; the policy allows at most 6" (one test of a criterion's `because`)."""
+    if b["holds"] is None:
+        return f"{b['fact']} is unknown; the policy needs {need(b['test'])}"
+    if b["holds"]:
+        return f"{b['fact']} is {shown(b['value'])}, as the policy needs ({need(b['test'])})"
+    return f"{b['fact']} is {shown(b['value'])}; the policy allows {need(b['test'])}"
+
+
 def sentence(b: dict, source: str) -> str:
     """"planned_cycles is 8; the policy allows at most 6 — I. Length of Authorization"."""
-    if b["holds"] is None:
-        head = f"{b['fact']} is unknown; the policy needs {need(b['test'])}"
-    elif b["holds"]:
-        head = f"{b['fact']} is {shown(b['value'])}, as the policy needs ({need(b['test'])})"
-    else:
-        head = f"{b['fact']} is {shown(b['value'])}; the policy allows {need(b['test'])}"
-    return f"{head} \u2014 {source}"
+    return f"{fact_words(b)} \u2014 {source}"
+
+
+def broken(c: dict) -> list[str]:
+    """The words of a criterion's tests that do not hold (a denial's specific reason)."""
+    return [fact_words(b) for b in c.get("because", []) if b["holds"] is False]
 
 
 def plan_lines(r: dict, given: list[str] | None = None) -> list[str]:

@@ -63,3 +63,24 @@ def test_every_plan_in_at_most_15_lines_and_the_rest_named(example, tmp_path):
 def test_bad_input_is_one_line():
     got = why("-", stdin="{\"facts\": {\"age_years\": 500}}")
     assert got.returncode == 2 and got.stderr.count("\n") == 1 and "facts.age_years" in got.stderr
+
+
+def test_the_same_sentence_in_the_table_the_pas_response_and_the_crd_card():
+    import datetime as dt
+
+    from solver.engine import Solver
+    from solver.fhir.pas import pas_bundle
+    from solver.inputs import case_from
+    from solver.service.crd import reason
+    from solver.table import render
+
+    solver = Solver()
+    case, _ = case_from({**DENIED_8, "plans": ["ohsu"]})
+    result = solver.solve(case)
+    words = "planned_cycles is 8; the policy allows at most 6"
+    table = " ".join(render(result, width=400).split())
+    assert f"ohsu_i_1: {words} \u2014 I. Length of Authorization (maximum of 6 cycles)" in table
+    pas = pas_bundle(result, solver.rules.plans, dt.date(2025, 1, 1))
+    notes = [n["text"] for e in pas["entry"] for n in e["resource"]["processNote"]]
+    assert any(n.startswith("Not met (") and "ohsu_i_1" in n and n.endswith(words) for n in notes)
+    assert f"\u201d: {words}" in reason(result["results"][0])

@@ -55,10 +55,14 @@ def _reasons(r: dict) -> tuple[list, list]:
     if r["decision"] == "denied":
         from ..table import closest
 
+        from ..why import broken
+
         for pw in closest(r["pathways"]):
             for c in pw.get("criteria", []):
                 if c["status"] == "not_met":
-                    notes.append(f"Not met ({pw['id']}): {c['id']}, {c['source']}: \u201c{c['text']}\u201d")
+                    words = "; ".join(broken(c))
+                    notes.append(f"Not met ({pw['id']}): {c['id']}, {c['source']}: \u201c{c['text']}\u201d"
+                                 + (f" \u2014 {words}" if words else ""))
                     codings.append({"system": REASON_SYSTEM, "code": c["id"], "display": c["text"]})
     elif r["decision"] == "needs_info":
         for i, m in enumerate(r["missing"], 1):

@@ -295,10 +295,13 @@ def reason(r: dict) -> str:
     if dec == "denied":
         broken = [c for pw in closest(r["pathways"]) for c in pw["criteria"] if c["status"] == "not_met"]
         seen, parts = set(), []
+        from ..why import broken as broken_words
+
         for c in broken:
             if c["id"] not in seen:
                 seen.add(c["id"])
-                parts.append(f"{c['id']} ({c['source']}): \u201c{c['text']}\u201d")
+                words = "; ".join(broken_words(c))
+                parts.append(f"{c['id']} ({c['source']}): \u201c{c['text']}\u201d" + (f": {words}" if words else ""))
         return "Not met: " + "; ".join(parts)
     pw = next((p for p in r["pathways"] if p["id"] == r.get("pathway")), None)
     if dec == "case_review":

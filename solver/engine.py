@@ -186,14 +186,8 @@ class FactDomain:
             return self.values[idx[0]].string if len(idx) == 1 else "documented"
         if self.kind not in ("number", "integer"):
             return "in [" + ", ".join(self.values[i].string for i in idx) + "]"
-        runs: list[list[int]] = []
-        for i in idx:
-            if runs and runs[-1][-1] + 1 == i:
-                runs[-1].append(i)
-            else:
-                runs.append([i])
         out = []
-        for run in runs:
+        for run in _runs(self, idx):
             lo, hi = _bound(self.values[run[0]].arguments[0]), _bound(self.values[run[-1]].arguments[1])
             upper = None if hi is None else (f"<= {hi - 1}" if self.kind == "integer" else f"< {hi}")
             out.append(" and ".join(w for w in ((f">= {lo}" if lo is not None else None), upper) if w))
@@ -474,11 +468,12 @@ class Solver:
         self.logic_dir = logic_dir
         self.rules = rules or RuleBase(logic_dir)
         self._explainer: Optional[RuleBase] = None
+        self._rester: Optional[RuleBase] = None
 
     @property
     def rester(self) -> RuleBase:
         """The rule files grounded with the `rests` part (built on first use)."""
-        if getattr(self, "_rester", None) is None:
+        if self._rester is None:
             self._rester = RuleBase(self.logic_dir, part="rests")
         return self._rester
 
@@ -774,7 +769,7 @@ class SharedSolver:
 
     def solve(self, case: Case, max_changes: int = 0, lean: bool = False, why: bool = False) -> dict:
         with self._lock:
-            return self.solver.solve(case, max_changes, lean)
+            return self.solver.solve(case, max_changes, lean, why)
 
 
 def dump_json(data: dict) -> str:

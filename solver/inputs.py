@@ -34,7 +34,7 @@ def case_from(obj: Any, as_of: Optional[dt.date] = None, drug: Optional[str] = N
 
 def result_for(solver, case, fhir, max_changes: int = 0, lean: bool = False, why: bool = False) -> dict:
     """The JSON-ready result; a FHIR input's carries `fhir` (FHIR.md, "What comes back")."""
-    out = solver.solve(case, max_changes, lean, why) if why else solver.solve(case, max_changes, lean)
+    out = solver.solve(case, max_changes, lean, why)
     if fhir is not None:
         out["fhir"] = fhir.to_json()
     return out

@@ -144,3 +144,11 @@ def test_the_cli_says_it():
     plain = subprocess.run([sys.executable, "-m", "solver.cli", "decide", "examples/cvs_frontline_incomplete.json",
                             "--json"], capture_output=True, text=True, cwd=root, timeout=120)
     assert "rests_on" not in plain.stdout                                     # asked for only
+
+
+def test_the_shared_solver_of_the_pages_answers_why_too():
+    from solver.engine import SharedSolver
+
+    parsed, _ = case_from({"facts": {"planned_cycles": 8}, "plans": ["ohsu"]})
+    (r,) = SharedSolver().solve(parsed, why=True)["results"]
+    assert r["rests_on"] == [{"fact": "planned_cycles", "value": 8}]

@@ -150,10 +150,13 @@ class Service:
             chunks.append(chunk)
         return b"".join(chunks)
 
-    async def _checked(self, request: Request) -> bytes:
+    def _require_token(self, request: Request) -> None:
         if not self._authorized(request):
             raise HTTPException(401, "a valid bearer token is required (Authorization: Bearer <token>)",
                                 headers={"WWW-Authenticate": 'Bearer realm="pa-solver"'})
+
+    async def _checked(self, request: Request) -> bytes:
+        self._require_token(request)
         media = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
         if media not in MEDIA:
             raise HTTPException(415, f"the body must be JSON (Content-Type application/json or application/fhir+json), "
@@ -237,13 +240,10 @@ class Service:
         return await self.answer(request, "crd", {"hook_instance": str(obj.get("hookInstance"))}, body)
 
     async def fhir_questionnaire(self, request: Request) -> Response:
-        if not self._authorized(request):
-            raise HTTPException(401, "a valid bearer token is required (Authorization: Bearer <token>)",
-                                headers={"WWW-Authenticate": 'Bearer realm="pa-solver"'})
-        got = await self.pool.run("fhir_questionnaire", b"", {"id": request.path_params["qid"],
-                                                              "base_url": str(request.base_url)},
-                                  self.config.time_limit)
-        return Response(got.body, status_code=got.status, media_type=got.media)
+        """GET: no body to check, only the token; then answered as every operation is (a lost
+        solver process, a stopping server: 503)."""
+        self._require_token(request)
+        return await self.answer(request, "fhir_questionnaire", {"id": request.path_params["qid"]}, b"")
 
     async def health(self, request: Request) -> Response:
         from ..engine import dump_json

@@ -286,20 +286,30 @@ class Load:
         return self.responses
 
 
+def wait_for(condition, seconds: float = 60.0) -> None:
+    """Until `condition()` holds (a loaded machine is slow), at most `seconds`."""
+    deadline = time.time() + seconds
+    while not condition() and time.time() < deadline:
+        time.sleep(0.05)
+
+
 def test_a_worker_killed_mid_request_gives_that_request_503_and_the_server_goes_on(tmp_path):
     import psutil
 
     s = Server(tmp_path, "--workers", "1", "--time-limit", "60")
     try:
         load = Load(s)
-        time.sleep(1.0)
+        wait_for(lambda: len(load.responses) >= 10)            # the load is under way: a request is always held
         # the solver processes: forked by the forkserver, itself a child of the server
         (forkserver,) = [c for c in psutil.Process(s.proc.pid).children() if "forkserver" in " ".join(c.cmdline())]
         workers = forkserver.children()
         assert workers
         for w in workers:
             w.kill()
-        time.sleep(1.0)
+        seen = len(load.responses)
+        wait_for(lambda: any(r.status_code == 200 for r in load.responses[seen:])
+                 and any(r.status_code == 503 for r in load.responses[seen:]))
+        time.sleep(0.5)
         got = load.end()
         codes = [r.status_code for r in got]
         assert set(codes) == {200, 503} and codes.count(503) <= 6, codes     # at most what was in flight

@@ -56,16 +56,19 @@ def _decode(item) -> Union[dict, CaseError]:
     return item
 
 
-def decide_one(item, solver, max_changes: int = 0, lean: bool = False, fhir_options: tuple = (None, None)) -> tuple:
+def decide_one(item, solver, max_changes: int = 0, lean: bool = False, fhir_options: tuple = (None, None),
+               why: bool = False) -> tuple:
     """("ok", canonical JSON) or ("error", case_id, message) for one input;
     with max_changes the result carries `changes` (explain); `lean`: see
-    Solver.solve.  Never raises: an input this code cannot handle is an error
+    Solver.solve; `why`: the why line instead (Solver.why).  Never raises: an input this code cannot handle is an error
     line too (named as an internal error), so one case never loses the others."""
     data = _decode(item)
     if isinstance(data, CaseError):
         return _encode(data)
     try:
         case, fhir = case_from(data, *fhir_options)             # a case, or a FHIR Bundle
+        if why:                                     # the why line (Solver.why)
+            return ("ok", dump_json(solver.why(case)))
         return ("ok", dump_json(result_for(solver, case, fhir, max_changes, lean)))
     except CaseError as err:
         return _encode(err)
@@ -96,9 +99,9 @@ def worker_solver(rules: Optional[str] = None):
 
 
 def _run_chunk(chunk: list, max_changes: int = 0, lean: bool = False, fhir_options: tuple = (None, None),
-               rules: Optional[str] = None) -> list:
+               rules: Optional[str] = None, why: bool = False) -> list:
     solver = worker_solver(rules)
-    return [decide_one(item, solver, max_changes, lean, fhir_options) for item in chunk]
+    return [decide_one(item, solver, max_changes, lean, fhir_options, why) for item in chunk]
 
 
 def _encode(err: CaseError) -> tuple:
@@ -485,10 +488,12 @@ def _lost_cases(chunk: list, run_alone: Callable, warn) -> list:
 def stream_encoded(items: Iterable, workers: Optional[int] = None, chunk: int = CHUNK, max_changes: int = 0,
                    engine: str = "local", scheduler: Any = None, lean: bool = False,
                    warn: Optional[Callable[[str], None]] = None,
-                   fhir_options: tuple = (None, None), rules: Optional[str] = None) -> Iterator[tuple]:
+                   fhir_options: tuple = (None, None), rules: Optional[str] = None,
+                   why: bool = False) -> Iterator[tuple]:
     """Yield ("ok", json) or ("error", case_id, message) per input, in order:
     exactly one per input, whatever the input holds."""
-    for part in map_chunks(_run_chunk, chunked(items, chunk), max_changes, lean, fhir_options, rules, workers=workers,
+    for part in map_chunks(_run_chunk, chunked(items, chunk), max_changes, lean, fhir_options, rules, why,
+                           workers=workers,
                            engine=engine, scheduler=scheduler, on_lost=_lost_cases, warn=warn):
         yield from part
 

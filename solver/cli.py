@@ -313,6 +313,10 @@ def cmd_batch(args) -> int:
 
     if _bad_max_changes(args.max_changes, 0) or not _check_engine(args) or not _check_rules(args):
         return 2
+    if getattr(args, "why", False) and (getattr(args, "lean", False) or args.max_changes):
+        _error("--why writes its own lines (decision, pathway, authorization and rests_on per plan); it does not "
+               "combine with --lean or --max-changes (decide --why gives one whole result with rests_on)")
+        return 2
     try:
         src = _open_input(args.cases)
     except InputError as err:
@@ -338,7 +342,8 @@ def cmd_batch(args) -> int:
             for item in stream_encoded(lines(), workers=args.workers, max_changes=args.max_changes,
                                        engine=args.engine, scheduler=args.scheduler,
                                        lean=getattr(args, "lean", False), warn=_warn,
-                                       fhir_options=(args.as_of, args.drug), rules=getattr(args, "rules", None)):
+                                       fhir_options=(args.as_of, args.drug), rules=getattr(args, "rules", None),
+                                       why=getattr(args, "why", False)):
                 number = numbers.popleft()
                 if item[0] == "ok":
                     out.line(item[1])
@@ -508,7 +513,7 @@ def _answer_options(parser, json_help: str) -> None:
     parser.add_argument("--verbose", "-v", action="store_true",
                         help="the table shows every pathway and criterion with its citation and policy sentence")
     parser.add_argument("--why", action="store_true",
-                        help="per plan, rests_on: a smallest set of the case's facts (subset-minimal) that fixes "
+                        help="per plan, rests_on: the smallest set of the case's facts (subset-minimal) that fixes "
                              "its decision whatever the other facts are")
     _fhir_options(parser)
     _format_option(parser)
@@ -710,6 +715,10 @@ def build_parser(command: Optional[str] = None) -> argparse.ArgumentParser:
         b.add_argument("--lean", action="store_true",
                        help="lean lines for reports: no citations or texts; each pathway's status and, where a "
                             "plan did not approve, the criteria that block it")
+        b.add_argument("--why", action="store_true",
+                       help="why lines: per plan its decision, pathway, authorization and rests_on (the smallest set "
+                            "of the case's facts, subset-minimal, that fixes the decision whatever the others are), "
+                            "rests_on_count and facts_count; no criteria or missing sets")
         b.add_argument("--rules", default=None, metavar="DIR",
                        help="decide with the rule base in DIR (e.g. an older checkout's logic/) instead of logic/")
         _engine_options(b)

@@ -16,6 +16,7 @@ once from the ground program's facts.
 from __future__ import annotations
 
 import bisect
+from collections import OrderedDict
 import hashlib
 import json
 import threading
@@ -52,6 +53,30 @@ CLINGO_ARGS = [
 
 # The most fact changes one explain may combine: vocabulary.lp grounds limit(1..4).
 MAX_CHANGES = 4
+
+
+# Answers of rests_on kept per solver (each a few hundred bytes): Solver.rests_on.
+REST_CACHE = 20000
+
+
+class Bounded:
+    """A dictionary of at most `size` entries that forgets the least recently used."""
+
+    def __init__(self, size: int):
+        self.size = size
+        self.data: OrderedDict = OrderedDict()
+
+    def get(self, key):
+        value = self.data.get(key)
+        if value is not None:
+            self.data.move_to_end(key)
+        return value
+
+    def put(self, key, value) -> None:
+        self.data[key] = value
+        self.data.move_to_end(key)
+        if len(self.data) > self.size:
+            self.data.popitem(last=False)
 
 
 class RuleBaseError(RuntimeError):
@@ -298,16 +323,34 @@ class RuleBase:
             fd.finish()
             fd.literals = [self.ctl.symbolic_atoms[clingo.Function("val", [clingo.Function(fd.name), d])].literal
                            for d in fd.values]
+        always = {f.name for (f,) in self._facts("always_known", 1)}
+        self.case_facts = sorted(f for f in self.facts if f not in always)     # all but drug and request
         self.asked = {pl: self.ctl.symbolic_atoms[clingo.Function("asked", [clingo.Function(pl)])].literal
                       for pl in self.plans}
         if self.part == "decide":
             self.search_off = self.ctl.symbolic_atoms[clingo.Function("search_off")].literal
         elif self.part == "rests":
-            # one completion that decides otherwise is enough: stop at the first model
-            self.ctl.configuration.solve.models = "1"
+            # the optimum of its #minimize (one model, proved optimal)
+            self.ctl.configuration.solve.models = "0"
             self.ctl.configuration.solve.enum_mode = "auto"
-            self.keep = {a.symbol.arguments[0].name: a.literal for a in self.ctl.symbolic_atoms.by_signature("keep", 1)}
-            self.rplan = {a.symbol.arguments[0].name: a.literal for a in self.ctl.symbolic_atoms.by_signature("rplan", 1)}
+            self.ctl.configuration.solve.opt_mode = "opt"
+            self.kept_by_handle = {a.symbol._rep: (name, a.symbol.arguments[0].name, a.symbol.arguments[1].name)
+                                   for name in ("keep", "decision", "decided_by")
+                                   for a in self.ctl.symbolic_atoms.by_signature(name, 2)}
+        elif self.part == "rests_check":
+            # every dropped fact once: projected enumeration, no domain heuristic
+            self.ctl.configuration.solve.models = "0"
+            self.ctl.configuration.solve.enum_mode = "auto"
+            self.ctl.configuration.solve.project = "project"
+            self.keep = {(a.symbol.arguments[0].name, a.symbol.arguments[1].name): a.literal
+                         for a in self.ctl.symbolic_atoms.by_signature("keep", 2)}
+            self.check = {a.symbol.arguments[0].name: a.literal
+                          for a in self.ctl.symbolic_atoms.by_signature("check", 1)}
+            self.verify = self.ctl.symbolic_atoms[clingo.Function("verify")].literal
+            self.checked = {}
+            for name, arity in (("drop", 2), ("whole", 1), ("fv", 3)):
+                for a in self.ctl.symbolic_atoms.by_signature(name, arity):
+                    self.checked[a.symbol._rep] = (name, *(_arg(x) for x in a.symbol.arguments))
         elif self.part == "explain":
             self.limits = {a.symbol.arguments[0].number: a.literal
                            for a in self.ctl.symbolic_atoms.by_signature("limit", 1)}
@@ -398,8 +441,8 @@ class RuleBase:
             lits.append(self.search_off)
         elif self.part == "explain":
             lits += list(self.limits.values())
-        elif self.part == "rests":
-            lits += list(self.keep.values()) + list(self.rplan.values())
+        elif self.part == "rests_check":
+            lits += list(self.keep.values()) + list(self.check.values()) + [self.verify]
         return lits
 
 
@@ -469,6 +512,10 @@ class Solver:
         self.rules = rules or RuleBase(logic_dir)
         self._explainer: Optional[RuleBase] = None
         self._rester: Optional[RuleBase] = None
+        self._rests_checker: Optional[RuleBase] = None
+        self._rests_cache = Bounded(REST_CACHE)
+        self._needed_cache = Bounded(REST_CACHE)
+        self._plan_facts_of: dict[str, list[str]] = {}
 
     @property
     def rester(self) -> RuleBase:
@@ -477,41 +524,178 @@ class Solver:
             self._rester = RuleBase(self.logic_dir, part="rests")
         return self._rester
 
-    def rests_on(self, case: Case, derived: dict, plans: Iterable[str]) -> dict[str, tuple[list[dict], Optional[dict]]]:
+    @property
+    def rests_checker(self) -> RuleBase:
+        """The rule files grounded with the `rests_check` part (built on first use)."""
+        if self._rests_checker is None:
+            self._rests_checker = RuleBase(self.logic_dir, part="rests_check")
+        return self._rests_checker
+
+    def rests_on(self, case: Case, derived: dict, plans: Iterable[str], verify: bool = False) -> dict[str, list[dict]]:
         """Per plan, a subset-minimal set of the case's facts on which its decision rests:
         [{"fact", "value"}] (value None: the fact is unknown in the case, and that it is unknown
-        is what counts).  From clingo: with every fact kept there is no completion that decides
-        otherwise; the unsatisfiable core names the kept facts it needed; each is then set free
-        in turn, and stays free while still no completion changes the decision."""
+        is what counts).  Two solves as a rule (logic/vocabulary.lp, "What a decision rests on"):
+        the `rests` part guesses every plan's set and proves it sufficient by bounds; the
+        `rests_check` part then names, exactly, each fact of each set that is needed.  A fact
+        that is not needed is freed (the first by name) and the sets checked again, so what is
+        answered is subset-minimal by clingo's exact check.  `verify` has that check prove each
+        set sufficient as well (the bounds already do; the tests verify it)."""
+        sets = self._rests(case, derived, sorted(plans), self.places(case, derived), verify)[0]
+        return {pl: [{"fact": f, "value": self._value(case, derived, f)} for f in kept]
+                for pl, kept in sets.items()}
+
+    def _rests(self, case: Case, derived: dict, plans: list[str], known: dict,
+               verify: bool = False) -> tuple[dict, dict, dict]:
+        """(sets, decision, pathway) per plan.  A plan's depend on the case only through the places
+        in their domains (what the solves see) of the facts the plan tests, the drug and the
+        request: kept per plan by that key, and solved for the plans not kept."""
+        keys = {pl: (pl, tuple((f, known[f][1] if f in known else -1) for f in self._plan_facts(pl)))
+                for pl in plans}
+        sets: dict = {}
+        decision: dict = {}
+        pathway: dict = {}
+        todo = []
+        for pl in plans:
+            got = None if verify else self._rests_cache.get(keys[pl])
+            if got is None:
+                todo.append(pl)
+            else:
+                sets[pl], decision[pl], pathway[pl] = got
+        if todo:
+            lits = self.assumptions(case, derived, self.rester, asked=todo)
+            s, d, p = self._rest_sets(case, derived, todo, lits, known, verify)
+            for pl in todo:
+                sets[pl], decision[pl], pathway[pl] = s[pl], d[pl], p.get(pl)
+                if not verify:
+                    self._rests_cache.put(keys[pl], (s[pl], d[pl], p.get(pl)))
+        return sets, decision, pathway
+
+    def _plan_facts(self, plan: str) -> list[str]:
+        """The facts any criterion of the plan tests, and the drug and the request, in name order."""
+        got = self._plan_facts_of.get(plan)
+        if got is None:
+            got = self._plan_facts_of[plan] = sorted(self._tested_by(plan) | {"drug", "request"})
+        return got
+
+    def _rest_sets(self, case: Case, derived: dict, plans: list[str], lits: list[int], known: dict,
+                   verify: bool) -> tuple[dict, dict, dict]:
         rb = self.rester
-        lits = self.assumptions(case, derived, rb)
-        out = {}
+        table = rb.kept_by_handle
+        sets: dict[str, list[str]] = {pl: [] for pl in plans}
+        decision: dict[str, str] = {}
+        by: dict[str, list[str]] = {}
+        best: list = []
+        res = solved(rb.ctl.solve(assumptions=lits, on_model=lambda m: best.__setitem__(slice(None), shown_handles(m))))
+        if not res.satisfiable:                    # cannot happen: keeping every fact is sufficient
+            raise RuleBaseError("the rests part found no sufficient set")
+        for h in best:
+            kind, pl, x = table[h]
+            if kind == "keep":
+                if pl in sets:
+                    sets[pl].append(x)
+            elif kind == "decision":
+                decision[pl] = x
+            else:
+                by.setdefault(pl, []).append(x)
+        for kept in sets.values():
+            kept.sort()
+        pending = {pl: kept for pl, kept in sets.items() if kept}
+        while pending:
+            needed, loose = self._needed(case, derived, pending, verify, known)
+            nxt = {}
+            for pl, kept in pending.items():
+                if pl in loose:                    # the bounds failed: start from every fact
+                    kept = sorted(self._tested_by(pl))
+                else:
+                    spare = [f for f in kept if f not in needed[pl]]
+                    if not spare:
+                        continue
+                    kept = [f for f in kept if f != spare[0]]
+                sets[pl] = nxt[pl] = kept
+            pending = {pl: kept for pl, kept in nxt.items() if kept}
+        return sets, decision, {pl: min(ps) for pl, ps in by.items()}
+
+    def why(self, case: Case) -> dict:
+        """The why line of a case (batch --why): per plan asked, its decision, the pathway that
+        decided it, the authorization, and rests_on; no criteria or missing sets (decide --why
+        gives the whole result with rests_on).  Two solves at most, none for a case whose facts
+        fall in the same places of their domains as one already answered."""
+        derived = {}
+        dx = derive_diagnosis(case, self.rules.icd10)
+        if dx is not None:
+            derived["diagnosis"] = dx
+        plans = sorted(case.plans or self.rules.plans)
+        sets, decision, pathway = self._rests(case, derived, plans, self.places(case, derived))
+        every = len(self.rules.case_facts)
+        results = []
         for plan in plans:
-            plan_lits = [lit if pl == plan else -lit for pl, lit in rb.rplan.items()]
-            core: list[int] = []
+            dec, by = decision[plan], pathway.get(plan)
+            rests = [{"fact": f, "value": self._value(case, derived, f)} for f in sets[plan]]
+            results.append({
+                "plan": plan, "drug": case.drug, "request": case.request, "decision": dec, "pathway": by,
+                "authorization": (self._authorization(self.rules.pathways[by], case, derived)
+                                  if dec == "approved" else None),
+                "rests_on": rests, "rests_on_count": len(rests), "facts_count": every})
+        return {"case_id": case.case_id, "rules_version": self.rules.version, "derived_facts": derived,
+                "results": results}
 
-            def unsat(kept: list[str]) -> Optional[list[str]]:
-                """The kept facts a proof needed (a core), or None when a completion decides otherwise."""
-                core.clear()
-                keep = [rb.keep[f] for f in kept]
-                res = solved(rb.ctl.solve(assumptions=lits + plan_lits + keep, on_core=core.extend))
-                if res.satisfiable:
-                    return None
-                inv = {rb.keep[f]: f for f in kept}
-                return sorted(inv[l] for l in core if l in inv)
+    def _needed(self, case: Case, derived: dict, sets: dict[str, list[str]], verify: bool = False,
+                known: Optional[dict] = None) -> tuple[dict, set]:
+        """Per plan, the facts of its set that are needed (freeing one alone lets a completion
+        decide otherwise), and (with `verify`) the plans whose whole set has such a completion:
+        one enumerating solve of the `rests_check` part.  What a plan's check finds depends only
+        on the plan, the drug, the request and the set's facts' places in their domains: kept
+        by that key (without `verify`)."""
+        if known is None:
+            known = {}
+            self.assumptions(case, derived, self.rests_checker, known=known)
+        keys = {pl: (pl, known["drug"][1], known["request"][1], tuple((f, known[f][1] if f in known else -1)
+                                                                      for f in kept))
+                for pl, kept in sets.items()}
+        needed: dict[str, set] = {}
+        if not verify:
+            for pl, k in keys.items():
+                hit = self._needed_cache.get(k)
+                if hit is not None:
+                    needed[pl] = hit
+        todo = {pl: kept for pl, kept in sets.items() if pl not in needed}
+        loose: set = set()
+        if todo:
+            found, loose = self._check(case, derived, todo, verify)
+            for pl, got in found.items():
+                needed[pl] = frozenset(got)
+                if not verify:
+                    self._needed_cache.put(keys[pl], needed[pl])
+        return needed, loose
 
-            kept = unsat(sorted(rb.keep))
-            if kept is None:                      # cannot happen: the case itself decides as it does
-                raise RuleBaseError(f"{plan}: the case does not decide as it does with every fact kept")
-            for f in list(kept):
-                if f not in kept:
-                    continue
-                trial = [k for k in kept if k != f]
-                smaller = unsat(trial)
-                if smaller is not None:
-                    kept = smaller
-            out[plan] = [{"fact": f, "value": self._value(case, derived, f)} for f in kept]
-        return out
+    def _check(self, case: Case, derived: dict, sets: dict[str, list[str]], verify: bool) -> tuple[dict, set]:
+        """One enumerating solve of the `rests_check` part over the given plans' sets."""
+        rb = self.rests_checker
+        lits = self.assumptions(case, derived, rb)
+        for (pl, f), lit in rb.keep.items():
+            lits.append(lit if pl in sets and f in sets[pl] else -lit)
+        lits.extend(lit if pl in sets else -lit for pl, lit in rb.check.items())
+        lits.append(rb.verify if verify else -rb.verify)
+        needed: dict[str, set] = {pl: set() for pl in sets}
+        loose: set = set()
+        table = rb.checked
+
+        def on_model(m: clingo.Model) -> None:
+            for h in shown_handles(m):
+                kind, *args = table[h]
+                if kind == "drop":
+                    needed[args[0]].add(args[1])
+                elif kind == "whole":
+                    loose.add(args[0])
+
+        solved(rb.ctl.solve(assumptions=lits, on_model=on_model))
+        return needed, loose
+
+    def _tested_by(self, plan: str) -> set:
+        """The facts any criterion of the plan tests (all its pathways, any drug or request)."""
+        crit = {c for pw in self.rules.plan_pathways[plan] for c in pw.criteria}
+        return {f for c in crit for option in self.rules.options.get(c, ()) for f, _, _ in option
+                if f in self.rules.case_facts}
 
     @property
     def explainer(self) -> RuleBase:
@@ -523,9 +707,9 @@ class Solver:
 
     # -------------------------------------------------------------- input
     def assumptions(self, case: Case, derived: dict[str, str], rb: Optional[RuleBase] = None,
-                    known: Optional[dict] = None) -> list[int]:
+                    known: Optional[dict] = None, asked: Optional[Iterable[str]] = None) -> list[int]:
         """The solve assumptions of a case; `known`, when given, gets fact -> (value, domain index)
-        of every known fact."""
+        of every known fact; `asked`: the plans asked, when not the case's."""
         rb = rb or self.rules
         facts = case.facts
         values = {"drug": case.drug, "request": case.request, **derived}
@@ -536,9 +720,20 @@ class Solver:
             if known is not None and value is not None:
                 known[name] = (value, chosen)
             lits.extend(lit if i == chosen else -lit for i, lit in enumerate(fd.literals))
-        asked = set(case.plans or rb.plans)
+        asked = set(case.plans or rb.plans) if asked is None else set(asked)
         lits.extend(lit if pl in asked else -lit for pl, lit in rb.asked.items())
         return lits
+
+    def places(self, case: Case, derived: dict[str, str]) -> dict:
+        """fact -> (value, place in its domain) of every known fact (as `assumptions` gives)."""
+        facts = case.facts
+        values = {"drug": case.drug, "request": case.request, **derived}
+        known = {}
+        for name, fd in self.rules.facts.items():
+            value = values[name] if name in values else getattr(facts, name)
+            if value is not None:
+                known[name] = (value, fd.index(value))
+        return known
 
     # -------------------------------------------------------------- solve
     def solve(self, case: Case, max_changes: int = 0, lean: bool = False, why: bool = False) -> dict:
@@ -569,7 +764,7 @@ class Solver:
         result = self._result(case, derived, models, lean, known)
         if why:
             rests = self.rests_on(case, derived, [r["plan"] for r in result["results"]])
-            every = len(self.rester.keep)              # the facts the rules read, known or unknown
+            every = len(self.rules.case_facts)         # the contract's facts (drug and request aside)
             for r in result["results"]:
                 r["rests_on"] = rests[r["plan"]]
                 r["rests_on_count"] = len(rests[r["plan"]])

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import random
 
+import clingo
+
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -18,7 +20,7 @@ from solver.inputs import case_from
 from strategies import any_cases
 
 SOLVER = Solver()
-RB = SOLVER.rester
+RB_FACTS = SOLVER.rules.case_facts
 
 
 def decision(case: dict, plan: str) -> str:
@@ -38,10 +40,10 @@ def test_random_completions_of_rests_on_keep_the_decision(case, rnd):
     parsed, result = explained(case)
     for r in result["results"]:
         kept = {f["fact"]: f["value"] for f in r["rests_on"]}
-        assert r["rests_on_count"] == len(kept) and r["facts_count"] == len(RB.keep)
+        assert r["rests_on_count"] == len(kept) and r["facts_count"] == len(RB_FACTS)
         for _ in range(4):
             facts = {}
-            for name in RB.keep:
+            for name in RB_FACTS:
                 if name in kept:
                     if kept[name] is not None:
                         facts[name] = kept[name]
@@ -70,23 +72,27 @@ def _draw(name: str, rnd: random.Random):
     return float(value) if fd.kind == "number" else value
 
 
-def witness(parsed, derived: dict, plan: str, kept: list[str]) -> dict:
-    """A completion of `kept` (from the rests part's model) that decides otherwise, as a case."""
-    lits = SOLVER.assumptions(parsed, derived, RB)
-    plan_lits = [lit if p == plan else -lit for p, lit in RB.rplan.items()]
-    model: list = []
-    res = RB.ctl.solve(assumptions=lits + plan_lits + [RB.keep[f] for f in kept],
-                       on_model=lambda m: model.extend(m.symbols(shown=True)))
-    assert res.satisfiable
+def witness(parsed, derived: dict, plan: str, kept: list[str], dropped: str) -> dict:
+    """A completion of `kept` less `dropped` that decides otherwise (a model of the exact check,
+    the rests_check part, with `dropped` dropped), as a case."""
+    rb = SOLVER.rests_checker
+    lits = SOLVER.assumptions(parsed, derived, rb)
+    lits += [lit if p == plan and f in kept else -lit for (p, f), lit in rb.keep.items()]
+    lits += [lit if p == plan else -lit for p, lit in rb.check.items()] + [-rb.verify]
+    lits.append(rb.ctl.symbolic_atoms[clingo.Function("drop", [clingo.Function(plan), clingo.Function(dropped)])].literal)
+    with rb.ctl.solve(assumptions=lits, yield_=True) as handle:
+        model = handle.model()
+        assert model is not None, (plan, kept, dropped)
+        symbols = model.symbols(shown=True)
     facts = {}
-    for name in RB.keep:
-        if name in kept:
+    for name in RB_FACTS:
+        if name in kept and name != dropped:
             v = SOLVER._value(parsed, derived, name)
             if v is not None:
                 facts[name] = v
-    for sym in model:
+    for sym in symbols:
         if sym.name == "fv":
-            name, d = sym.arguments[0].name, sym.arguments[1]
+            name, d = sym.arguments[1].name, sym.arguments[2]
             fd = SOLVER.rules.facts[name]
             if fd.kind == "bool":
                 facts[name] = d.string == "true"
@@ -124,7 +130,7 @@ def test_each_fact_of_rests_on_is_needed_every_plan_drug_and_request():
                 for r in result["results"]:
                     kept = [f["fact"] for f in r["rests_on"]]
                     for f in kept:
-                        other = witness(parsed, result["derived_facts"], r["plan"], [k for k in kept if k != f])
+                        other = witness(parsed, result["derived_facts"], r["plan"], kept, f)
                         assert decision(other, r["plan"]) != r["decision"], (r["plan"], f, other)
                         checked += 1
     assert checked > 100
@@ -152,3 +158,111 @@ def test_the_shared_solver_of_the_pages_answers_why_too():
     parsed, _ = case_from({"facts": {"planned_cycles": 8}, "plans": ["ohsu"]})
     (r,) = SharedSolver().solve(parsed, why=True)["results"]
     assert r["rests_on"] == [{"fact": "planned_cycles", "value": 8}]
+
+
+def _boundaries(name: str) -> list:
+    """Each value of the fact's domain in the rule base once (a number: each interval's lower
+    bound, or 1 below its upper bound when it has no lower), and None (unknown)."""
+    fd = SOLVER.rules.facts[name]
+    out: list = [None]
+    for sym in fd.values:
+        if fd.kind == "bool":
+            out.append(sym.string == "true")
+        elif fd.kind == "enum":
+            out.append(sym.string)
+        else:
+            lo, hi = (a.number if a.type.name == "Number" else None for a in sym.arguments)
+            v = lo if lo is not None else (hi - 1 if hi is not None else 0)
+            v = max(v, 1) if name in ("weight_kg", "height_cm", "planned_cycles") else max(v, 0)
+            out.append(float(v) if fd.kind == "number" else int(v))
+    return out
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
+@given(any_cases(), st.randoms(use_true_random=False))
+def test_a_brute_force_over_domain_boundaries_finds_each_rested_fact_needed(case, rnd):
+    """(b) decided as ordinary cases: for each fact of rests_on, the fact takes each value of its
+    domain (and unknown) while the facts outside rests_on take the case's values, all unknown,
+    random values, or clingo's witness's values; some such completion must decide otherwise."""
+    parsed, result = explained(case)
+    derived = result["derived_facts"]
+    given = {n: SOLVER._value(parsed, derived, n) for n in RB_FACTS}
+    for r in result["results"]:
+        kept = {f["fact"]: f["value"] for f in r["rests_on"]}
+        backgrounds = [{n: v for n, v in given.items() if n not in kept}, {}]
+        backgrounds += [{n: _draw(n, rnd) for n in RB_FACTS if n not in kept and rnd.random() < 0.7} for _ in range(4)]
+        for f in kept:
+            facts_of = witness(parsed, derived, r["plan"], list(kept), f)["facts"]
+            theirs = [{n: v for n, v in facts_of.items() if n not in kept}]
+            found = any(
+                decision({"drug": parsed.drug, "request": parsed.request,
+                          "facts": {k: v for k, v in {**back, **kept, f: value}.items() if v is not None}},
+                         r["plan"]) != r["decision"]
+                for back in backgrounds + theirs for value in _boundaries(f))
+            assert found, (r["plan"], r["decision"], kept, f)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
+@given(any_cases())
+def test_clingo_proves_each_set_sufficient_and_each_fact_needed(case):
+    """The exact check with `verify` on: no completion of a whole set decides otherwise (the
+    bounds were sound), and dropping any one fact lets one do so."""
+    parsed, result = explained(case)
+    sets = {r["plan"]: [f["fact"] for f in r["rests_on"]] for r in result["results"] if r["rests_on"]}
+    if not sets:
+        return
+    needed, loose = SOLVER._needed(parsed, result["derived_facts"], sets, verify=True)
+    assert loose == set()
+    assert {pl: sorted(n) for pl, n in needed.items()} == sets
+
+
+def test_the_answer_does_not_depend_on_the_cases_decided_before():
+    import json
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    lines = (root / "examples" / "batch.jsonl").read_text().splitlines()[:60]
+    cases = [case_from(json.loads(line))[0] for line in lines]
+    first, second = Solver(), Solver()
+    forward = [json.dumps(first.solve(c, why=True), sort_keys=True) for c in cases]
+    backward = [json.dumps(second.solve(c, why=True), sort_keys=True) for c in reversed(cases)]
+    assert forward == backward[::-1]
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
+@given(st.lists(any_cases(), min_size=1, max_size=6))
+def test_kept_answers_equal_fresh_ones(cases):
+    """rests_on keeps answers per plan by the places of the plan's facts in their domains: a
+    solver that keeps nothing answers the same, whatever came before."""
+    from solver.engine import Bounded
+
+    fresh = Solver()
+    fresh._rests_cache, fresh._needed_cache = Bounded(0), Bounded(0)
+    for case in cases + cases[::-1]:
+        parsed, _ = case_from(case)
+        assert SOLVER.why(parsed) == fresh.why(parsed)
+
+
+def test_batch_why_lines_carry_what_decide_why_says():
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    out = subprocess.run([sys.executable, "-m", "solver.cli", "batch", "examples/batch.jsonl", "--why",
+                          "--workers", "2"], capture_output=True, text=True, cwd=root, timeout=300)
+    assert out.returncode == 0, out.stderr
+    lines = [json.loads(line) for line in out.stdout.splitlines()]
+    source = (root / "examples" / "batch.jsonl").read_text().splitlines()
+    assert len(lines) == len(source)
+    for line, case in list(zip(lines, source))[::7]:
+        whole = SOLVER.solve(case_from(json.loads(case))[0], why=True)
+        assert line["case_id"] == whole["case_id"]
+        for mine, theirs in zip(line["results"], whole["results"]):
+            assert set(mine) == {"plan", "drug", "request", "decision", "pathway", "authorization", "rests_on",
+                                 "rests_on_count", "facts_count"}
+            assert mine == {k: theirs[k] for k in mine}
+    refused = subprocess.run([sys.executable, "-m", "solver.cli", "batch", "examples/batch.jsonl", "--why", "--lean"],
+                             capture_output=True, text=True, cwd=root, timeout=120)
+    assert refused.returncode == 2 and "--why" in refused.stderr and "Traceback" not in refused.stderr

@@ -109,7 +109,7 @@ def test_load_change_a_fact_and_see_the_decision_change(server, browser, tmp_pat
     result_path = tmp_path / "result.json"
     dl_result.value.save_as(result_path)
     cli = subprocess.run([sys.executable, "-m", "solver.cli", "explain", str(case_path), "--json",
-                          "--max-changes", "2"],
+                          "--max-changes", "2", "--why"],
                          capture_output=True, text=True, check=True, cwd=ROOT).stdout
     assert result_path.read_text() == cli
     assert json.loads(cli)["results"][0]["changes"]
@@ -196,4 +196,37 @@ def test_the_compare_page_opens_a_profile_in_whatif(server, browser, tmp_path):
     assert page.locator(".st-key-decision-masshealth").count() == 0         # only the two plans asked
     assert float(page.locator(".st-key-fact-age_years input").input_value()) < 1
     sync_api.expect(page.get_by_text("a profile from Compare plans").first).to_be_visible()
+    page.close()
+
+
+def test_the_facts_a_decision_rests_on_are_marked_and_the_others_muted(server, browser, tmp_path):
+    shots = Path(os.environ.get("PA_SCREENSHOTS", tmp_path))
+    shots.mkdir(parents=True, exist_ok=True)
+    page = browser.new_page(viewport={"width": 1600, "height": 1100})
+    page.goto(server)
+    sync_api.expect(row(page, "ohsu")).to_contain_text("APPROVED", timeout=60000)
+    page.locator(".st-key-mark").get_by_text("OHSU", exact=True).click()
+    cycles = page.locator(".st-key-fact-planned_cycles input")
+    cycles.fill("8")
+    cycles.press("Enter")
+    sync_api.expect(row(page, "ohsu")).to_contain_text("DENIED", timeout=30000)
+    sync_api.expect(row(page, "ohsu")).to_contain_text("planned_cycles is 8; the policy allows at most 6")
+    sync_api.expect(row(page, "ohsu")).to_contain_text("Rests on 1 of 28 facts")
+    sync_api.expect(page.locator(".st-key-facts-pane")).to_contain_text("OHSU's decision rests on this fact")
+
+    def style(name: str, prop: str) -> str:
+        return page.locator(f".st-key-fact-{name}").evaluate(f"e => getComputedStyle(e).{prop}")
+
+    sync_api.expect(page.locator(".st-key-fact-regimen")).to_have_css("opacity", "0.42")   # muted once re-run
+    assert float(style("age_years", "opacity")) < 0.5
+    assert float(style("planned_cycles", "opacity")) == 1.0                 # marked
+    assert style("planned_cycles", "borderLeftWidth") == "3px"
+    page.locator(".st-key-fact-planned_cycles").scroll_into_view_if_needed()
+    page.screenshot(path=str(shots / "whatif-rests-on.png"), full_page=False)
+    # a muted fact changed: OHSU still denies
+    page.locator(".st-key-fact-prior_inotuzumab").scroll_into_view_if_needed()
+    page.locator(".st-key-fact-prior_inotuzumab").get_by_text("yes", exact=True).click()
+    time.sleep(1.5)
+    sync_api.expect(row(page, "ohsu")).to_contain_text("DENIED")
+    sync_api.expect(row(page, "ohsu")).to_contain_text("planned_cycles is 8")
     page.close()

@@ -5,6 +5,7 @@ baseline comparison shows what changed, a bad upload is refused by name."""
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,8 @@ from streamlit.testing.v1 import AppTest
 
 ROOT = Path(__file__).resolve().parent.parent
 APP = str(ROOT / "ui" / "app.py")
+sys.path.insert(0, str(ROOT / "ui"))
+from caseform import FACTS  # noqa: E402
 
 
 @pytest.fixture
@@ -139,7 +142,8 @@ def test_a_valid_edge_value_is_kept_not_made_unknown(at):
 def test_the_summary_says_why_a_plan_is_denied(at):
     at.radio(key="fact:cd22_positive").set_value("no").run()
     ohsu = rows(at)["OHSU Health Services"]
-    assert "`ohsu_iii_2` Patient has CD22-positive disease" in ohsu
+    assert ("`ohsu_iii_2` cd22_positive is no; the policy allows yes — III. Initial Approval Criteria, item 2: "
+            "Patient has CD22-positive disease") in ohsu
     assert "approved if **cd22_positive** = yes" in ohsu
 
 
@@ -252,3 +256,68 @@ def test_labels_name_the_fact_as_the_reasons_do(at):
 def test_no_deprecated_use_container_width():
     for path in [ROOT / "ui" / name for name in ("app.py", "whatif.py", "caseform.py", "present.py")]:
         assert "use_container_width" not in path.read_text(), path
+
+
+def marked(app: AppTest) -> list[str]:
+    """The facts whose widget carries the 'rests on this fact' caption, in page order."""
+    out, last = [], None
+
+    def walk(node):
+        nonlocal last
+        kids = getattr(node, "children", None)
+        for ch in (kids.values() if isinstance(kids, dict) else kids or []):
+            kind = type(ch).__name__
+            if kind in ("NumberInput", "Radio", "Selectbox", "TextInput") and str(getattr(ch, "key", "")).startswith("fact:"):
+                last = ch.key[5:]
+            elif kind == "Caption" and "decision rests on this fact" in ch.value:
+                out.append(last)
+            walk(ch)
+
+    walk(app._tree)
+    return out
+
+
+def test_the_facts_a_decision_rests_on_are_marked_and_the_others_cannot_change_it(at):
+    at.segmented_control(key="mark").set_value("ohsu").run()
+    at.number_input(key="fact:planned_cycles").set_value(8).run()
+    assert headers(at)["OHSU Health Services"] == "DENIED"
+    assert marked(at) == ["planned_cycles"]
+    legend = [c.value for c in at.caption if "marked fact" in c.value]
+    assert legend and "**OHSU: denied** rests on the 1 marked fact of 28" in legend[0]
+    assert "Rests on 1 of 28 facts: **planned_cycles** = 8" in "\n".join(c.value for c in at.caption)
+    assert "planned_cycles is 8; the policy allows at most 6 — I. Length of Authorization" in rows(at)["OHSU Health Services"]
+    # every muted fact, set to another value or left unknown: OHSU still denies
+    tried = 0
+    for spec in [s for n, s in FACTS.items() if n != "planned_cycles"]:
+        if spec.kind == "bool":
+            widget, values = at.radio(key=spec.key), ["yes", "no", "unknown"]
+        elif spec.kind == "enum":
+            widget, values = at.selectbox(key=spec.key), list(spec.choices)[:2] + ["unknown"]
+        elif spec.kind == "list":
+            widget, values = at.text_input(key=spec.key), ["C83.50", ""]
+        else:
+            widget, values = at.number_input(key=spec.key), [1, None]
+        before = widget.value
+        for value in values:
+            widget.set_value(value).run()
+            assert not at.exception, at.exception
+            assert headers(at)["OHSU Health Services"] == "DENIED", (spec.name, value)
+            tried += 1
+        (at.radio if spec.kind == "bool" else at.selectbox if spec.kind == "enum" else
+         at.text_input if spec.kind == "list" else at.number_input)(key=spec.key).set_value(before).run()
+    assert tried > 50
+    at.number_input(key="fact:planned_cycles").set_value(4).run()            # the marked fact does change it
+    assert headers(at)["OHSU Health Services"] == "APPROVED"
+
+
+def test_marking_follows_the_chosen_plan_and_can_be_cleared(at):
+    first = marked(at)
+    assert first and st_value(at) == "bcbs_fep"
+    at.segmented_control(key="mark").set_value("masshealth").run()
+    assert marked(at) != first
+    at.segmented_control(key="mark").set_value(None).run()
+    assert marked(at) == []
+
+
+def st_value(at: AppTest):
+    return at.segmented_control(key="mark").value

@@ -19,6 +19,8 @@ import re
 
 import caseform as cf
 from solver.text import condition
+from solver.why import broken as broken_words
+from solver.why import shown as shown_value
 
 LABEL = {"approved": "APPROVED", "case_review": "CASE REVIEW", "needs_info": "NEEDS INFO", "denied": "DENIED",
          "no_policy": "NO POLICY"}
@@ -107,12 +109,43 @@ def reason(r: dict) -> str:
     # denied: the broken criteria of the pathway that comes closest, whole
     # sentences, and the smallest change that approves.
     broken = [c for c in closest_pathway(r)["criteria"] if c["status"] == "not_met"]
-    shown = "; ".join(f"`{c['id']}` {clip_sentences(c['text'])}" for c in broken[:2])
+    shown = "; ".join(denial_words(c) for c in broken[:2])
     line = f"not met: {shown}" + (f" (+{len(broken) - 2})" if len(broken) > 2 else "")
     fix = next((ch for ch in r.get("changes") or [] if ch["decision"] in ("approved", "case_review")), None)
     if fix is not None:
         line += f" — {fix['decision'].replace('_', ' ')} if " + ", ".join(fmt_need(f) for f in fix["facts"])
     return line
+
+
+def denial_words(c: dict) -> str:
+    """A broken criterion as `pa-solver why`, the decide table and a PAS denial say it, with its
+    policy sentence: "`ohsu_i_1` planned_cycles is 8; the policy allows at most 6 — I. Length
+    of Authorization: Coverage will be provided for 6 cycles ..." (whole sentences)."""
+    words = "; ".join(broken_words(c))
+    if not words:
+        return f"`{c['id']}` {clip_sentences(c['text'])}"
+    return f"`{c['id']}` {words} — {c['source']}: {clip_sentences(c['text'])}"
+
+
+def rests_line(r: dict) -> str | None:
+    """"Rests on 1 of 28 facts: planned_cycles = 8" (a result made with why=True), or None."""
+    if "rests_on" not in r:
+        return None
+    facts = r["rests_on"]
+    if not facts:
+        return (f"Rests on none of the {r['facts_count']} facts: "
+                + ("no fact changes it." if r["decision"] == "no_policy" else "the request alone decides it."))
+    listed = ", ".join(f"**{f['fact']}** = {shown_value(f['value'])}" for f in facts)
+    return f"Rests on {len(facts)} of {r['facts_count']} facts: {listed}"
+
+
+def rested_facts(r: dict, derived: dict) -> set[str]:
+    """The page's facts (widgets) a result rests on: its rests_on, and the ICD-10 codes when
+    the diagnosis it rests on was derived from them."""
+    names = {f["fact"] for f in r.get("rests_on", [])}
+    if "diagnosis" in names and "diagnosis" in derived:
+        names.add("icd10_codes")
+    return names
 
 
 def why_not(r: dict) -> list[str]:

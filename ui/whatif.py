@@ -277,6 +277,9 @@ def decisions(res: dict, case_shown: dict, base_res: dict | None, stale: bool) -
             if b is not None and b["decision"] != dec:
                 head += f" &nbsp; :violet-badge[changed — baseline {LABEL[b['decision']]}]"
             st.markdown(f"{head}  \n{pr.reason(r)}")
+            rests = pr.rests_line(r)
+            if rests:
+                st.caption(f":material/push_pin: {rests}")
             note = pr.case_note(r, get_solver().rules.notes.get(plan))
             if note:
                 st.markdown(f":material/info: **Note:** {note.replace('*', chr(92) + '*')}")
@@ -308,10 +311,48 @@ def baseline_table(res: dict, base_res: dict | None, baseline: dict, case: dict)
     st.markdown(body)
 
 
-def facts_form(notes: dict[str, str], conflicts: list[str]) -> None:
+def mark_facts(shown: dict | None) -> tuple[set[str], str | None]:
+    """The control that marks the facts one plan's decision rests on, and the legend that says
+    so: (the facts marked, the plan's short name), or (empty, None) when none is chosen.  The
+    other facts are muted: whatever their values (unknown included), that plan decides alike."""
+    if shown is None:
+        return set(), None
+    by_plan = {r["plan"]: r for r in shown["results"]}
+    chosen = st.session_state.get("mark", "")
+    if chosen == "" or (chosen is not None and chosen not in by_plan):
+        # at first, or when the plan chosen is no longer asked: the first with criteria for the drug
+        # (None is a reviewer's choice: nothing marked)
+        st.session_state["mark"] = next((p for p, r in by_plan.items() if r["decision"] != "no_policy"), None)
+    st.segmented_control("Mark what a decision rests on", list(by_plan), key="mark",
+                         format_func=lambda p: SHORT.get(p, p),
+                         help="The facts the chosen plan's decision rests on are marked; the others are muted: "
+                              "no value of a muted fact, nor leaving it unknown, changes that plan's decision.")
+    plan = st.session_state.get("mark")
+    r = by_plan.get(plan)
+    if r is None or "rests_on" not in r:
+        return set(), None
+    name = SHORT.get(plan, plan)
+    marked = pr.rested_facts(r, shown["derived_facts"])
+    if r["rests_on"]:
+        st.caption(f":material/push_pin: **{name}: {LABEL[r['decision']].lower()}** rests on the "
+                   f"{len(r['rests_on'])} marked fact{'s' * (len(r['rests_on']) != 1)} of {r['facts_count']}. "
+                   f"The muted ones cannot change {name}'s decision, whatever you set them to.")
+    else:
+        st.caption(f":material/push_pin: **{name}: {LABEL[r['decision']].lower()}** rests on none of the facts: "
+                   f"no fact below can change it.")
+    muted = [n for n in cf.FACTS if n not in marked]
+    rules = [f".st-key-fact-{n} {{ opacity: 0.42; }}" for n in muted]
+    rules += [f".st-key-fact-{n} {{ border-left: 3px solid #7c3aed; padding-left: 0.45rem; }}" for n in sorted(marked)]
+    st.html("<style>" + "\n".join(rules) + "</style>")
+    return marked, name
+
+
+def facts_form(notes: dict[str, str], conflicts: list[str], shown: dict | None = None) -> None:
     """Every fact's widget; under a fact from a loaded bundle, its source in
-    small text (`notes`); the bundle's conflicts above."""
+    small text (`notes`); the bundle's conflicts above; the facts a plan's
+    decision rests on marked, the others muted (`shown`: the result shown)."""
     st.markdown("#### Facts")
+    marked, by = mark_facts(shown)
     for line in conflicts:
         st.warning(line, icon=":material/call_split:")
     for group, names in cf.GROUPS.items():
@@ -338,6 +379,8 @@ def facts_form(notes: dict[str, str], conflicts: list[str]) -> None:
                                      placeholder="unknown", help=spec.help or None)
                 if name in notes:
                     col.caption(notes[name])
+                if name in marked:
+                    col.caption(f":material/push_pin: {by}'s decision rests on this fact")
 
 
 def ask_next(quest: dict | None) -> None:
@@ -366,8 +409,9 @@ def take_away(case: dict, result: dict | None, quest: dict | None = None, pas: d
         c2.download_button("Download the result (JSON)", cf.result_json(result),
                            file_name=f"{case.get('case_id') or 'case'}.result.json", mime="application/json",
                            key="dl:result", width="stretch")
-        st.caption(f"The result is the page's: decisions and the changes of at most {MAX_CHANGES} facts, "
-                   f"byte for byte what `pa-solver explain CASE.json --json --max-changes {MAX_CHANGES}` prints.")
+        st.caption(f"The result is the page's: decisions, the changes of at most {MAX_CHANGES} facts and what "
+                   f"each decision rests on, byte for byte what `pa-solver explain CASE.json --json --max-changes "
+                   f"{MAX_CHANGES} --why` prints.")
     else:
         st.caption("No result to download: this case cannot be decided.")
         return
@@ -448,7 +492,7 @@ def what_if() -> None:
         parsed = None
         case_error = str(err)
     t1 = time.perf_counter()
-    result = solver.solve(parsed, MAX_CHANGES) if parsed is not None else None
+    result = solver.solve(parsed, MAX_CHANGES, why=True) if parsed is not None else None
     decide_ms = (time.perf_counter() - t1) * 1e3
     if result is not None:
         st.session_state["last_good"] = {"case": case, "result": result}
@@ -503,11 +547,12 @@ def what_if() -> None:
             ask_next(quest)
         take_away(case, result, quest, pas)
     with left, st.container(key="facts-pane"):
-        facts_form(notes, conflicts)
+        facts_form(notes, conflicts, result)
 
     page_ms = (time.perf_counter() - t0) * 1e3
     if result is not None:
-        timing.caption(f"Decided in {decide_ms:.1f} ms (decision, missing sets and changes for every plan); "
+        timing.caption(f"Decided in {decide_ms:.1f} ms (decision, missing sets, changes and what it rests on for "
+                       f"every plan); "
                        f"page computed in {page_ms:.0f} ms on the server.")
     else:
         timing.caption(f"Not decided: the case is invalid. Page computed in {page_ms:.0f} ms on the server.")

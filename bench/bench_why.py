@@ -74,14 +74,21 @@ def main(argv=None) -> int:
               f"(exact checks per case {rounds[0] / len(ts):.2f}, mean set {sum(sizes) / len(sizes):.1f} facts"
               + (f", {kept} distinct keys)" if cached else ")"))
 
+    solver._rests_cache, solver._needed_cache = Bounded(0), Bounded(0)     # decide --why with nothing kept
     for why in (False, True):
         ts = []
         for c in parsed[:1000]:
             t = time.perf_counter()
             solver.decide_json(c) if not why else json.dumps(solver.solve(c, why=True))
             ts.append(time.perf_counter() - t)
-        print(f"decide{' --why' if why else ''}: p50 {pct(ts, .5):.2f} ms  p99 {pct(ts, .99):.2f} ms")
+        print(f"decide{' --why (nothing kept)' if why else ''}: p50 {pct(ts, .5):.2f} ms  "
+              f"p99 {pct(ts, .99):.2f} ms")
 
+    t = time.perf_counter()
+    for c in parsed[:1000]:
+        json.dumps(solver.why(c))
+    dt = time.perf_counter() - t
+    print(f"why lines, one process, nothing kept: {1000 / dt:.0f} cases/s")
     lines = [json.dumps(c) for c in cases(args.batch, seed=args.batch)]
     for why in (False, True):
         t = time.perf_counter()

@@ -290,7 +290,7 @@ def test_the_facts_a_decision_rests_on_are_marked_and_the_others_cannot_change_i
     tried = 0
     for spec in [s for n, s in FACTS.items() if n != "planned_cycles"]:
         if spec.kind == "bool":
-            widget, values = at.radio(key=spec.key), ["yes", "no", "unknown"]
+            widget, values = at.radio(key=spec.key), ["no" if widget_value(at, spec) == "yes" else "yes", "unknown"]
         elif spec.kind == "enum":
             widget, values = at.selectbox(key=spec.key), list(spec.choices)[:2] + ["unknown"]
         elif spec.kind == "list":
@@ -305,9 +305,13 @@ def test_the_facts_a_decision_rests_on_are_marked_and_the_others_cannot_change_i
             tried += 1
         (at.radio if spec.kind == "bool" else at.selectbox if spec.kind == "enum" else
          at.text_input if spec.kind == "list" else at.number_input)(key=spec.key).set_value(before).run()
-    assert tried > 50
+    assert tried > 40
     at.number_input(key="fact:planned_cycles").set_value(4).run()            # the marked fact does change it
     assert headers(at)["OHSU Health Services"] == "APPROVED"
+
+
+def widget_value(at: AppTest, spec):
+    return at.radio(key=spec.key).value
 
 
 def test_marking_follows_the_chosen_plan_and_can_be_cleared(at):

@@ -32,7 +32,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from . import work
-from .store import Record, Store, StoreError, submission_key
+from .store import Record, Store, StoreError, open_store, submission_key
 
 LOG = logging.getLogger("pa_solver.service")
 MAX_BODY = 16 << 20
@@ -116,7 +116,7 @@ class Service:
         from ..engine import rules_version
 
         self.rules_version = rules_version(self.config.logic_dir) if self.config.logic_dir else rules_version()
-        self.store = Store(self.config.store, self.config.store_sync)
+        self.store = open_store(self.config.store, self.config.store_sync)
         self.pool = Pool(self.config)
         await asyncio.get_running_loop().run_in_executor(None, self.pool.warm)
 

@@ -21,8 +21,9 @@ def add_parsers(sub, positive) -> None:
                    help="solver processes, one warm clingo each (default: every core)")
     s.add_argument("--token-file", default=None, metavar="F",
                    help="a file holding the bearer token every endpoint but /health and discovery requires")
-    s.add_argument("--store", default="decisions.sqlite", metavar="PATH",
-                   help="the SQLite file that records every $submit and CRD decision (default decisions.sqlite)")
+    s.add_argument("--store", default="decisions.sqlite", metavar="PATH|URL",
+                   help="the SQLite file that records every $submit and CRD decision (default decisions.sqlite), "
+                        "or a PostgreSQL database: postgresql://user@host/db (pa-solver[postgres])")
     s.add_argument("--store-sync", choices=("normal", "full"), default="normal",
                    help="normal: a recorded answer survives the server being killed; full: also a power cut "
                         "(an fsync per answer)")
@@ -36,7 +37,7 @@ def add_parsers(sub, positive) -> None:
     s.set_defaults(func=cmd_serve)
 
     a = sub.add_parser("audit", help="list the decisions the service recorded (--store)")
-    a.add_argument("--store", default="decisions.sqlite", metavar="PATH")
+    a.add_argument("--store", default="decisions.sqlite", metavar="PATH|URL")
     a.add_argument("--since", default=None, metavar="WHEN", help="from this UTC date or time on (YYYY-MM-DD[THH:MM])")
     a.add_argument("--plan", choices=("bcbs_fep", "bcbsnc", "cvs_caremark", "masshealth", "ohsu"), default=None)
     a.add_argument("--kind", choices=("submit", "crd"), default=None)
@@ -97,9 +98,9 @@ def cmd_serve(args) -> int:
         _error(f"--port {args.port}: must be 0-65535")
         return 2
     try:
-        from .store import Store, StoreError
+        from .store import StoreError, open_store
 
-        Store(args.store, args.store_sync).close()
+        open_store(args.store, args.store_sync).close()
     except StoreError as err:
         _error(str(err))
         return 2
@@ -111,7 +112,7 @@ def cmd_serve(args) -> int:
                     time_limit=args.time_limit, max_body=args.max_body, store_sync=args.store_sync)
     version = rules_version(args.rules) if args.rules else rules_version()
     _stderr("pa-solver serve", f"http://{args.host}:{args.port} ({'bearer token required' if token else 'no token: localhost only'}); "
-                               f"{config.workers} solver processes; rules {version}; store {os.path.abspath(args.store)}")
+                               f"{config.workers} solver processes; rules {version}; store {_store_name(args.store)}")
     server = uvicorn.Server(uvicorn.Config(create_app(config), host=args.host, port=args.port, log_level="warning",
                                            access_log=False, timeout_graceful_shutdown=30, lifespan="on"))
     # uvicorn drains on SIGTERM / SIGINT and then raises the signal again for the handler it
@@ -136,15 +137,21 @@ def cmd_serve(args) -> int:
     os._exit(0 if server.started else 2)
 
 
+def _store_name(spec: str) -> str:
+    from .store import is_url, shown
+
+    return shown(spec) if is_url(spec) else os.path.abspath(spec)
+
+
 def cmd_audit(args) -> int:
     from ..cli import _Out, _error
-    from .store import Store, StoreError
+    from .store import StoreError, is_url, open_store, shown
 
-    if not os.path.isfile(args.store):
+    if not is_url(args.store) and not os.path.isfile(args.store):
         _error(f"--store {args.store}: no such file (start the service with --store PATH first)")
         return 2
     try:
-        store = Store(args.store)
+        store = open_store(args.store)
         rows = store.list(since=args.since, plan=args.plan, kind=args.kind)
         store.close()
     except StoreError as err:
@@ -157,7 +164,7 @@ def cmd_audit(args) -> int:
     else:
         from ..text import safe
 
-        out.line(f"{len(rows)} decision{'s' * (len(rows) != 1)} recorded in {safe(args.store)}")
+        out.line(f"{len(rows)} decision{'s' * (len(rows) != 1)} recorded in {safe(shown(args.store))}")
         for r in rows:
             decided = ", ".join(f"{p} {d}" for p, d in sorted(r["decisions"].items())) or "no plan decided"
             sub = f" {safe(r['submission'].split('|', 1)[1])}" if r["submission"] else ""

@@ -12,10 +12,13 @@ commit only to a power cut or an operating-system crash, never to the death
 of the process; `--store-sync full` makes it survive those too, at the cost
 of an fsync per answer.
 
-Outgrowing one file: everything here is plain SQL over one table (`decisions`)
-through the DB-API, so a PostgreSQL store is this class with a psycopg
-connection, `%s` for `?`, `BIGSERIAL` for the key, `BYTEA` for the blobs and a
-connection pool instead of the one writer lock (README, "The service").
+Outgrowing one file: `--store postgresql://user@host/db` keeps the same table
+in PostgreSQL (`PgStore`, psycopg 3; `pip install 'pa-solver[postgres]'`).
+Every write is its own committed transaction before `record` returns
+(PostgreSQL's default `synchronous_commit=on`: on disk, not only in memory).
+Everything is plain SQL over one table through the DB-API, so the two differ
+only in the placeholder, the key's type, the blobs' type and how the new key
+comes back (README, "The service").
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ import datetime as dt
 import hashlib
 import json
 import os
+import re
 import sqlite3
 import threading
 from typing import Iterable, Optional
@@ -59,7 +63,48 @@ class Record:
         self.media_type, self.rules_version, self.decisions = media_type, rules_version, decisions
 
 
+PG_SCHEMA = """
+CREATE TABLE IF NOT EXISTS decisions (
+    seq            BIGSERIAL PRIMARY KEY,
+    kind           TEXT NOT NULL,
+    submission     TEXT,
+    request_sha256 TEXT NOT NULL,
+    request        BYTEA NOT NULL,
+    answer         BYTEA NOT NULL,
+    media_type     TEXT NOT NULL,
+    rules_version  TEXT NOT NULL,
+    decided_at     TEXT NOT NULL,
+    decisions      TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS decisions_submission ON decisions (submission);
+CREATE INDEX IF NOT EXISTS decisions_decided_at ON decisions (decided_at);
+"""
+
+
+def is_url(spec: str) -> bool:
+    """A --store that names a PostgreSQL database rather than a file."""
+    return spec.startswith(("postgresql://", "postgres://"))
+
+
+def shown(spec: str) -> str:
+    """A --store as it may be printed: a URL's password replaced by ***."""
+    # up to the last "@": a password may hold one (unencoded); better to hide the host too than a part of it
+    return re.sub(r"^(postgres(?:ql)?://[^:/@]*):.*@", r"\1:***@", spec) if is_url(spec) else spec
+
+
+def open_store(spec: str, sync: str = "normal") -> "Store":
+    """The store a --store names: a PostgreSQL URL, or a SQLite file."""
+    return PgStore(spec) if is_url(spec) else Store(spec, sync)
+
+
 class Store:
+    """One SQLite file (the default)."""
+
+    INSERT = ("INSERT INTO decisions (kind, submission, request_sha256, request, answer, media_type, rules_version, "
+              "decided_at, decisions) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")
+    P = "?"
+    errors: tuple = (sqlite3.Error,)
+
     def __init__(self, path: str, sync: str = "normal"):
         self.path = os.fspath(path)
         if sync not in ("normal", "full"):
@@ -80,19 +125,25 @@ class Store:
                rec.media_type, rec.rules_version, now, json.dumps(rec.decisions, sort_keys=True))
         with self._lock:
             try:
-                cur = self._db.execute(
-                    "INSERT INTO decisions (kind, submission, request_sha256, request, answer, media_type, "
-                    "rules_version, decided_at, decisions) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", row)
-                return int(cur.lastrowid)
-            except sqlite3.Error as err:
-                raise StoreError(f"cannot record the decision in {self.path}: {err}") from None
+                return self._insert(row)
+            except self.errors as err:
+                raise StoreError(f"cannot record the decision in {shown(self.path)}: {_one_line(err)}") from None
+
+    def _insert(self, row: tuple) -> int:
+        return int(self._db.execute(self.INSERT, row).lastrowid)
+
+    def _rows(self, sql: str, args) -> list:
+        with self._lock:
+            try:
+                return self._db.execute(sql, args).fetchall()
+            except self.errors as err:
+                raise StoreError(f"cannot read {shown(self.path)}: {_one_line(err)}") from None
 
     def submission(self, key: str) -> Optional[tuple[bytes, str]]:
         """The latest answer recorded for a submission: (bytes, media type), or None."""
-        with self._lock:
-            row = self._db.execute("SELECT answer, media_type FROM decisions WHERE submission = ? AND kind = 'submit' "
-                                   "ORDER BY seq DESC LIMIT 1", (key,)).fetchone()
-        return None if row is None else (bytes(row[0]), row[1])
+        rows = self._rows("SELECT answer, media_type FROM decisions WHERE submission = "
+                          f"{self.P} AND kind = 'submit' ORDER BY seq DESC LIMIT 1", (key,))
+        return None if not rows else (bytes(rows[0][0]), rows[0][1])
 
     def list(self, since: Optional[str] = None, plan: Optional[str] = None, kind: Optional[str] = None,
              limit: Optional[int] = None) -> list[dict]:
@@ -101,16 +152,15 @@ class Store:
         sql = "SELECT seq, kind, submission, decided_at, rules_version, request_sha256, decisions FROM decisions"
         where, args = [], []
         if since is not None:
-            where.append("decided_at >= ?")
+            where.append(f"decided_at >= {self.P}")
             args.append(since)
         if kind is not None:
-            where.append("kind = ?")
+            where.append(f"kind = {self.P}")
             args.append(kind)
         if where:
             sql += " WHERE " + " AND ".join(where)
         sql += " ORDER BY seq"
-        with self._lock:
-            rows = self._db.execute(sql, args).fetchall()
+        rows = self._rows(sql, args)
         out = []
         for seq, k, sub, at, version, digest, decisions in rows:
             dec = json.loads(decisions)
@@ -121,12 +171,49 @@ class Store:
         return out[-limit:] if limit else out
 
     def count(self) -> int:
-        with self._lock:
-            return int(self._db.execute("SELECT COUNT(*) FROM decisions").fetchone()[0])
+        return int(self._rows("SELECT COUNT(*) FROM decisions", ())[0][0])
 
     def close(self) -> None:
         with self._lock:
             self._db.close()
+
+
+class PgStore(Store):
+    """The same table in PostgreSQL: one connection, autocommit (each write its own committed
+    transaction), the writer lock as for SQLite.  A deployment with more than one server process
+    points them all at one database; each keeps its own connection."""
+
+    INSERT = Store.INSERT.replace("?", "%s") + " RETURNING seq"
+    P = "%s"
+
+    def __init__(self, url: str):
+        self.path = url
+        self._lock = threading.Lock()
+        try:
+            import psycopg
+        except ImportError:
+            raise StoreError(f"--store {shown(url)}: PostgreSQL needs psycopg "
+                             f"(pip install 'pa-solver[postgres]')") from None
+        self.errors = (psycopg.Error,)
+        try:
+            self._db = psycopg.connect(url, autocommit=True, connect_timeout=10)
+            self._db.execute(PG_SCHEMA)
+        except (psycopg.Error, ValueError) as err:
+            raise StoreError(f"--store {shown(url)}: {_redacted(_one_line(err), url)}") from None
+
+    def _insert(self, row: tuple) -> int:
+        return int(self._db.execute(self.INSERT, row).fetchone()[0])
+
+
+def _redacted(text: str, url: str) -> str:
+    """A driver's message without the URL's password (drivers echo a URL they cannot parse)."""
+    text = text.replace(url, shown(url))
+    text = re.sub(r"(postgres(?:ql)?://[^:/@\s\"']*):[^\s\"']*@", r"\1:***@", text)
+    return re.sub(r"(password\s*=\s*)\S+", r"\1***", text)
+
+
+def _one_line(err: BaseException) -> str:
+    return " ".join(str(err).split()) or type(err).__name__
 
 
 def submission_key(identifiers: Iterable[dict]) -> Optional[str]:

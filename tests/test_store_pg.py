@@ -1,0 +1,156 @@
+"""The store in PostgreSQL (`--store postgresql://...`): Debian's PostgreSQL, started here in a
+temporary folder on a free port (skipped where it is not installed; .ci/run installs it).  The
+same contract as the SQLite file: a $submit is recorded before it is answered, $inquire gives
+the same bytes back after kill -9 and a restart, `audit` lists what was decided; a URL's
+password never shows in a message."""
+
+from __future__ import annotations
+
+import glob
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from test_service import FHIR, PAS, Server, free_port
+
+psycopg = pytest.importorskip("psycopg", reason="psycopg is not installed (the [test] extra has it)")
+BIN = sorted(glob.glob("/usr/lib/postgresql/*/bin"))
+if not BIN:
+    pytest.skip("PostgreSQL is not installed (.ci/run installs Debian's postgresql)", allow_module_level=True)
+BIN = Path(BIN[-1])
+
+
+@pytest.fixture(scope="module")
+def pg_url():
+    """A throwaway PostgreSQL server: initdb in a temporary folder, trust on 127.0.0.1 only."""
+    root = os.geteuid() == 0
+    as_user = ["runuser", "-u", "postgres", "--"] if root else []
+    folder = Path(tempfile.mkdtemp(prefix="pa-pg-"))
+    data = folder / "data"
+    if root:
+        shutil.chown(folder, "postgres")
+    subprocess.run([*as_user, str(BIN / "initdb"), "-D", str(data), "-A", "trust", "-U", "pa", "--no-sync"],
+                   check=True, capture_output=True, timeout=120)
+    port = free_port()
+    proc = subprocess.Popen([*as_user, str(BIN / "postgres"), "-D", str(data), "-p", str(port), "-k", str(folder),
+                             "-c", "listen_addresses=127.0.0.1", "-c", "fsync=on"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    url = f"postgresql://pa@127.0.0.1:{port}/postgres"
+    deadline = time.time() + 60
+    while True:
+        try:
+            psycopg.connect(url, connect_timeout=2).close()
+            break
+        except psycopg.OperationalError:
+            if proc.poll() is not None or time.time() > deadline:
+                pytest.fail(f"PostgreSQL did not start: {proc.stderr.read().decode(errors='replace')[-2000:]}")
+            time.sleep(0.2)
+    try:
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def fresh(url: str) -> str:
+    """An empty database of its own on the server (each test starts clean)."""
+    name = f"t{time.time_ns()}"
+    with psycopg.connect(url, autocommit=True) as db:
+        db.execute(f"CREATE DATABASE {name}")
+    return url.rsplit("/", 1)[0] + "/" + name
+
+
+def test_the_store_keeps_and_lists_what_it_recorded(pg_url):
+    from solver.service.store import PgStore, Record, open_store
+
+    url = fresh(pg_url)
+    store = open_store(url)
+    assert isinstance(store, PgStore)
+    seqs = [store.record(Record("submit", b"req-%d" % i, b"answer-%d" % i, FHIR, "v1", {"ohsu": "approved"},
+                                submission="urn:x|A")) for i in range(3)]
+    store.record(Record("crd", b"hook", b"cards", "application/json", "v1", {"masshealth": "needs_info"}))
+    assert seqs == sorted(seqs) and len(set(seqs)) == 3
+    assert store.submission("urn:x|A") == (b"answer-2", FHIR)                  # the latest
+    assert store.submission("urn:x|B") is None
+    assert store.count() == 4
+    assert [r["kind"] for r in store.list(kind="crd")] == ["crd"]
+    assert len(store.list(plan="ohsu")) == 3 and store.list(since="2999-01-01") == []
+    store.close()
+    again = open_store(url)                          # the table is there; nothing lost
+    assert again.count() == 4
+    again.close()
+
+
+def test_kill_9_during_load_loses_no_answered_submission(pg_url, tmp_path):
+    url = fresh(pg_url)
+    s = Server(tmp_path, "--workers", "2", store=url)
+    template = json.loads(PAS.read_text())
+    answered: dict[str, bytes] = {}
+    stop = threading.Event()
+
+    def client(k: int) -> None:
+        n = 0
+        while not stop.is_set():
+            n += 1
+            ident = f"pg-{k}-{n}"
+            b = json.loads(json.dumps(template))
+            b["entry"][0]["resource"]["identifier"] = [{"system": "urn:test", "value": ident}]
+            try:
+                r = httpx.post(s.url + "/fhir/Claim/$submit", content=json.dumps(b).encode(),
+                               headers={"Content-Type": FHIR}, timeout=10)
+            except httpx.HTTPError:
+                return
+            if r.status_code == 200:
+                answered[ident] = r.content
+
+    threads = [threading.Thread(target=client, args=(k,)) for k in range(4)]
+    for t in threads:
+        t.start()
+    time.sleep(2.5)
+    s.proc.kill()
+    s.proc.wait()
+    stop.set()
+    for t in threads:
+        t.join(30)
+    assert len(answered) > 20, len(answered)
+    again = Server(tmp_path, "--workers", "1", store=url)
+    try:
+        for ident, body in answered.items():
+            inquiry = {"resourceType": "Bundle", "type": "collection", "entry": [
+                {"resource": {"resourceType": "Claim", "identifier": [{"system": "urn:test", "value": ident}]}}]}
+            r = again.post("/fhir/Claim/$inquire", json.dumps(inquiry).encode(), FHIR)
+            assert r.status_code == 200 and r.content == body, ident
+    finally:
+        assert again.stop() == 0
+    audit = subprocess.run([sys.executable, "-m", "solver.cli", "audit", "--store", url, "--json"],
+                           capture_output=True, text=True, cwd=tmp_path, timeout=60)
+    assert audit.returncode == 0, audit.stderr
+    rows = [json.loads(line) for line in audit.stdout.splitlines()]
+    assert {r["submission"].split("|", 1)[1] for r in rows} >= set(answered)
+
+
+def test_a_store_that_cannot_be_reached_is_said_without_its_password(tmp_path):
+    closed = free_port()
+    url = f"postgresql://pa:s3cret-pw@127.0.0.1:{closed}/postgres"
+    for args in (["serve", "--port", str(free_port()), "--store", url], ["audit", "--store", url]):
+        r = subprocess.run([sys.executable, "-m", "solver.cli", *args], capture_output=True, text=True,
+                           cwd=tmp_path, timeout=60)
+        assert r.returncode == 2, r.stderr
+        assert "--store postgresql://pa:***@127.0.0.1" in r.stderr and "s3cret" not in r.stderr + r.stdout
+        assert "Traceback" not in r.stderr
+    bad = subprocess.run([sys.executable, "-m", "solver.cli", "audit", "--store", "postgresql://pa:s3cret@[bad"],
+                         capture_output=True, text=True, cwd=tmp_path, timeout=60)
+    assert bad.returncode == 2 and "s3cret" not in bad.stderr and "Traceback" not in bad.stderr, bad.stderr

@@ -102,6 +102,17 @@ def test_decide_explain_and_questionnaire_equal_the_cli(server, path):
     assert server.post("/questionnaire", body).content == cli("questionnaire", str(path))
 
 
+def test_why_says_what_each_decision_rests_on_as_the_cli_does(server):
+    for path in (EXAMPLES / "ohsu_adult_rr.json", PAS):
+        body = path.read_bytes()
+        assert server.post("/decide?why=true", body).content == cli("decide", str(path), "--json", "--why")
+        assert server.post("/explain?why=true&max_changes=1", body).content == cli(
+            "explain", str(path), "--json", "--why", "--max-changes", "1")
+    assert server.post("/decide?why=false", PAS.read_bytes()).content == cli("decide", str(PAS), "--json")
+    bad = server.post("/decide?why=yes", PAS.read_bytes())
+    assert bad.status_code == 400 and "why" in bad.json()["error"]
+
+
 def test_every_v2_example_line_and_diff_equal_the_cli(server, tmp_path):
     for line in (EXAMPLES / "v2_readings.jsonl").read_text().splitlines():
         f = tmp_path / "case.json"

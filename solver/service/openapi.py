@@ -54,6 +54,8 @@ _AS_OF = {"name": "as_of", "in": "query", "required": False, "schema": {"type": 
 _DRUG = {"name": "drug", "in": "query", "required": False,
          "schema": {"type": "string", "enum": ["inotuzumab_ozogamicin", "blinatumomab"]},
          "description": "FHIR input: the drug, where a bundle requests both (the CLI's --drug)"}
+_WHY = {"name": "why", "in": "query", "required": False, "schema": {"type": "string", "enum": ["true", "false"]},
+        "description": "true: each plan also carries rests_on, rests_on_count and facts_count (the CLI's --why)"}
 _MAX = {"name": "max_changes", "in": "query", "required": False, "schema": {"type": "string", "pattern": "^[1-4]$"},
         "description": "at most this many fact changes together (1-4, default 2)"}
 
@@ -130,8 +132,8 @@ def document() -> bytes:
                               "404": {"description": "no such service", "content": {"application/json": {
                                   "schema": _JSON_ERROR}}}},
                 "security": [{"bearer": []}, {}]}},
-            "/decide": _post("decide --json", _CASE_OR_BUNDLE, _RESULT, params=[_AS_OF, _DRUG]),
-            "/explain": _post("explain --json", _CASE_OR_BUNDLE, _RESULT, params=[_AS_OF, _DRUG, _MAX]),
+            "/decide": _post("decide --json", _CASE_OR_BUNDLE, _RESULT, params=[_AS_OF, _DRUG, _WHY]),
+            "/explain": _post("explain --json", _CASE_OR_BUNDLE, _RESULT, params=[_AS_OF, _DRUG, _MAX, _WHY]),
             "/questionnaire": _post("questionnaire CASE_OR_BUNDLE: the adaptive DTR Questionnaire", _CASE_OR_BUNDLE,
                                     {"type": "object", "required": ["resourceType"],
                                      "properties": {"resourceType": {"const": "Questionnaire"}}},

@@ -206,16 +206,17 @@ def _plain(s: Solver, op: str, body: bytes, params: dict) -> dict:
 
     if op == "diff":
         return _diff(s, loads(body))
+    why = _choice(params, "why", ("true", "false")) == "true"
     case, fhir = _read(body, params)
     if op == "decide":
-        return result_for(s, case, fhir)
+        return result_for(s, case, fhir, why=why)
     if op == "explain":
         raw = params.get("max_changes", "2")
         from ..engine import MAX_CHANGES
 
         if not (isinstance(raw, str) and raw.isdigit() and 1 <= int(raw) <= MAX_CHANGES):
             raise Refused(400, "invalid", f"max_changes: must be a whole number from 1 to {MAX_CHANGES}, not {raw!r}")
-        return result_for(s, case, fhir, int(raw))
+        return result_for(s, case, fhir, int(raw), why=why)
     from ..fhir.dtr import questionnaire
 
     result = result_for(s, case, fhir)

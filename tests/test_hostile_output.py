@@ -96,10 +96,11 @@ def hostile_file(tmp_path_factory) -> Path:
     return path
 
 
-@pytest.mark.parametrize("command", ["batch", "explain"])
+@pytest.mark.parametrize("command", ["batch", "explain", "batch --why"])
 @pytest.mark.parametrize("workers", ["1", "2"])
 def test_a_batch_of_every_hostile_line_gives_one_line_per_input_line(hostile_file, command, workers):
-    p = cli(command, str(hostile_file), "--workers", workers)
+    name, *extra = command.split()
+    p = cli(name, str(hostile_file), "--workers", workers, *extra)
     assert_clean(p)
     assert p.returncode == 1                          # some lines are errors, all are written
     out = [json.loads(line) for line in p.stdout.decode("utf-8").splitlines()]
@@ -147,6 +148,7 @@ def _runs(d: Path):
     for f in single:
         for fmt in ([], ["--json"], ["--format", "pas", "--as-of", "2025-01-01"], ["--verbose"]):
             yield ("decide", f, *fmt)
+        yield ("why", f)
         yield ("explain", f)
         yield ("explain", f, "--json")
         yield ("questionnaire", f)
@@ -155,6 +157,7 @@ def _runs(d: Path):
     for w in ("1", "2"):
         yield ("batch", str(d / "lines.jsonl"), "--workers", w)
         yield ("batch", str(d / "lines.jsonl"), "--workers", w, "--lean")
+        yield ("batch", str(d / "lines.jsonl"), "--workers", w, "--why")
         yield ("explain", str(d / "lines.jsonl"), "--workers", w, "--json")
     yield ("batch", str(d / "lines.jsonl"), "--rules", raw + b"/rules\xff")
     yield ("diff", "ohsu", "--against", raw + b"/rules\xff")

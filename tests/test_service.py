@@ -227,7 +227,13 @@ def test_token_on_and_off(tmp_path):
 # ------------------------------------------------------------------ faults
 
 def test_kill_9_during_load_loses_no_answered_submission(tmp_path):
-    store = tmp_path / "kept.sqlite"
+    kill_9_during_load_loses_nothing(tmp_path, tmp_path / "kept.sqlite")
+
+
+def kill_9_during_load_loses_nothing(tmp_path: Path, store) -> None:
+    """Four clients $submit without pause; SIGKILL the server; restart it on the same store:
+    $inquire gives back every answered submission byte for byte, and `audit` lists each.
+    `store`: a SQLite file or a PostgreSQL URL (tests/test_store_pg.py)."""
     s = Server(tmp_path, "--workers", "2", store=store)
     template = json.loads(PAS.read_text())
     answered: dict[str, bytes] = {}
@@ -269,6 +275,7 @@ def test_kill_9_during_load_loses_no_answered_submission(tmp_path):
         assert again.stop() == 0
     audit = subprocess.run([sys.executable, "-m", "solver.cli", "audit", "--store", str(store), "--json"],
                            capture_output=True, text=True, cwd=tmp_path, timeout=60)
+    assert audit.returncode == 0, audit.stderr
     rows = [json.loads(line) for line in audit.stdout.splitlines()]
     assert {r["submission"].split("|", 1)[1] for r in rows} >= set(answered)
 

@@ -7,20 +7,17 @@ password never shows in a message."""
 from __future__ import annotations
 
 import glob
-import json
 import os
 import shutil
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
-import httpx
 import pytest
 
-from test_service import FHIR, PAS, Server, free_port
+from test_service import FHIR, free_port, kill_9_during_load_loses_nothing
 
 psycopg = pytest.importorskip("psycopg", reason="psycopg is not installed (the [test] extra has it)")
 BIN = sorted(glob.glob("/usr/lib/postgresql/*/bin"))
@@ -95,51 +92,7 @@ def test_the_store_keeps_and_lists_what_it_recorded(pg_url):
 
 
 def test_kill_9_during_load_loses_no_answered_submission(pg_url, tmp_path):
-    url = fresh(pg_url)
-    s = Server(tmp_path, "--workers", "2", store=url)
-    template = json.loads(PAS.read_text())
-    answered: dict[str, bytes] = {}
-    stop = threading.Event()
-
-    def client(k: int) -> None:
-        n = 0
-        while not stop.is_set():
-            n += 1
-            ident = f"pg-{k}-{n}"
-            b = json.loads(json.dumps(template))
-            b["entry"][0]["resource"]["identifier"] = [{"system": "urn:test", "value": ident}]
-            try:
-                r = httpx.post(s.url + "/fhir/Claim/$submit", content=json.dumps(b).encode(),
-                               headers={"Content-Type": FHIR}, timeout=10)
-            except httpx.HTTPError:
-                return
-            if r.status_code == 200:
-                answered[ident] = r.content
-
-    threads = [threading.Thread(target=client, args=(k,)) for k in range(4)]
-    for t in threads:
-        t.start()
-    time.sleep(2.5)
-    s.proc.kill()
-    s.proc.wait()
-    stop.set()
-    for t in threads:
-        t.join(30)
-    assert len(answered) > 20, len(answered)
-    again = Server(tmp_path, "--workers", "1", store=url)
-    try:
-        for ident, body in answered.items():
-            inquiry = {"resourceType": "Bundle", "type": "collection", "entry": [
-                {"resource": {"resourceType": "Claim", "identifier": [{"system": "urn:test", "value": ident}]}}]}
-            r = again.post("/fhir/Claim/$inquire", json.dumps(inquiry).encode(), FHIR)
-            assert r.status_code == 200 and r.content == body, ident
-    finally:
-        assert again.stop() == 0
-    audit = subprocess.run([sys.executable, "-m", "solver.cli", "audit", "--store", url, "--json"],
-                           capture_output=True, text=True, cwd=tmp_path, timeout=60)
-    assert audit.returncode == 0, audit.stderr
-    rows = [json.loads(line) for line in audit.stdout.splitlines()]
-    assert {r["submission"].split("|", 1)[1] for r in rows} >= set(answered)
+    kill_9_during_load_loses_nothing(tmp_path, fresh(pg_url))
 
 
 def test_a_store_that_cannot_be_reached_is_said_without_its_password(tmp_path):

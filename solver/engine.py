@@ -579,6 +579,8 @@ class Solver:
 
     def _rest_sets(self, case: Case, derived: dict, plans: list[str], lits: list[int], known: dict,
                    verify: bool) -> tuple[dict, dict, dict]:
+        """The rests part's optimum for the plans asked (`lits`), then the exact checks until
+        every fact of every set is needed: (sets, decision, pathway) per plan."""
         rb = self.rester
         table = rb.kept_by_handle
         sets: dict[str, list[str]] = {pl: [] for pl in plans}
@@ -618,8 +620,9 @@ class Solver:
     def why(self, case: Case) -> dict:
         """The why line of a case (batch --why): per plan asked, its decision, the pathway that
         decided it, the authorization, and rests_on; no criteria or missing sets (decide --why
-        gives the whole result with rests_on).  Two solves at most, none for a case whose facts
-        fall in the same places of their domains as one already answered."""
+        gives the whole result with rests_on).  Two solves as a rule (the rests part gives the
+        decisions too), none for a plan whose facts fall in the same places of their domains as
+        in a case already answered."""
         derived = {}
         dx = derive_diagnosis(case, self.rules.icd10)
         if dx is not None:

@@ -212,7 +212,7 @@ def test_the_facts_a_decision_rests_on_are_marked_and_the_others_muted(server, b
     sync_api.expect(row(page, "ohsu")).to_contain_text("DENIED", timeout=30000)
     sync_api.expect(row(page, "ohsu")).to_contain_text("planned_cycles is 8; the policy allows at most 6")
     sync_api.expect(row(page, "ohsu")).to_contain_text("Rests on 1 of 28 facts")
-    sync_api.expect(page.locator(".st-key-facts-pane")).to_contain_text("OHSU's decision rests on this fact")
+    sync_api.expect(page.locator(".st-key-facts-pane")).to_contain_text("rests on the 1 marked fact of 28 (planned_cycles)")
 
     def style(name: str, prop: str) -> str:
         return page.locator(f".st-key-fact-{name}").evaluate(f"e => getComputedStyle(e).{prop}")

@@ -5,6 +5,7 @@ baseline comparison shows what changed, a bad upload is refused by name."""
 from __future__ import annotations
 
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -259,22 +260,12 @@ def test_no_deprecated_use_container_width():
 
 
 def marked(app: AppTest) -> list[str]:
-    """The facts whose widget carries the 'rests on this fact' caption, in page order."""
-    out, last = [], None
-
-    def walk(node):
-        nonlocal last
-        kids = getattr(node, "children", None)
-        for ch in (kids.values() if isinstance(kids, dict) else kids or []):
-            kind = type(ch).__name__
-            if kind in ("NumberInput", "Radio", "Selectbox", "TextInput") and str(getattr(ch, "key", "")).startswith("fact:"):
-                last = ch.key[5:]
-            elif kind == "Caption" and "decision rests on this fact" in ch.value:
-                out.append(last)
-            walk(ch)
-
-    walk(app._tree)
-    return out
+    """The facts the legend over the facts names as marked (the bar beside each is CSS, checked in
+    tests/test_browser.py), in name order; [] when nothing is marked."""
+    for c in app.caption:
+        if "marked fact" in c.value:
+            return re.findall(r"`(\w+)`", c.value.split("(", 1)[1].split(")", 1)[0])
+    return []
 
 
 def test_the_facts_a_decision_rests_on_are_marked_and_the_others_cannot_change_it(at):

@@ -187,9 +187,11 @@ def map_chunks(fn: Callable, chunks: Iterable, *args, workers: Optional[int] = N
     src.reraise()
 
 
-def _die_with_parent() -> None:
+def _die_with_parent(owner: Optional[int] = None) -> None:
     """In a worker: be killed when the parent dies, however it dies (Linux
-    PR_SET_PDEATHSIG), so no worker is left blocked on a queue no one feeds.
+    PR_SET_PDEATHSIG), so no worker is left blocked on a queue no one feeds;
+    under a fork server the parent is the fork server, so the worker also
+    watches `owner`, the process that started the pool (solver/procs.py).
     Signals are the parent's business: a forked worker would inherit the CLI's
     SIGTERM handler (SystemExit), and the pool, when a worker dies, terminates
     the others with SIGTERM -- raised inside a case, SystemExit would be caught
@@ -198,6 +200,10 @@ def _die_with_parent() -> None:
     Ctrl-C (sent to the whole process group) is left to the parent."""
     import signal
 
+    if owner is not None and os.getppid() != owner:
+        from .procs import leave_with
+
+        leave_with(owner)
     try:
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
         signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -217,7 +223,8 @@ def _die_with_parent() -> None:
 
 
 def _pool(workers: int) -> ProcessPoolExecutor:
-    return ProcessPoolExecutor(max_workers=workers, mp_context=_mp_context(), initializer=_die_with_parent)
+    return ProcessPoolExecutor(max_workers=workers, mp_context=_mp_context(), initializer=_die_with_parent,
+                               initargs=(os.getpid(),))
 
 
 def _local_pool(fn, args, chunks, workers: int, ordered: bool, on_lost, warn) -> Iterator:

@@ -258,12 +258,18 @@ def kill_9_during_load_loses_nothing(tmp_path: Path, store) -> None:
     for t in threads:
         t.start()
     time.sleep(2.5)
+    import psutil
+
+    left = psutil.Process(s.proc.pid).children(recursive=True)   # solver processes, fork server
     s.proc.kill()                                           # SIGKILL: no shutdown, no flush
     s.proc.wait()
     stop.set()
     for t in threads:
         t.join(30)
     assert len(answered) > 20, len(answered)
+    # nothing of the killed server lingers: its solver processes leave when it is gone
+    _, alive = psutil.wait_procs(left, timeout=20)
+    assert not alive, [p.cmdline()[-1][:80] for p in alive]
     again = Server(tmp_path, "--workers", "1", store=store)
     try:
         for ident, body in answered.items():

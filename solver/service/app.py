@@ -60,7 +60,7 @@ class Pool:
     def _new(self) -> ProcessPoolExecutor:
         ctx = multiprocessing.get_context("forkserver" if sys.platform != "win32" else "spawn")
         return ProcessPoolExecutor(self.config.workers, mp_context=ctx, initializer=work.init,
-                                   initargs=(self.config.logic_dir, self.config.plans))
+                                   initargs=(self.config.logic_dir, self.config.plans, os.getpid()))
 
     def warm(self) -> None:
         """Start every worker and build its solver before the first request."""

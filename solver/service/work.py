@@ -20,6 +20,7 @@ from typing import NamedTuple, Optional
 from ..contract import CaseError
 from ..engine import Interrupted, RuleBaseError, Solver, dump_json
 from ..jsontext import NotJSON, loads
+from ..procs import leave_with
 from ..text import utf8
 
 FHIR_JSON = "application/fhir+json"
@@ -46,9 +47,12 @@ class Refused(Exception):
         self.status, self.code = status, code
 
 
-def init(logic_dir=None, plans: Optional[list[str]] = None) -> None:
-    """Build the worker's solver once, and warm it with one solve of every kind it will do."""
+def init(logic_dir=None, plans: Optional[list[str]] = None, server: Optional[int] = None) -> None:
+    """Build the worker's solver once, and warm it with one solve of every kind it will do.
+    `server`: the serving process's pid; the worker leaves when it is gone (solver/procs.py)."""
     global _SOLVER, _PLANS
+    if server is not None:
+        leave_with(server)
     _SOLVER = Solver(logic_dir) if logic_dir is not None else Solver()
     _PLANS = sorted(plans) if plans else None
     from ..inputs import case_from

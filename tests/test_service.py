@@ -6,7 +6,6 @@ worker killed mid-request, SIGTERM, the time limit."""
 from __future__ import annotations
 
 import json
-import os
 import signal
 import socket
 import subprocess

@@ -409,6 +409,9 @@ class RuleBase:
         self.options = {c: [tuple((f, self.allowed.get((n, f), frozenset()), self.test_words.get((n, f), ""))
                                   for f in self.node_tests.get(n, ())) for n in ns]
                         for c, ns in self.branches.items()}
+        # per criterion, the facts its options test (DTR's questions, rests_on's facts of a plan)
+        self.criterion_facts = {c: sorted({f for option in options for f, _, _ in option})
+                                for c, options in self.options.items()}
 
     def because(self, criterion: str, status: str, known: dict) -> list[dict]:
         """The tests a criterion's status rests on, on the option that decided it: met, an option
@@ -650,8 +653,7 @@ class Solver:
         on the plan, the drug, the request and the set's facts' places in their domains: kept
         by that key (without `verify`)."""
         if known is None:
-            known = {}
-            self.assumptions(case, derived, self.rests_checker, known=known)
+            known = self.places(case, derived)
         keys = {pl: (pl, known["drug"][1], known["request"][1], tuple((f, known[f][1] if f in known else -1)
                                                                       for f in kept))
                 for pl, kept in sets.items()}
@@ -697,8 +699,7 @@ class Solver:
     def _tested_by(self, plan: str) -> set:
         """The facts any criterion of the plan tests (all its pathways, any drug or request)."""
         crit = {c for pw in self.rules.plan_pathways[plan] for c in pw.criteria}
-        return {f for c in crit for option in self.rules.options.get(c, ()) for f, _, _ in option
-                if f in self.rules.case_facts}
+        return {f for c in crit for f in self.rules.criterion_facts.get(c, ()) if f in self.rules.case_facts}
 
     @property
     def explainer(self) -> RuleBase:
@@ -714,25 +715,24 @@ class Solver:
         """The solve assumptions of a case; `known`, when given, gets fact -> (value, domain index)
         of every known fact; `asked`: the plans asked, when not the case's."""
         rb = rb or self.rules
-        facts = case.facts
-        values = {"drug": case.drug, "request": case.request, **derived}
+        places = self.places(case, derived, rb)
+        if known is not None:
+            known.update(places)
         lits: list[int] = []
         for name, fd in rb.facts.items():
-            value = values[name] if name in values else getattr(facts, name)
-            chosen = -1 if value is None else fd.index(value)
-            if known is not None and value is not None:
-                known[name] = (value, chosen)
+            chosen = places[name][1] if name in places else -1
             lits.extend(lit if i == chosen else -lit for i, lit in enumerate(fd.literals))
         asked = set(case.plans or rb.plans) if asked is None else set(asked)
         lits.extend(lit if pl in asked else -lit for pl, lit in rb.asked.items())
         return lits
 
-    def places(self, case: Case, derived: dict[str, str]) -> dict:
-        """fact -> (value, place in its domain) of every known fact (as `assumptions` gives)."""
+    def places(self, case: Case, derived: dict[str, str], rb: Optional[RuleBase] = None) -> dict:
+        """fact -> (value, place in its domain in `rb`, by default the decide grounding) of every
+        known fact."""
         facts = case.facts
         values = {"drug": case.drug, "request": case.request, **derived}
         known = {}
-        for name, fd in self.rules.facts.items():
+        for name, fd in (rb or self.rules).facts.items():
             value = values[name] if name in values else getattr(facts, name)
             if value is not None:
                 known[name] = (value, fd.index(value))

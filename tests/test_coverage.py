@@ -19,7 +19,6 @@ import pytest
 from solver import coverage as cov
 from solver.contract import PLANS
 from solver.engine import Solver
-from solver.fhir.dtr import criteria_facts
 
 ROOT = Path(__file__).resolve().parent.parent
 CASE_MD = ROOT.parent / "shared" / "spec" / "CASE.md"
@@ -264,7 +263,7 @@ def test_every_reading_quotes_case_md_for_its_plan():
 def words_tested(c: str) -> set[str]:
     """The names of the facts criterion c tests, and the enumerated values it
     tests them for (relapsed_refractory, single_agent, ...; not true/false)."""
-    words = set(criteria_facts(SOLVER.rules).get(c, ())) - {"drug", "request"}
+    words = set(SOLVER.rules.criterion_facts.get(c, ())) - {"drug", "request"}
     nodes = {n for cc, n in SOLVER.rules._facts("branch", 2) if cc.name == c}
     for n, f, v in SOLVER.rules._facts("in_set", 3):
         if n in nodes and f.name not in ("drug", "request") and v.string not in ("true", "false"):

@@ -13,7 +13,7 @@ from fhir.resources.R4B.questionnaire import Questionnaire
 
 from fhir_build import answer, bundle_for, questionnaire_response
 from solver.engine import Solver
-from solver.fhir.dtr import criteria_facts, questionnaire
+from solver.fhir.dtr import questionnaire
 from solver.inputs import case_from, result_for
 from strategies import FACT_NAMES, kind
 
@@ -28,7 +28,7 @@ def test_the_full_questionnaire_asks_every_fact_the_plans_criteria_test(drug, re
     request = req
     q = questionnaire(SOLVER, drug, request)
     Questionnaire.model_validate(q)
-    cf = criteria_facts(RULES)
+    cf = RULES.criterion_facts
     for item in q["item"]:
         served = [c["code"] for c in item["code"]]
         assert served and all(item["linkId"] in cf[c] for c in served)

@@ -32,7 +32,7 @@ import streamlit as st  # noqa: E402
 import caseform as cf  # noqa: E402
 import present as pr  # noqa: E402
 from solver.engine import SharedSolver  # noqa: E402
-from solver.fhir.dtr import criteria_facts, questionnaire  # noqa: E402
+from solver.fhir.dtr import questionnaire  # noqa: E402
 from solver.fhir.pas import pas_bundle  # noqa: E402
 from solver.models import PLANS, CaseError, parse_case  # noqa: E402
 
@@ -72,12 +72,8 @@ CSS = """<style>
 @st.cache_resource
 def get_solver() -> SharedSolver:
     """One grounded solver per server process, shared by every session (one
-    solve at a time: Streamlit runs sessions in threads).  The facts each
-    criterion tests (for the adaptive Questionnaire) are read from the ground
-    program here, once, before any session shares it."""
-    shared = SharedSolver()
-    criteria_facts(shared.rules)
-    return shared
+    solve at a time: Streamlit runs sessions in threads)."""
+    return SharedSolver()
 
 
 def example_names() -> list[str]:

@@ -60,25 +60,6 @@ def _kinds() -> dict[str, tuple[str, tuple]]:
     return _fact_kinds()
 
 
-def criteria_facts(rules) -> dict[str, list[str]]:
-    """criterion id -> the facts its tests read, from the ground program
-    (branch/2 and test/2 of vocabulary.lp), read once per rule base."""
-    cached = getattr(rules, "_criteria_facts", None)
-    if cached is not None:
-        return cached
-    options: dict[str, list] = {}
-    tests: dict = {}
-    for atom in rules.ctl.symbolic_atoms.by_signature("branch", 2):
-        c, n = atom.symbol.arguments
-        options.setdefault(c.name, []).append(n)
-    for atom in rules.ctl.symbolic_atoms.by_signature("test", 2):
-        n, f = atom.symbol.arguments
-        tests.setdefault(n, set()).add(f.name)
-    out = {c: sorted({f for n in ns for f in tests.get(n, ())}) for c, ns in options.items()}
-    rules._criteria_facts = out
-    return out
-
-
 def _item(fact: str, kind: tuple, criteria: list, rules) -> dict:
     k, choices = kind
     item = {"linkId": fact, "text": QUESTIONS.get(fact, fact.replace("_", " ").capitalize()),
@@ -113,7 +94,7 @@ def questionnaire(solver, drug: str, request: str, plans: Optional[Iterable[str]
     `result` (a decided case of that drug and request) is given."""
     rules = solver.rules
     plans = sorted(plans) if plans else sorted(rules.plans)
-    cfacts = criteria_facts(rules)
+    cfacts = rules.criterion_facts
     serves: dict[str, set] = {}
     for pw in rules.pathways.values():
         if pw.plan in plans and drug in pw.drugs and request in pw.requests:

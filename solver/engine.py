@@ -18,7 +18,6 @@ from __future__ import annotations
 import bisect
 from collections import OrderedDict
 import hashlib
-import json
 import threading
 import os
 from typing import TYPE_CHECKING, Iterable, Optional, Sequence
@@ -28,7 +27,7 @@ from clingo import SymbolType
 
 from .blocking import blocking
 from .contract import PLANS
-from .jsontext import not_text_at
+from .jsontext import dump_text, not_text_at
 from .text import safe
 
 if TYPE_CHECKING:                     # the engine takes a models.Case or a fastcase.FastCase
@@ -971,5 +970,5 @@ class SharedSolver:
 
 
 def dump_json(data: dict) -> str:
-    """Canonical JSON: sorted keys, compact separators; byte-stable."""
-    return json.dumps(data, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    """Canonical JSON: sorted keys, compact separators; byte-stable (solver/jsontext.py)."""
+    return dump_text(data)

@@ -19,9 +19,8 @@ from typing import NamedTuple, Optional
 
 from ..contract import CaseError
 from ..engine import Interrupted, RuleBaseError, Solver, dump_json
-from ..jsontext import NotJSON, loads
+from ..jsontext import NotJSON, dump_bytes, loads
 from ..procs import leave_with
-from ..text import utf8
 
 FHIR_JSON = "application/fhir+json"
 JSON = "application/json"
@@ -94,7 +93,7 @@ def handle(op: str, body: bytes, params: dict, time_limit: Optional[float] = Non
     try:
         if op in PLAIN_OPS:
             # the CLI's bytes: its JSON line, newline included
-            return Answer(200, utf8(dump_json(_plain(s, op, body, params))) + b"\n", JSON)
+            return Answer(200, dump_bytes(_plain(s, op, body, params)) + b"\n", JSON)
         if op == "submit":
             return _submit(s, body, params)
         if op == "crd":
@@ -277,7 +276,7 @@ def _submit(s: Solver, body: bytes, params: dict) -> Answer:
     patient = {"reference": fhir.patient} if fhir.patient else None
     out = pas_bundle(result, s.rules.plans, fhir.request_date, fhir.claim, patient)
     decisions = {r["plan"]: r["decision"] for r in result["results"]}
-    return Answer(200, utf8(dump_json(out)) + b"\n", FHIR_JSON,
+    return Answer(200, dump_bytes(out) + b"\n", FHIR_JSON,
                   {"kind": "submit", "submission": key, "decisions": decisions,
                    "rules_version": result["rules_version"]})
 
@@ -304,7 +303,7 @@ def _crd(s: Solver, body: bytes, params: dict) -> Answer:
         record = {"kind": "crd", "submission": params.get("hook_instance"),
                   "decisions": {p: ", ".join(v) for p, v in by_plan.items()},
                   "rules_version": decided[0]["rules_version"]}
-    return Answer(200, utf8(dump_json(out)) + b"\n", JSON, record)
+    return Answer(200, dump_bytes(out) + b"\n", JSON, record)
 
 
 def _next_question(s: Solver, body: bytes, params: dict) -> Answer:
@@ -314,7 +313,7 @@ def _next_question(s: Solver, body: bytes, params: dict) -> Answer:
         out = next_question(loads(body), s, _PLANS, _date(params, "as_of"))
     except NextQuestionError as err:
         raise Refused(422 if err.not_ours else 400, "not-supported" if err.not_ours else "invalid", str(err)) from None
-    return Answer(200, utf8(dump_json(out)) + b"\n", FHIR_JSON)
+    return Answer(200, dump_bytes(out) + b"\n", FHIR_JSON)
 
 
 def _fhir_questionnaire(s: Solver, params: dict) -> Answer:
@@ -333,4 +332,4 @@ def _fhir_questionnaire(s: Solver, params: dict) -> Answer:
     q["url"] = f"{params.get('base_url', '').rstrip('/')}/fhir/Questionnaire/{qid}"
     q["extension"] = [{"url": "http://hl7.org/fhir/uv/sdc/StructureDefinition/sdc-questionnaire-adaptive",
                        "valueBoolean": True}]
-    return Answer(200, utf8(dump_json(q)) + b"\n", FHIR_JSON)
+    return Answer(200, dump_bytes(q) + b"\n", FHIR_JSON)

@@ -34,6 +34,7 @@ from .jsontext import NotJSON, loads
 from .contract import CaseError
 from .inputs import case_from, result_for
 from .engine import dump_json
+from .procs import has_dead_worker, unstick
 
 CHUNK = 64
 ENGINES = ("local", "dask")
@@ -292,38 +293,24 @@ GRACE = 3.0
 
 def _result(pool: ProcessPoolExecutor, future):
     """future.result(), or BrokenProcessPool when a worker of the pool has died
-    and the pool has not noticed.  A worker killed while sending its result
-    leaves half a message in the result pipe: the pool's manager thread then
-    waits forever for the rest, and a surviving worker forever for the pipe's
-    lock the dead one held (CPython 3.11; seen here under load).  So: poll;
-    when a worker is dead and GRACE passes with no answer, kill the workers and
-    close this process's copy of the pipe's write end, so the manager reads
-    end-of-file and shuts the pool down, and say the pool broke."""
+    and the pool has not noticed: a worker killed while sending its result can
+    leave the pool waiting for good (solver/procs.py says how).  So: poll; when
+    a worker is dead and GRACE passes with no answer, end the pool
+    (`procs.unstick`) and say it broke."""
     dead_since = None
     while True:
         try:
             return future.result(timeout=0.5)
         except FuturesTimeout:
             pass
-        procs = list((getattr(pool, "_processes", None) or {}).values())
-        if not any(p.exitcode is not None for p in procs):
+        if not has_dead_worker(pool):
             dead_since = None
             continue
         now = time.monotonic()
         dead_since = dead_since or now
         if now - dead_since < GRACE:
             continue
-        for p in procs:
-            try:
-                p.kill()
-            except (OSError, AttributeError, ValueError):
-                pass
-        writer = getattr(getattr(pool, "_result_queue", None), "_writer", None)
-        try:
-            if writer is not None:
-                writer.close()
-        except OSError:
-            pass
+        unstick(pool)
         raise BrokenProcessPool("a worker died while sending its result")
 
 

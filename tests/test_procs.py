@@ -38,3 +38,69 @@ def test_a_batch_under_a_fork_server_leaves_nothing_behind_a_kill_9():
         proc.wait()
     _, alive = psutil.wait_procs(kids, timeout=20)
     assert not alive, [" ".join(p.cmdline())[-80:] for p in alive]
+
+
+def _die_half_way_through_a_result():
+    """In a pool's worker: write the start of a result message into the pool's result pipe (a
+    length, then less than that), then die, as a worker killed while sending its answer does."""
+    import os
+    import signal
+    import struct
+
+    frame = sys._getframe()
+    while frame is not None and "result_queue" not in frame.f_locals:
+        frame = frame.f_back
+    writer = frame.f_locals["result_queue"]._writer
+    os.write(writer.fileno(), struct.pack("!i", 100000) + b"\x80" * 100)
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+def _pool():
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    return ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("forkserver"))
+
+
+def test_a_worker_dead_half_way_through_its_result_leaves_a_bare_pool_waiting_for_good():
+    """The fault the guard is for (CPython's pool, this machine's Python): without it, the future
+    of the dead worker never ends.  Should a later Python mend this, the test says so."""
+    from concurrent.futures import TimeoutError as FuturesTimeout
+
+    from solver.procs import unstick
+
+    pool = _pool()
+    try:
+        future = pool.submit(_die_half_way_through_a_result)
+        try:
+            future.result(timeout=6)
+        except FuturesTimeout:
+            pass
+        else:
+            raise AssertionError("the pool answered")
+    finally:
+        unstick(pool)
+        pool.shutdown(wait=False, cancel_futures=True)
+
+
+def test_the_guard_takes_a_pool_a_dead_worker_left_waiting_for_broken():
+    import time
+    from concurrent.futures.process import BrokenProcessPool
+
+    from solver.procs import guard
+
+    pool = _pool()
+    guard(pool, grace=0.5)
+    try:
+        assert pool.submit(int, "7").result(timeout=60) == 7        # both workers up
+        t0 = time.monotonic()
+        future = pool.submit(_die_half_way_through_a_result)
+        try:
+            future.result(timeout=30)
+        except BrokenProcessPool:
+            pass
+        else:
+            raise AssertionError("no BrokenProcessPool")
+        assert time.monotonic() - t0 < 10
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)

@@ -32,6 +32,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from . import work
+from ..procs import guard
 from .store import Record, Store, StoreError, open_store, submission_key
 
 LOG = logging.getLogger("pa_solver.service")
@@ -59,8 +60,10 @@ class Pool:
 
     def _new(self) -> ProcessPoolExecutor:
         ctx = multiprocessing.get_context("forkserver" if sys.platform != "win32" else "spawn")
-        return ProcessPoolExecutor(self.config.workers, mp_context=ctx, initializer=work.init,
+        pool = ProcessPoolExecutor(self.config.workers, mp_context=ctx, initializer=work.init,
                                    initargs=(self.config.logic_dir, self.config.plans, os.getpid()))
+        guard(pool)         # a worker killed while sending its answer would otherwise leave it waiting for good
+        return pool
 
     def warm(self) -> None:
         """Start every worker and build its solver before the first request."""

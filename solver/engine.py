@@ -197,8 +197,12 @@ class FactDomain:
         if self.kind in ("number", "integer"):
             self.values.sort(key=lambda s: (_bound(s.arguments[0]) is not None, _bound(s.arguments[0]) or 0))
             self.cuts = [_bound(s.arguments[0]) for s in self.values[1:]]
+            # each interval's bounds as Python numbers: reading a symbol is a call into clingo
+            self._lo = [_bound(s.arguments[0]) for s in self.values]
+            self._hi = [_bound(s.arguments[1]) for s in self.values]
         else:
             self._pos = {s.string: i for i, s in enumerate(self.values)}
+            self._strings = [s.string for s in self.values]
 
     def words(self, indices) -> str:
         """A test in the contract's words, from the domain values it allows: "true", "in [all]",
@@ -224,10 +228,10 @@ class FactDomain:
         if self.kind in ("number", "integer"):
             if idx != list(range(idx[0], idx[-1] + 1)):
                 raise RuleBaseError(f"values of {self.name} are not one range: {[str(self.values[i]) for i in idx]}")
-            return {"range": [_bound(self.values[idx[0]].arguments[0]), _bound(self.values[idx[-1]].arguments[1])]}
+            return {"range": [self._lo[idx[0]], self._hi[idx[-1]]]}
         if self.kind == "bool":
-            return {"values": [self.values[i].string == "true" for i in idx]}
-        return {"values": [self.values[i].string for i in idx]}
+            return {"values": [self._strings[i] == "true" for i in idx]}
+        return {"values": [self._strings[i] for i in idx]}
 
 
 class RuleBase:
@@ -908,9 +912,13 @@ class Solver:
                 out["policy"] = rb.documents[plan]
                 said = ([rb.notes[plan]] if plan in rb.notes else []) + [t for _, t in sorted(notes.get(plan, []))]
                 out["note"] = " ".join(said) if said else None
-                judged = {c: {**rb.criteria[c].data, "status": cstatus[c],
-                              "because": rb.because(c, cstatus[c], known or {})}
-                          for pw in active for c in pw.criteria}
+                # each criterion once: pathways share them (133 places, 58 criteria)
+                judged: dict[str, dict] = {}
+                for pw in active:
+                    for c in pw.criteria:
+                        if c not in judged:
+                            judged[c] = {**rb.criteria[c].data, "status": cstatus[c],
+                                         "because": rb.because(c, cstatus[c], known or {})}
                 out["pathways"] = [
                     {"id": pw.id, "title": pw.title, "outcome": pw.outcome, "status": pstatus[pw.id],
                      "criteria": [judged[c] for c in pw.criteria]}

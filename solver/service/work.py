@@ -197,10 +197,11 @@ DRUGS = ("inotuzumab_ozogamicin", "blinatumomab")
 REQUESTS = ("initial", "continuation")
 
 
-def _read(body: bytes, params: dict):
+def _read(body, params: dict):
+    """The case in a request: `body` its bytes, or the JSON value already read from them."""
     from ..inputs import case_from
 
-    obj = loads(body)
+    obj = loads(body) if isinstance(body, bytes) else body
     return case_from(obj, as_of=_date(params, "as_of"), drug=_choice(params, "drug", DRUGS))
 
 
@@ -268,7 +269,7 @@ def _submit(s: Solver, body: bytes, params: dict) -> Answer:
     if key is None:
         raise Refused(400, "required", "Claim.identifier: a PAS request names itself with an identifier "
                                        "($inquire finds the answer by it)")
-    case, fhir = _read(body, params)
+    case, fhir = _read(obj, params)
     if _PLANS and not case.plans:
         case = case.model_copy(update={"plans": _PLANS}) if hasattr(case, "model_copy") else \
             _with_plans(case, _PLANS)

@@ -69,7 +69,10 @@ def decide_one(item, solver, max_changes: int = 0, lean: bool = False, fhir_opti
     try:
         case, fhir = case_from(data, *fhir_options)             # a case, or a FHIR Bundle
         if why:                                     # the why line (Solver.why)
-            return ("ok", dump_json(solver.why(case)))
+            line = solver.why(case)
+            if fhir is not None:                    # where each fact came from, as decide --why gives it
+                line["fhir"] = fhir.to_json()
+            return ("ok", dump_json(line))
         return ("ok", dump_json(result_for(solver, case, fhir, max_changes, lean)))
     except CaseError as err:
         return _encode(err)

@@ -266,3 +266,27 @@ def test_batch_why_lines_carry_what_decide_why_says():
     refused = subprocess.run([sys.executable, "-m", "solver.cli", "batch", "examples/batch.jsonl", "--why", "--lean"],
                              capture_output=True, text=True, cwd=root, timeout=120)
     assert refused.returncode == 2 and "--why" in refused.stderr and "Traceback" not in refused.stderr
+
+
+def test_a_why_line_for_a_fhir_bundle_says_where_each_fact_came_from():
+    """A bundle's why line carries `fhir` (the derived case, each fact's source, conflicts, what
+    was not used) exactly as `decide --why` gives it, so a rested fact can be traced to its element."""
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    bundle = root / "examples" / "fhir" / "pas_request_besponsa.json"
+    line = json.dumps(json.loads(bundle.read_text()))
+    out = subprocess.run([sys.executable, "-m", "solver.cli", "batch", "-", "--why", "--workers", "1"],
+                         input=line + "\n" + json.dumps({"facts": {"age_years": 40}}) + "\n",
+                         capture_output=True, text=True, cwd=root, timeout=300)
+    assert out.returncode == 0, out.stderr
+    first, second = [json.loads(x) for x in out.stdout.splitlines()]
+    whole = json.loads(subprocess.run([sys.executable, "-m", "solver.cli", "decide", str(bundle), "--json", "--why"],
+                                      capture_output=True, text=True, cwd=root, timeout=120, check=True).stdout)
+    assert first["fhir"] == whole["fhir"] and first["fhir"]["sources"]
+    rested = {f["fact"] for r in first["results"] for f in r["rests_on"]}
+    assert rested and rested <= set(first["fhir"]["case"]["facts"]) | {"diagnosis"}
+    assert "fhir" not in second                     # a plain case has no bundle to trace

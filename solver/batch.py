@@ -22,7 +22,6 @@ import os
 import re
 import sys
 import threading
-import time
 from collections import deque
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures import TimeoutError as FuturesTimeout
@@ -34,7 +33,7 @@ from .jsontext import NotJSON, loads
 from .contract import CaseError
 from .inputs import case_from, result_for
 from .engine import dump_json
-from .procs import has_dead_worker, unstick
+from .procs import Stuck, unstick
 
 CHUNK = 64
 ENGINES = ("local", "dask")
@@ -300,21 +299,15 @@ def _result(pool: ProcessPoolExecutor, future):
     leave the pool waiting for good (solver/procs.py says how).  So: poll; when
     a worker is dead and GRACE passes with no answer, end the pool
     (`procs.unstick`) and say it broke."""
-    dead_since = None
+    stuck = Stuck(GRACE)
     while True:
         try:
             return future.result(timeout=0.5)
         except FuturesTimeout:
             pass
-        if not has_dead_worker(pool):
-            dead_since = None
-            continue
-        now = time.monotonic()
-        dead_since = dead_since or now
-        if now - dead_since < GRACE:
-            continue
-        unstick(pool)
-        raise BrokenProcessPool("a worker died while sending its result")
+        if stuck(pool):
+            unstick(pool)
+            raise BrokenProcessPool("a worker died while sending its result")
 
 
 def _alone(pool, fn, args, chunk, on_lost, warn):

@@ -70,6 +70,21 @@ def unstick(pool) -> None:
         pass
 
 
+class Stuck:
+    """Asked again and again of one pool: whether a worker of it has been dead `grace` seconds."""
+
+    def __init__(self, grace: float):
+        self.grace, self.since = grace, None
+
+    def __call__(self, pool) -> bool:
+        if not has_dead_worker(pool):
+            self.since = None
+            return False
+        now = time.monotonic()
+        self.since = self.since or now
+        return now - self.since >= self.grace
+
+
 def guard(pool, grace: float = 1.0, every: float = 0.2) -> threading.Thread:
     """Watch `pool` from a thread: when a worker has been dead `grace` seconds and the pool has not
     taken itself for broken (it normally does within milliseconds), `unstick` it.  The watch ends
@@ -80,18 +95,13 @@ def guard(pool, grace: float = 1.0, every: float = 0.2) -> threading.Thread:
     del pool
 
     def watch() -> None:
-        dead_since = None
+        stuck = Stuck(grace)
         while True:
             time.sleep(every)
             p = ref()
             if p is None or getattr(p, "_broken", False) or getattr(p, "_shutdown_thread", False):
                 return
-            if not has_dead_worker(p):
-                dead_since = None
-                continue
-            now = time.monotonic()
-            dead_since = dead_since or now
-            if now - dead_since >= grace:
+            if stuck(p):
                 unstick(p)
                 return
 

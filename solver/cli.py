@@ -809,6 +809,12 @@ def main(argv: Optional[list[str]] = None) -> int:
         _error(f"cannot write the output: {err}")
         _silence_stdout()
         return 2
+    except Exception as err:                    # a bug: one line saying so, not a traceback
+        if os.environ.get("PA_SOLVER_DEBUG"):
+            raise
+        _error(f"internal error, a bug in pa-solver (please report it; PA_SOLVER_DEBUG=1 shows where): "
+               f"{type(err).__name__}: {err}")
+        return 70
 
 
 def _exit_on_term() -> None:

@@ -407,3 +407,27 @@ def test_a_worker_dead_in_the_middle_of_sending_loses_nothing_and_hangs_nothing(
                           warn=warned.append))
     assert got == [[2 * i, 2 * i + 2] for i in range(0, 40, 2)]
     assert os.path.exists(marker) and warned and time.monotonic() - t < 60
+
+
+def test_a_bug_reaches_the_user_as_one_line_not_a_traceback(tmp_path, monkeypatch, capsys):
+    """Whatever fault a command meets that no check foresaw is said in one line naming it, exit
+    70; PA_SOLVER_DEBUG=1 lets it through with its traceback for whoever fixes it."""
+    import pytest
+
+    from solver import cli
+    from solver.service import store
+
+    db = tmp_path / "d.sqlite"
+    store.open_store(str(db)).close()
+
+    def broken(self, *a, **k):
+        raise KeyError("no such column")
+
+    monkeypatch.setattr(store.Store, "list", broken)
+    monkeypatch.delenv("PA_SOLVER_DEBUG", raising=False)
+    assert cli.main(["audit", "--store", str(db)]) == 70
+    err = capsys.readouterr().err
+    assert "internal error, a bug in pa-solver" in err and "KeyError" in err and "Traceback" not in err
+    monkeypatch.setenv("PA_SOLVER_DEBUG", "1")
+    with pytest.raises(KeyError):
+        cli.main(["audit", "--store", str(db)])

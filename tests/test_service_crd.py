@@ -189,6 +189,11 @@ def test_crd_decisions_are_recorded(server):
     rows = [json.loads(line) for line in audit.stdout.splitlines()]
     assert rows and any(r["submission"] == EXAMPLE["hookInstance"] and r["decisions"] == {"ohsu": "needs_info"}
                         for r in rows)
+    # the words too: a CRD row names its hookInstance (the line once broke on it: no "system|" in the key)
+    words = subprocess.run([sys.executable, "-m", "solver.cli", "audit", "--store", str(server.store)],
+                           capture_output=True, text=True, timeout=60)
+    assert words.returncode == 0 and "Traceback" not in words.stderr, words.stderr
+    assert any(f"crd {EXAMPLE['hookInstance']}  ohsu needs_info" in line for line in words.stdout.splitlines())
 
 
 # ------------------------------------------------------------------ DTR

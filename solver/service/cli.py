@@ -167,7 +167,8 @@ def cmd_audit(args) -> int:
         out.line(f"{len(rows)} decision{'s' * (len(rows) != 1)} recorded in {safe(shown(args.store))}")
         for r in rows:
             decided = ", ".join(f"{p} {d}" for p, d in sorted(r["decisions"].items())) or "no plan decided"
-            sub = f" {safe(r['submission'].split('|', 1)[1])}" if r["submission"] else ""
+            # a submission's key is "system|value" (its value shown); a CRD call's, its hookInstance
+            sub = f" {safe(r['submission'].split('|', 1)[-1])}" if r["submission"] else ""
             out.line(f"{r['seq']:>6}  {r['decided_at'][:19]}  {r['kind']}{sub}  {decided}  "
                      f"rules {r['rules_version']}")
     out.flush()

@@ -112,7 +112,7 @@ def cmd_serve(args) -> int:
                     time_limit=args.time_limit, max_body=args.max_body, store_sync=args.store_sync)
     version = rules_version(args.rules) if args.rules else rules_version()
     _stderr("pa-solver serve", f"http://{args.host}:{args.port} ({'bearer token required' if token else 'no token: localhost only'}); "
-                               f"{config.workers} solver processes; rules {version}; store {_store_name(args.store)}")
+                               f"{config.workers} solver process{'es' * (config.workers != 1)}; rules {version}; store {_store_name(args.store)}")
     server = uvicorn.Server(uvicorn.Config(create_app(config), host=args.host, port=args.port, log_level="warning",
                                            access_log=False, timeout_graceful_shutdown=30, lifespan="on"))
     # uvicorn drains on SIGTERM / SIGINT and then raises the signal again for the handler it

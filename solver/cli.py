@@ -661,6 +661,8 @@ def cmd_ui(args) -> int:
     if not app.is_file():
         _error(f"the page is not installed with this copy of the solver ({app} is missing)")
         return 2
+    if args.store is not None:                  # for ui/recorded.py; the operator's choice, never the reviewer's
+        os.environ["PA_SOLVER_STORE"] = args.store
     defaults = ["--browser.gatherUsageStats", "false", "--client.toolbarMode", "viewer"]
     argv = [sys.executable, "-m", "streamlit", "run", str(app), *defaults, *args.streamlit_args]
     if os.name == "posix":
@@ -772,6 +774,8 @@ def build_parser(command: Optional[str] = None) -> argparse.ArgumentParser:
     if command in (None, "ui"):
         u = sub.add_parser("ui", help="open the what-if page in a browser (Streamlit); other options go to "
                                        "`streamlit run`, e.g. --server.port 8600")
+        u.add_argument("--store", default=None, metavar="PATH_OR_URL",
+                       help="the record `pa-solver serve --store` writes: the Recorded decisions page reads it")
         u.set_defaults(func=cmd_ui)
     if command in (None, "why"):
         w = sub.add_parser("why", help="per plan, what its decision rests on: decision <- pathway <- criterion <- "

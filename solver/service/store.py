@@ -170,6 +170,17 @@ class Store:
                         "request_sha256": digest, "decisions": dec})
         return out[-limit:] if limit else out
 
+    def entry(self, seq: int) -> Optional[dict]:
+        """One recorded decision whole (its request's and answer's bytes too), or None."""
+        rows = self._rows("SELECT kind, submission, decided_at, rules_version, request_sha256, decisions, request, "
+                          f"answer, media_type FROM decisions WHERE seq = {self.P}", (seq,))
+        if not rows:
+            return None
+        kind, sub, at, version, digest, decisions, request, answer, media = rows[0]
+        return {"seq": seq, "kind": kind, "submission": sub, "decided_at": at, "rules_version": version,
+                "request_sha256": digest, "decisions": json.loads(decisions), "request": bytes(request),
+                "answer": bytes(answer), "media_type": media}
+
     def count(self) -> int:
         return int(self._rows("SELECT COUNT(*) FROM decisions", ())[0][0])
 

@@ -1,0 +1,144 @@
+"""The Recorded decisions page under AppTest: it lists what the service recorded (a real $submit
+and a real CRD call, made by the service's own worker code), says whether today's rules decide
+the same, opens a $submit's case in What-if with the recorded decisions, and answers a missing or
+absent record in words, never creating a file or showing a traceback."""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from solver.service import work
+from solver.service.store import Record, open_store
+
+ROOT = Path(__file__).resolve().parent.parent
+APP = str(ROOT / "ui" / "app.py")
+PAS = ROOT / "examples" / "fhir" / "pas_request_besponsa.json"
+CRD = ROOT / "examples" / "crd" / "order_sign_besponsa.json"
+sys.path.insert(0, str(ROOT / "ui"))
+import caseform as cf  # noqa: E402
+
+
+def record(store, op: str, body: bytes, params: dict) -> dict:
+    """Answer a request as the service's worker does, and record it as the service does."""
+    a = work.handle(op, body, {"base_url": "http://test/", **params})
+    assert a.status == 200 and a.record is not None
+    store.record(Record(kind=a.record["kind"], request=body, answer=a.body, media_type=a.media,
+                        rules_version=a.record["rules_version"], decisions=a.record["decisions"],
+                        submission=a.record.get("submission")))
+    return a.record
+
+
+@pytest.fixture(scope="module")
+def recorded(tmp_path_factory):
+    path = tmp_path_factory.mktemp("rec") / "decisions.sqlite"
+    store = open_store(str(path))
+    bundle = json.loads(PAS.read_text())
+    bundle["entry"][0]["resource"]["identifier"] = [{"system": "urn:test", "value": "page-1"}]
+    sub = record(store, "submit", json.dumps(bundle).encode(), {})
+    crd = record(store, "crd", CRD.read_bytes(), {"hook_instance": json.loads(CRD.read_text())["hookInstance"]})
+    store.close()
+    return path, sub, crd
+
+
+def page(monkeypatch, spec: str | None) -> AppTest:
+    if spec is None:
+        monkeypatch.delenv("PA_SOLVER_STORE", raising=False)
+    else:
+        monkeypatch.setenv("PA_SOLVER_STORE", spec)
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.run()
+    at.switch_page("recorded.py").run()
+    assert not at.exception, at.exception
+    return at
+
+
+def test_no_record_is_said_in_words(monkeypatch, tmp_path):
+    at = page(monkeypatch, None)
+    assert any("pa-solver ui --store" in i.value for i in at.info)
+    missing = tmp_path / "nope.sqlite"
+    at = page(monkeypatch, str(missing))
+    assert any("No record at" in e.value for e in at.error)
+    assert not missing.exists()                    # read only: the page never makes a record
+
+
+def test_the_page_lists_what_the_service_recorded(monkeypatch, recorded):
+    path, sub, crd = recorded
+    at = page(monkeypatch, str(path))
+    table = at.dataframe[0].value
+    assert list(table["#"]) == [2, 1]                                  # newest first
+    assert list(table["kind"]) == ["CRD hook", "PAS $submit"]
+    assert list(table["submission"]) == [crd["submission"], "page-1"]
+    for plan, dec in sub["decisions"].items():
+        assert table[plan][1] == dec
+    assert any(c.value.startswith("2 decisions in") for c in at.caption)
+    # the filters: only the $submit; only a plan the CRD call did not decide
+    at.selectbox(key="rec:kind").set_value("submit").run()
+    assert list(at.dataframe[0].value["#"]) == [1]
+    at.selectbox(key="rec:kind").set_value("all").run()
+    other = next(p for p in sub["decisions"] if p not in crd["decisions"])
+    at.selectbox(key="rec:plan").set_value(other).run()
+    assert list(at.dataframe[0].value["#"]) == [1]
+
+
+def test_a_submit_is_decided_again_and_opens_in_whatif(monkeypatch, recorded):
+    path, sub, _ = recorded
+    at = page(monkeypatch, str(path))
+    at.selectbox(key="rec:open").set_value(1).run()
+    assert not at.exception, at.exception
+    assert any("decide the same for every plan recorded" in s.value for s in at.success)
+    labels = [e.label for e in at.expander]
+    assert "Request, as received" in labels and "Answer, as sent (application/fhir+json)" in labels
+    at.button(key="rec:whatif").click().run()
+    assert not at.exception, at.exception
+    state = {spec.key: at.session_state[spec.key] for spec in cf.FACTS.values()}
+    state.update({k: at.session_state[k] for k in ("case:id", "case:drug", "case:request", "case:plans")})
+    from solver.engine import Solver
+    from solver.models import parse_case
+
+    got = Solver().solve(parse_case(cf.case_from_state(state)))
+    assert {r["plan"]: r["decision"] for r in got["results"]} == sub["decisions"]
+    assert "recorded decision #1" in at.session_state["loaded"]
+
+
+def test_a_record_decided_under_other_rules_says_what_changed(monkeypatch, tmp_path):
+    path = tmp_path / "d.sqlite"
+    store = open_store(str(path))
+    bundle = json.loads(PAS.read_text())
+    bundle["entry"][0]["resource"]["identifier"] = [{"system": "urn:test", "value": "page-2"}]
+    body = json.dumps(bundle).encode()
+    a = work.handle("submit", body, {"base_url": "http://test/"})
+    decisions = dict(a.record["decisions"])
+    plan = sorted(decisions)[0]
+    decisions[plan] = "denied" if decisions[plan] != "denied" else "approved"      # as older rules might have
+    store.record(Record(kind="submit", request=body, answer=a.body, media_type=a.media, rules_version="older",
+                        decisions=decisions, submission=a.record["submission"]))
+    store.close()
+    at = page(monkeypatch, str(path))
+    (warning,) = [w.value for w in at.warning]
+    assert warning.startswith("Today's rules decide otherwise:") and plan in warning
+    assert re.search(rf"{plan} {decisions[plan]} → {a.record['decisions'][plan]}", warning)
+
+
+def test_pa_solver_ui_store_hands_the_record_to_the_pages(monkeypatch):
+    import os
+
+    from solver import cli
+
+    seen = {}
+
+    def execv(path, argv):
+        seen["argv"], seen["store"] = argv, os.environ.get("PA_SOLVER_STORE")
+        raise SystemExit(0)
+
+    monkeypatch.setattr(os, "execv", execv)
+    monkeypatch.delenv("PA_SOLVER_STORE", raising=False)
+    with pytest.raises(SystemExit):
+        cli.main(["ui", "--store", "decisions.sqlite", "--server.port", "8600"])
+    assert seen["store"] == "decisions.sqlite"
+    assert seen["argv"][-2:] == ["--server.port", "8600"] and "--store" not in seen["argv"]

@@ -1,0 +1,148 @@
+"""Recorded decisions: what the service (`pa-solver serve`) answered EHRs and payer systems, read
+from its record (the `--store` file or database), for reviewers.
+
+    pa-solver ui --store decisions.sqlite        (or PA_SOLVER_STORE=... streamlit run ui/app.py)
+
+The record is chosen by whoever starts the pages, never typed on the page (a page must not open
+files its reader names).  Each `$submit` and CRD call is listed with the decision per plan; one
+opened shows its request and answer as they were sent, says whether today's rules decide the
+same, and a `$submit`'s case opens in What-if.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import sys
+from pathlib import Path
+
+import streamlit as st
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from solver.contract import PLANS  # noqa: E402
+from solver.service.store import StoreError, is_url, open_store, shown  # noqa: E402
+
+
+KINDS = {"submit": "PAS $submit", "crd": "CRD hook"}
+
+st.title("Recorded decisions")
+spec = os.environ.get("PA_SOLVER_STORE", "")
+if not spec:
+    st.info("No record to read. Start the pages with the record the service writes: "
+            "`pa-solver ui --store decisions.sqlite` (the file of `pa-solver serve --store`), "
+            "or a PostgreSQL URL.")
+    st.stop()
+if not is_url(spec) and not os.path.isfile(spec):
+    st.error(f"No record at {shown(spec)}: start the service with `--store {shown(spec)}` first.")
+    st.stop()
+
+
+def read(what: str, *args):
+    """A read of the record, or the page says why it failed (one line) and stops."""
+    try:
+        store = open_store(spec)
+        try:
+            return getattr(store, what)(*args)
+        finally:
+            store.close()
+    except StoreError as err:
+        st.error(str(err))
+        st.stop()
+
+
+left, mid, right = st.columns(3)
+kind = left.selectbox("Kind", ["all", *KINDS], format_func=lambda k: KINDS.get(k, "all kinds"), key="rec:kind")
+plan = mid.selectbox("Plan", ["all", *PLANS], key="rec:plan")
+since = right.date_input("Since", value=None, key="rec:since")
+rows = read("list", since.isoformat() if isinstance(since, dt.date) else None,
+            None if plan == "all" else plan, None if kind == "all" else kind)
+rows.reverse()                                   # newest first
+st.caption(f"{len(rows)} decision{'s' * (len(rows) != 1)} in {shown(spec)}")
+if not rows:
+    st.stop()
+
+
+def submission(r: dict) -> str:
+    """A submission's identifier value; a CRD call's hookInstance."""
+    return (r["submission"] or "").split("|", 1)[-1]
+
+
+shown_rows = rows[:500]
+st.dataframe([{"#": r["seq"], "decided (UTC)": r["decided_at"][:19].replace("T", " "), "kind": KINDS.get(r["kind"], r["kind"]),
+               "submission": submission(r), **{p: r["decisions"].get(p, "") for p in PLANS},
+               "rules": r["rules_version"]} for r in shown_rows], hide_index=True, width="stretch")
+if len(rows) > len(shown_rows):
+    st.caption(f"The newest {len(shown_rows)} are listed; narrow the filters to see older ones.")
+
+seq = st.selectbox("Open", [r["seq"] for r in shown_rows], key="rec:open",
+                   format_func=lambda s: next(f"#{r['seq']} {KINDS.get(r['kind'], r['kind'])} {submission(r)}"
+                                              for r in shown_rows if r["seq"] == s))
+entry = read("entry", seq)
+if entry is None:
+    st.error(f"#{seq} is no longer in the record.")
+    st.stop()
+
+st.subheader(f"#{entry['seq']}: {KINDS.get(entry['kind'], entry['kind'])} {submission(entry)}")
+st.write(f"Decided {entry['decided_at'][:19].replace('T', ' ')} UTC under rules {entry['rules_version']}; "
+         f"request SHA-256 {entry['request_sha256'][:16]}…")
+
+
+@st.cache_resource
+def solver():
+    from solver.engine import SharedSolver
+
+    return SharedSolver()
+
+
+def again(entry: dict):
+    """Today's rules on the recorded request: (case dict, decisions) for a $submit, else None."""
+    if entry["kind"] != "submit":
+        return None
+    from solver.contract import CaseError
+    from solver.inputs import case_from
+    from solver.jsontext import loads
+
+    try:
+        case, fhir = case_from(loads(entry["request"]))
+    except CaseError as err:
+        st.warning(f"The recorded request cannot be read as a case today: {err}")
+        return None
+    result = solver().solve(case)
+    return (fhir.case if fhir is not None else None), {r["plan"]: r["decision"] for r in result["results"]}
+
+
+now = again(entry)
+if now is not None:
+    case, decisions = now
+    # the plans recorded (a server started with --plans decided only those)
+    changed = {p: (was, decisions.get(p)) for p, was in entry["decisions"].items() if decisions.get(p) != was}
+    if changed:
+        st.warning("Today's rules decide otherwise: " + "; ".join(
+            f"{p} {was} → {now or 'not decided'}" for p, (was, now) in sorted(changed.items())))
+    else:
+        st.success("Today's rules decide the same for every plan recorded.")
+    if case is not None and st.button("Open this case in What-if", key="rec:whatif"):
+        st.session_state["pending_case"] = {"case": case, "loaded": f"recorded decision #{entry['seq']} "
+                                                                    f"({submission(entry)})"}
+        st.switch_page("whatif.py")
+
+
+def as_json(raw: bytes):
+    try:
+        return json.loads(raw)
+    except ValueError:
+        return None
+
+
+for title, raw in (("Request, as received", entry["request"]),
+                   (f"Answer, as sent ({entry['media_type']})", entry["answer"])):
+    with st.expander(title):
+        got = as_json(raw)
+        if got is not None:
+            st.json(got, expanded=2)
+        else:
+            st.code(raw.decode("utf-8", "replace"))

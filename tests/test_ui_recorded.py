@@ -137,7 +137,7 @@ def test_pa_solver_ui_store_hands_the_record_to_the_pages(monkeypatch):
         raise SystemExit(0)
 
     monkeypatch.setattr(os, "execv", execv)
-    monkeypatch.delenv("PA_SOLVER_STORE", raising=False)
+    monkeypatch.setenv("PA_SOLVER_STORE", "")         # so that the variable the command sets is undone after
     with pytest.raises(SystemExit):
         cli.main(["ui", "--store", "decisions.sqlite", "--server.port", "8600"])
     assert seen["store"] == "decisions.sqlite"

@@ -24,7 +24,6 @@ import sys
 import threading
 from collections import deque
 from concurrent.futures import ProcessPoolExecutor
-from concurrent.futures import TimeoutError as FuturesTimeout
 from concurrent.futures.process import BrokenProcessPool
 from itertools import chain, islice
 from typing import Any, Callable, Iterable, Iterator, Optional, Union
@@ -33,7 +32,7 @@ from .jsontext import NotJSON, loads
 from .contract import CaseError
 from .inputs import case_from, result_for
 from .engine import dump_json
-from .procs import Stuck, unstick
+from .procs import guard
 
 CHUNK = 64
 ENGINES = ("local", "dask")
@@ -226,8 +225,10 @@ def _die_with_parent(owner: Optional[int] = None) -> None:
 
 
 def _pool(workers: int) -> ProcessPoolExecutor:
-    return ProcessPoolExecutor(max_workers=workers, mp_context=_mp_context(), initializer=_die_with_parent,
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=_mp_context(), initializer=_die_with_parent,
                                initargs=(os.getpid(),))
+    guard(pool, GRACE)
+    return pool
 
 
 def _local_pool(fn, args, chunks, workers: int, ordered: bool, on_lost, warn) -> Iterator:
@@ -255,7 +256,7 @@ def _local_pool(fn, args, chunks, workers: int, ordered: bool, on_lost, warn) ->
                     done = True
                     return
                 entry = pending[0] if ordered else next((e for e in pending if e[1].done()), pending[0])
-                result = _result(pool, entry[1])
+                result = entry[1].result()
             except BrokenProcessPool:
                 _discard(pool)
                 if warn is not None:
@@ -289,30 +290,14 @@ def _discard(pool: ProcessPoolExecutor) -> None:
 
 
 # How long a pool may sit with a dead worker and an unanswered future before it
-# is taken for broken (it normally notices within milliseconds).
+# is taken for broken (it normally notices within milliseconds): a worker killed
+# while sending its result can leave it waiting for good (solver/procs.py).
 GRACE = 3.0
-
-
-def _result(pool: ProcessPoolExecutor, future):
-    """future.result(), or BrokenProcessPool when a worker of the pool has died
-    and the pool has not noticed: a worker killed while sending its result can
-    leave the pool waiting for good (solver/procs.py says how).  So: poll; when
-    a worker is dead and GRACE passes with no answer, end the pool
-    (`procs.unstick`) and say it broke."""
-    stuck = Stuck(GRACE)
-    while True:
-        try:
-            return future.result(timeout=0.5)
-        except FuturesTimeout:
-            pass
-        if stuck(pool):
-            unstick(pool)
-            raise BrokenProcessPool("a worker died while sending its result")
 
 
 def _alone(pool, fn, args, chunk, on_lost, warn):
     try:
-        return _result(pool, pool.submit(fn, chunk, *args))
+        return pool.submit(fn, chunk, *args).result()
     except BrokenProcessPool:
         if on_lost is None:
             raise EngineError("a worker process died twice on the same piece of work") from None
@@ -323,7 +308,7 @@ def _retry_alone(fn, args, chunk):
     """fn(chunk) in a pool of its own: the result, or None when the worker dies."""
     with _pool(1) as pool:
         try:
-            return _result(pool, pool.submit(fn, chunk, *args))
+            return pool.submit(fn, chunk, *args).result()
         except BrokenProcessPool:
             return None
 

@@ -281,9 +281,7 @@ def dump_text(data: Any) -> str:
     The one value the two disagree on silently is a number that is not finite (orjson: null,
     `json.dumps`: NaN, which is not JSON); no result holds one (the case model refuses them)."""
     out = _fast_dump(data)
-    if out is not None:
-        return out.decode("utf-8")
-    return json.dumps(data, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return out.decode("utf-8") if out is not None else _canonical(data)
 
 
 def dump_bytes(data: Any) -> bytes:
@@ -293,4 +291,8 @@ def dump_bytes(data: Any) -> bytes:
         return out
     from .text import utf8
 
-    return utf8(json.dumps(data, sort_keys=True, ensure_ascii=False, separators=(",", ":")))
+    return utf8(_canonical(data))
+
+
+def _canonical(data: Any) -> str:
+    return json.dumps(data, sort_keys=True, ensure_ascii=False, separators=(",", ":"))

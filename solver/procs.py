@@ -42,7 +42,7 @@ def leave_with(owner: int, every: float = 0.5) -> None:
 
 # ---------------------------------------------------------------- a pool a dead worker left stuck
 #
-# CPython's ProcessPoolExecutor (3.11, seen here under load in batches and in the service) has
+# CPython's ProcessPoolExecutor (3.11, seen here under load in batches and in the service; both guard their pools) has
 # one result pipe for all its workers.  A worker killed while writing its result leaves half a
 # message in it: the pool's manager thread then waits for the rest for good (this process holds
 # a copy of the pipe's write end, so no end-of-file comes), never notices the dead worker, and
@@ -70,21 +70,6 @@ def unstick(pool) -> None:
         pass
 
 
-class Stuck:
-    """Asked again and again of one pool: whether a worker of it has been dead `grace` seconds."""
-
-    def __init__(self, grace: float):
-        self.grace, self.since = grace, None
-
-    def __call__(self, pool) -> bool:
-        if not has_dead_worker(pool):
-            self.since = None
-            return False
-        now = time.monotonic()
-        self.since = self.since or now
-        return now - self.since >= self.grace
-
-
 def guard(pool, grace: float = 1.0, every: float = 0.2) -> threading.Thread:
     """Watch `pool` from a thread: when a worker has been dead `grace` seconds and the pool has not
     taken itself for broken (it normally does within milliseconds), `unstick` it.  The watch ends
@@ -95,13 +80,17 @@ def guard(pool, grace: float = 1.0, every: float = 0.2) -> threading.Thread:
     del pool
 
     def watch() -> None:
-        stuck = Stuck(grace)
+        dead_since = None
         while True:
             time.sleep(every)
             p = ref()
             if p is None or getattr(p, "_broken", False) or getattr(p, "_shutdown_thread", False):
                 return
-            if stuck(p):
+            if not has_dead_worker(p):
+                dead_since = None
+                continue
+            dead_since = dead_since or time.monotonic()
+            if time.monotonic() - dead_since >= grace:
                 unstick(p)
                 return
 

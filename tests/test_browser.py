@@ -194,7 +194,10 @@ def test_the_compare_page_opens_a_profile_in_whatif(server, browser, tmp_path):
     sync_api.expect(row(page, "ohsu")).to_contain_text("DENIED", timeout=60000)
     sync_api.expect(row(page, "cvs_caremark")).to_contain_text("NEEDS INFO")
     assert page.locator(".st-key-decision-masshealth").count() == 0         # only the two plans asked
-    assert float(page.locator(".st-key-fact-age_years input").input_value()) < 1
+    # the decisions pane is drawn before the facts pane: wait for the age to be drawn (a CI run read it empty)
+    age = page.locator(".st-key-fact-age_years input")
+    sync_api.expect(age).not_to_have_value("", timeout=30000)
+    assert float(age.input_value()) < 1
     sync_api.expect(page.get_by_text("a profile from Compare plans").first).to_be_visible()
     page.close()
 

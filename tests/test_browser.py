@@ -135,7 +135,7 @@ def test_the_decisions_stay_in_view_on_a_desktop(server, browser, tmp_path):
     fep = row(page, "bcbs_fep").bounding_box()
     assert 0 <= fep["y"] and fep["y"] + 40 <= 900, fep                 # the first decision in view
     # Whole ages print whole; no Deploy button; plan chips are not the colour of DENIED.
-    assert page.locator(".st-key-fact-age_years input").input_value() == "52"
+    sync_api.expect(page.locator(".st-key-fact-age_years input")).to_have_value("52", timeout=30000)
     assert not page.get_by_test_id("stAppDeployButton").is_visible()
     chip = page.locator(".st-key-case-plans [data-tag]").first
     r, g, b = map(int, chip.evaluate("e => getComputedStyle(e).backgroundColor").split("(")[1].split(",")[:3])

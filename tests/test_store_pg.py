@@ -91,6 +91,18 @@ def test_the_store_keeps_and_lists_what_it_recorded(pg_url):
     again.close()
 
 
+def test_postgresql_lists_as_asked(pg_url):
+    from solver.service.store import open_store
+    from test_store import check_listing, fill
+
+    store = open_store(fresh(pg_url))
+    try:
+        fill(store)
+        check_listing(store)
+    finally:
+        store.close()
+
+
 def test_kill_9_during_load_loses_no_answered_submission(pg_url, tmp_path):
     kill_9_during_load_loses_nothing(tmp_path, fresh(pg_url))
 

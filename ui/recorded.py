@@ -58,10 +58,13 @@ left, mid, right = st.columns(3)
 kind = left.selectbox("Kind", ["all", *KINDS], format_func=lambda k: KINDS.get(k, "all kinds"), key="rec:kind")
 plan = mid.selectbox("Plan", ["all", *PLANS], key="rec:plan")
 since = right.date_input("Since", value=None, key="rec:since")
-rows = read("list", since.isoformat() if isinstance(since, dt.date) else None,
-            None if plan == "all" else plan, None if kind == "all" else kind)
+SHOWN = 500                                      # the newest, read as such: a large record costs a page
+chosen = (since.isoformat() if isinstance(since, dt.date) else None, None if plan == "all" else plan,
+          None if kind == "all" else kind)
+total = read("count", *chosen)
+rows = read("list", *chosen, SHOWN)
 rows.reverse()                                   # newest first
-st.caption(f"{len(rows)} decision{'s' * (len(rows) != 1)} in {shown(spec)}")
+st.caption(f"{total} decision{'s' * (total != 1)} in {shown(spec)}")
 if not rows:
     st.stop()
 
@@ -71,16 +74,16 @@ def submission(r: dict) -> str:
     return (r["submission"] or "").split("|", 1)[-1]
 
 
-shown_rows = rows[:500]
+
 st.dataframe([{"#": r["seq"], "decided (UTC)": r["decided_at"][:19].replace("T", " "), "kind": KINDS.get(r["kind"], r["kind"]),
                "submission": submission(r), **{p: r["decisions"].get(p, "") for p in PLANS},
-               "rules": r["rules_version"]} for r in shown_rows], hide_index=True, width="stretch")
-if len(rows) > len(shown_rows):
-    st.caption(f"The newest {len(shown_rows)} are listed; narrow the filters to see older ones.")
+               "rules": r["rules_version"]} for r in rows], hide_index=True, width="stretch")
+if total > len(rows):
+    st.caption(f"The newest {len(rows)} are listed; narrow the filters (Since) to see older ones.")
 
-seq = st.selectbox("Open", [r["seq"] for r in shown_rows], key="rec:open",
+seq = st.selectbox("Open", [r["seq"] for r in rows], key="rec:open",
                    format_func=lambda s: next(f"#{r['seq']} {KINDS.get(r['kind'], r['kind'])} {submission(r)}"
-                                              for r in shown_rows if r["seq"] == s))
+                                              for r in rows if r["seq"] == s))
 entry = read("entry", seq)
 if entry is None:
     st.error(f"#{seq} is no longer in the record.")

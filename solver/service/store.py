@@ -145,11 +145,9 @@ class Store:
                           f"{self.P} AND kind = 'submit' ORDER BY seq DESC LIMIT 1", (key,))
         return None if not rows else (bytes(rows[0][0]), rows[0][1])
 
-    def list(self, since: Optional[str] = None, plan: Optional[str] = None, kind: Optional[str] = None,
-             limit: Optional[int] = None) -> list[dict]:
-        """Recorded decisions, oldest first: seq, kind, submission, time, rules version, request hash and
-        the decision per plan (`plan`: only records that decided that plan)."""
-        sql = "SELECT seq, kind, submission, decided_at, rules_version, request_sha256, decisions FROM decisions"
+    def _where(self, since: Optional[str], plan: Optional[str], kind: Optional[str]) -> tuple[str, list]:
+        """The WHERE clause of a listing, done by the database (an index on the time; a plan by its key
+        in the decisions' JSON, which json.dumps writes as "plan": "decision")."""
         where, args = [], []
         if since is not None:
             where.append(f"decided_at >= {self.P}")
@@ -157,18 +155,32 @@ class Store:
         if kind is not None:
             where.append(f"kind = {self.P}")
             args.append(kind)
-        if where:
-            sql += " WHERE " + " AND ".join(where)
-        sql += " ORDER BY seq"
+        if plan is not None:
+            where.append(f"decisions LIKE {self.P}")
+            args.append(f'%{json.dumps(plan)}: %')
+        return (" WHERE " + " AND ".join(where)) if where else "", args
+
+    def list(self, since: Optional[str] = None, plan: Optional[str] = None, kind: Optional[str] = None,
+             limit: Optional[int] = None) -> list[dict]:
+        """Recorded decisions, oldest first: seq, kind, submission, time, rules version, request hash and
+        the decision per plan (`plan`: only records that decided that plan; `limit`: only the newest
+        that many, read as such, so a page of a large record costs what the page holds)."""
+        where, args = self._where(since, plan, kind)
+        sql = ("SELECT seq, kind, submission, decided_at, rules_version, request_sha256, decisions FROM decisions"
+               + where + " ORDER BY seq" + (" DESC" if limit else ""))
+        if limit:
+            sql += f" LIMIT {int(limit)}"
         rows = self._rows(sql, args)
+        if limit:
+            rows.reverse()
         out = []
         for seq, k, sub, at, version, digest, decisions in rows:
             dec = json.loads(decisions)
-            if plan is not None and plan not in dec:
+            if plan is not None and plan not in dec:        # LIKE's "_" matches any one character
                 continue
             out.append({"seq": seq, "kind": k, "submission": sub, "decided_at": at, "rules_version": version,
                         "request_sha256": digest, "decisions": dec})
-        return out[-limit:] if limit else out
+        return out
 
     def entry(self, seq: int) -> Optional[dict]:
         """One recorded decision whole (its request's and answer's bytes too), or None."""
@@ -181,8 +193,9 @@ class Store:
                 "request_sha256": digest, "decisions": json.loads(decisions), "request": bytes(request),
                 "answer": bytes(answer), "media_type": media}
 
-    def count(self) -> int:
-        return int(self._rows("SELECT COUNT(*) FROM decisions", ())[0][0])
+    def count(self, since: Optional[str] = None, plan: Optional[str] = None, kind: Optional[str] = None) -> int:
+        where, args = self._where(since, plan, kind)
+        return int(self._rows("SELECT COUNT(*) FROM decisions" + where, args)[0][0])
 
     def close(self) -> None:
         with self._lock:

@@ -22,10 +22,11 @@ def check_listing(store) -> None:
     assert [r["seq"] for r in everything] == sorted(r["seq"] for r in everything) and len(everything) == 25
     since = everything[10]["decided_at"]
     for kw in ({}, {"plan": "bcbs_fep"}, {"plan": "ohsu"}, {"plan": "cvs_caremark"}, {"kind": "crd"},
-               {"since": since}, {"plan": "ohsu", "kind": "submit", "since": since}):
+               {"since": since}, {"plan": "ohsu", "kind": "submit", "since": since}, {"before": since},
+               {"before": since, "plan": "bcbs_fep"}):
         want = [r for r in everything
                 if ("plan" not in kw or kw["plan"] in r["decisions"]) and r["kind"] == kw.get("kind", r["kind"])
-                and r["decided_at"] >= kw.get("since", "")]
+                and r["decided_at"] >= kw.get("since", "") and ("before" not in kw or r["decided_at"] < kw["before"])]
         assert store.list(**kw) == want, kw
         assert store.count(**kw) == len(want), kw
         for limit in (1, 4, 100):

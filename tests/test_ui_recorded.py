@@ -142,3 +142,24 @@ def test_pa_solver_ui_store_hands_the_record_to_the_pages(monkeypatch):
         cli.main(["ui", "--store", "decisions.sqlite", "--server.port", "8600"])
     assert seen["store"] == "decisions.sqlite"
     assert seen["argv"][-2:] == ["--server.port", "8600"] and "--store" not in seen["argv"]
+
+
+def test_a_large_record_lists_the_newest_and_until_reaches_older_ones(monkeypatch, tmp_path):
+    import datetime as dt
+
+    path = tmp_path / "big.sqlite"
+    store = open_store(str(path))
+    for i in range(520):
+        store.record(Record("crd", b"{}", b"{}", "application/json", "v1", {"ohsu": "needs_info"}, submission=f"h-{i}"))
+    store.close()
+    at = page(monkeypatch, str(path))
+    table = at.dataframe[0].value
+    assert len(table) == 500 and table["#"][0] == 520 and table["#"][499] == 21
+    assert any(c.value.startswith("520 decisions in") for c in at.caption)
+    assert any("The newest 500 are listed; set Until" in c.value for c in at.caption)
+    # every record was written today (UTC): Until yesterday lists none, Until today all of them again
+    today = dt.datetime.now(dt.timezone.utc).date()
+    at.date_input(key="rec:until").set_value(today - dt.timedelta(days=1)).run()
+    assert any(c.value.startswith("0 decisions in") for c in at.caption) and not at.dataframe
+    at.date_input(key="rec:until").set_value(today).run()
+    assert any(c.value.startswith("520 decisions in") for c in at.caption)

@@ -41,12 +41,12 @@ if not is_url(spec) and not os.path.isfile(spec):
     st.stop()
 
 
-def read(what: str, *args):
+def read(what: str, *args, **kwargs):
     """A read of the record, or the page says why it failed (one line) and stops."""
     try:
         store = open_store(spec)
         try:
-            return getattr(store, what)(*args)
+            return getattr(store, what)(*args, **kwargs)
         finally:
             store.close()
     except StoreError as err:
@@ -54,15 +54,17 @@ def read(what: str, *args):
         st.stop()
 
 
-left, mid, right = st.columns(3)
-kind = left.selectbox("Kind", ["all", *KINDS], format_func=lambda k: KINDS.get(k, "all kinds"), key="rec:kind")
-plan = mid.selectbox("Plan", ["all", *PLANS], key="rec:plan")
-since = right.date_input("Since", value=None, key="rec:since")
+kind_col, plan_col, since_col, until_col = st.columns(4)
+kind = kind_col.selectbox("Kind", ["all", *KINDS], format_func=lambda k: KINDS.get(k, "all kinds"), key="rec:kind")
+plan = plan_col.selectbox("Plan", ["all", *PLANS], key="rec:plan")
+since = since_col.date_input("Since (UTC)", value=None, key="rec:since")
+until = until_col.date_input("Until (UTC)", value=None, key="rec:until")
 SHOWN = 500                                      # the newest, read as such: a large record costs a page
-chosen = (since.isoformat() if isinstance(since, dt.date) else None, None if plan == "all" else plan,
-          None if kind == "all" else kind)
-total = read("count", *chosen)
-rows = read("list", *chosen, SHOWN)
+chosen = {"since": since.isoformat() if isinstance(since, dt.date) else None,
+          "before": (until + dt.timedelta(days=1)).isoformat() if isinstance(until, dt.date) else None,
+          "plan": None if plan == "all" else plan, "kind": None if kind == "all" else kind}
+total = read("count", **chosen)
+rows = read("list", **chosen, limit=SHOWN)
 rows.reverse()                                   # newest first
 st.caption(f"{total} decision{'s' * (total != 1)} in {shown(spec)}")
 if not rows:
@@ -74,16 +76,15 @@ def submission(r: dict) -> str:
     return (r["submission"] or "").split("|", 1)[-1]
 
 
-
-st.dataframe([{"#": r["seq"], "decided (UTC)": r["decided_at"][:19].replace("T", " "), "kind": KINDS.get(r["kind"], r["kind"]),
-               "submission": submission(r), **{p: r["decisions"].get(p, "") for p in PLANS},
-               "rules": r["rules_version"]} for r in rows], hide_index=True, width="stretch")
+st.dataframe([{"#": r["seq"], "decided (UTC)": r["decided_at"][:19].replace("T", " "),
+               "kind": KINDS.get(r["kind"], r["kind"]), "submission": submission(r),
+               **{p: r["decisions"].get(p, "") for p in PLANS}, "rules": r["rules_version"]} for r in rows],
+             hide_index=True, width="stretch")
 if total > len(rows):
-    st.caption(f"The newest {len(rows)} are listed; narrow the filters (Since) to see older ones.")
+    st.caption(f"The newest {len(rows)} are listed; set Until to see older ones.")
 
-seq = st.selectbox("Open", [r["seq"] for r in rows], key="rec:open",
-                   format_func=lambda s: next(f"#{r['seq']} {KINDS.get(r['kind'], r['kind'])} {submission(r)}"
-                                              for r in rows if r["seq"] == s))
+labels = {r["seq"]: f"#{r['seq']} {KINDS.get(r['kind'], r['kind'])} {submission(r)}" for r in rows}
+seq = st.selectbox("Open", list(labels), key="rec:open", format_func=labels.get)
 entry = read("entry", seq)
 if entry is None:
     st.error(f"#{seq} is no longer in the record.")

@@ -145,13 +145,17 @@ class Store:
                           f"{self.P} AND kind = 'submit' ORDER BY seq DESC LIMIT 1", (key,))
         return None if not rows else (bytes(rows[0][0]), rows[0][1])
 
-    def _where(self, since: Optional[str], plan: Optional[str], kind: Optional[str]) -> tuple[str, list]:
+    def _where(self, since: Optional[str], plan: Optional[str], kind: Optional[str],
+               before: Optional[str] = None) -> tuple[str, list]:
         """The WHERE clause of a listing, done by the database (an index on the time; a plan by its key
         in the decisions' JSON, which json.dumps writes as "plan": "decision")."""
         where, args = [], []
         if since is not None:
             where.append(f"decided_at >= {self.P}")
             args.append(since)
+        if before is not None:
+            where.append(f"decided_at < {self.P}")
+            args.append(before)
         if kind is not None:
             where.append(f"kind = {self.P}")
             args.append(kind)
@@ -161,11 +165,12 @@ class Store:
         return (" WHERE " + " AND ".join(where)) if where else "", args
 
     def list(self, since: Optional[str] = None, plan: Optional[str] = None, kind: Optional[str] = None,
-             limit: Optional[int] = None) -> list[dict]:
+             limit: Optional[int] = None, before: Optional[str] = None) -> list[dict]:
         """Recorded decisions, oldest first: seq, kind, submission, time, rules version, request hash and
-        the decision per plan (`plan`: only records that decided that plan; `limit`: only the newest
-        that many, read as such, so a page of a large record costs what the page holds)."""
-        where, args = self._where(since, plan, kind)
+        the decision per plan (`plan`: only records that decided that plan; `before`: decided before
+        that time; `limit`: only the newest that many, read as such, so a page of a large record
+        costs what the page holds)."""
+        where, args = self._where(since, plan, kind, before)
         sql = ("SELECT seq, kind, submission, decided_at, rules_version, request_sha256, decisions FROM decisions"
                + where + " ORDER BY seq" + (" DESC" if limit else ""))
         if limit:
@@ -193,8 +198,9 @@ class Store:
                 "request_sha256": digest, "decisions": json.loads(decisions), "request": bytes(request),
                 "answer": bytes(answer), "media_type": media}
 
-    def count(self, since: Optional[str] = None, plan: Optional[str] = None, kind: Optional[str] = None) -> int:
-        where, args = self._where(since, plan, kind)
+    def count(self, since: Optional[str] = None, plan: Optional[str] = None, kind: Optional[str] = None,
+              before: Optional[str] = None) -> int:
+        where, args = self._where(since, plan, kind, before)
         return int(self._rows("SELECT COUNT(*) FROM decisions" + where, args)[0][0])
 
     def close(self) -> None:

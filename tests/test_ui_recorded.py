@@ -163,3 +163,14 @@ def test_a_large_record_lists_the_newest_and_until_reaches_older_ones(monkeypatc
     assert any(c.value.startswith("0 decisions in") for c in at.caption) and not at.dataframe
     at.date_input(key="rec:until").set_value(today).run()
     assert any(c.value.startswith("520 decisions in") for c in at.caption)
+
+
+def test_a_submit_record_that_is_no_bundle_is_not_decided_again(monkeypatch, tmp_path):
+    path = tmp_path / "odd.sqlite"
+    store = open_store(str(path))
+    store.record(Record("submit", b'{"facts": {}}', b"{}", "application/fhir+json", "v1", {"ohsu": "approved"},
+                        submission="urn:x|odd"))
+    store.close()
+    at = page(monkeypatch, str(path))
+    assert any("not a FHIR bundle" in w.value for w in at.warning)
+    assert not at.success and not [b for b in at.button if b.key == "rec:whatif"]

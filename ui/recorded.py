@@ -66,7 +66,7 @@ chosen = {"since": since.isoformat() if isinstance(since, dt.date) else None,
 total = read("count", **chosen)
 rows = read("list", **chosen, limit=SHOWN)
 rows.reverse()                                   # newest first
-st.caption(f"{total} decision{'s' * (total != 1)} in {shown(spec)}")
+st.caption(f"{total:,} decision{'s' * (total != 1)} in {shown(spec)}")
 if not rows:
     st.stop()
 
@@ -81,7 +81,7 @@ st.dataframe([{"#": r["seq"], "decided (UTC)": r["decided_at"][:19].replace("T",
                **{p: r["decisions"].get(p, "") for p in PLANS}, "rules": r["rules_version"]} for r in rows],
              hide_index=True, width="stretch")
 if total > len(rows):
-    st.caption(f"The newest {len(rows)} are listed; set Until to see older ones.")
+    st.caption(f"The newest {len(rows):,} are listed; set Until to see older ones.")
 
 labels = {r["seq"]: f"#{r['seq']} {KINDS.get(r['kind'], r['kind'])} {submission(r)}" for r in rows}
 seq = st.selectbox("Open", list(labels), key="rec:open", format_func=labels.get)
@@ -115,8 +115,11 @@ def again(entry: dict):
     except CaseError as err:
         st.warning(f"The recorded request cannot be read as a case today: {err}")
         return None
+    if fhir is None:                    # the service records PAS bundles only: this record was written otherwise
+        st.warning("The recorded request is not a FHIR bundle, so it is not decided again here.")
+        return None
     result = solver().solve(case)
-    return (fhir.case if fhir is not None else None), {r["plan"]: r["decision"] for r in result["results"]}
+    return fhir.case, {r["plan"]: r["decision"] for r in result["results"]}
 
 
 now = again(entry)
@@ -129,7 +132,7 @@ if now is not None:
             f"{p} {was} → {now or 'not decided'}" for p, (was, now) in sorted(changed.items())))
     else:
         st.success("Today's rules decide the same for every plan recorded.")
-    if case is not None and st.button("Open this case in What-if", key="rec:whatif"):
+    if st.button("Open this case in What-if", key="rec:whatif"):
         st.session_state["pending_case"] = {"case": case, "loaded": f"recorded decision #{entry['seq']} "
                                                                     f"({submission(entry)})"}
         st.switch_page("whatif.py")

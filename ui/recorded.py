@@ -41,15 +41,19 @@ if not is_url(spec) and not os.path.isfile(spec):
     st.stop()
 
 
+@st.cache_resource(show_spinner=False)
+def opened(spec: str):
+    """The record, opened once for the pages' server (a Store is safe across sessions' threads)."""
+    return open_store(spec)
+
+
 def read(what: str, *args, **kwargs):
-    """A read of the record, or the page says why it failed (one line) and stops."""
+    """A read of the record, or the page says why it failed (one line) and stops; the next
+    rerun opens the record afresh (a database that went away and came back)."""
     try:
-        store = open_store(spec)
-        try:
-            return getattr(store, what)(*args, **kwargs)
-        finally:
-            store.close()
+        return getattr(opened(spec), what)(*args, **kwargs)
     except StoreError as err:
+        opened.clear()
         st.error(str(err))
         st.stop()
 

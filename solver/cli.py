@@ -12,6 +12,7 @@ from itertools import chain
 from typing import Iterator, Optional
 
 from .contract import CaseError
+from .declared import Choices
 from .text import OUT_ERRORS, safe, safe_block, utf8
 
 class InputError(Exception):
@@ -122,15 +123,15 @@ def render_table(result, verbose: bool = False, color: bool = False) -> str:
     return render(result, verbose=verbose, color=color)
 
 
-def _load_case(path: str, data: Optional[bytes] = None, args=None):
-    """(case, fhir) for a JSON file (or - for stdin): a case or a FHIR Bundle;
-    None after printing why not to stderr."""
+def _load_case(path: str, data: Optional[bytes] = None, args=None, solver=None):
+    """(case, fhir) for a JSON file (or - for stdin): a case or a FHIR Bundle, read against the
+    solver's rule base; None after printing why not to stderr."""
     from .jsontext import NotJSON
 
     try:
         if data is None:
             data = _read_bytes(path)
-        return read_case(data, args)
+        return read_case(data, args, solver)
     except InputError as err:
         _error(str(err))
     except NotJSON as err:
@@ -142,12 +143,14 @@ def _load_case(path: str, data: Optional[bytes] = None, args=None):
     return None
 
 
-def read_case(data: bytes, args=None):
-    """(case, fhir) from bytes: a CASE.md case or a FHIR Bundle (solver/inputs.py)."""
+def read_case(data: bytes, args=None, solver=None):
+    """(case, fhir) from bytes: a CASE.md case or a FHIR Bundle (solver/inputs.py), read against
+    the solver's rule base (default: the rule base in use)."""
     from .inputs import case_from
     from .jsontext import loads
 
-    return case_from(loads(data), as_of=getattr(args, "as_of", None), drug=getattr(args, "drug", None))
+    return case_from(loads(data), as_of=getattr(args, "as_of", None), drug=getattr(args, "drug", None),
+                     declared=solver)
 
 
 def _stderr(kind: str, message: str) -> None:
@@ -167,7 +170,7 @@ def _warn(message: str) -> None:
     _stderr("warning", message)
 
 
-def _answer(loaded, args, max_changes: int = 0) -> int:
+def _answer(loaded, args, max_changes: int = 0, solver=None) -> int:
     """Decide (and explain) one loaded case (None: it could not be read,
     already said); print its JSON, its PAS response or its table."""
     from .engine import Solver, dump_json
@@ -178,7 +181,7 @@ def _answer(loaded, args, max_changes: int = 0) -> int:
     if args.format == "pas" and loaded[1] is None and args.as_of is None:
         _error("--format pas: a plain case has no request date; give it with --as-of YYYY-MM-DD")
         return 2
-    solver = Solver()
+    solver = solver or Solver()
     result = result_for(solver, *loaded, max_changes, why=getattr(args, "why", False))
     out = _Out()
     if getattr(args, "format", None) == "pas":
@@ -208,7 +211,10 @@ def _color() -> bool:
 def cmd_decide(args) -> int:
     if not _format_ok(args):
         return 2
-    return _answer(_load_case(args.case, args=args), args)
+    from .engine import Solver
+
+    solver = Solver()
+    return _answer(_load_case(args.case, args=args, solver=solver), args, solver=solver)
 
 
 def _format_ok(args) -> bool:
@@ -236,7 +242,10 @@ def cmd_explain(args) -> int:
             args.cases, args.first_lines = "-", first
             return cmd_batch(args)
         data = first
-    return _answer(_load_case(args.case, data, args), args, args.max_changes)
+    from .engine import Solver
+
+    solver = Solver()
+    return _answer(_load_case(args.case, data, args, solver), args, args.max_changes, solver)
 
 
 def _sniff_stdin():
@@ -371,13 +380,14 @@ def _check_rules(args) -> bool:
     rules = getattr(args, "rules", None)
     if rules is None:
         return True
-    from .engine import RuleBaseError, Solver
+    from . import declared
+    from .engine import RuleBaseError
 
     if not os.path.isdir(rules):
         _error(f"--rules {rules}: not a folder")
         return False
     try:
-        Solver(rules)
+        declared.of(rules)           # loads, passes its own checks; read once, kept for the command
     except (RuleBaseError, RuntimeError, KeyError, ValueError) as err:
         _error(f"--rules {rules}: {err}")
         return False
@@ -529,8 +539,8 @@ def _fhir_options(parser) -> None:
     parser.add_argument("--as-of", type=_date, default=None, metavar="YYYY-MM-DD",
                         help="FHIR input: the request date (default: Claim.created, else the latest "
                              "QuestionnaireResponse.authored, else Bundle.timestamp; never the clock)")
-    parser.add_argument("--drug", choices=("inotuzumab_ozogamicin", "blinatumomab"), default=None,
-                        help="FHIR input: the drug, where a bundle requests both")
+    parser.add_argument("--drug", choices=DRUG_CHOICES, default=None,
+                        help="FHIR input: the drug, where a bundle requests several")
 
 
 def _positive(text: str) -> int:
@@ -549,14 +559,13 @@ def cmd_why(args) -> int:
     from .inputs import result_for
     from .why import render
 
-    loaded = _load_case(args.case, args=args)
+    solver = Solver()
+    loaded = _load_case(args.case, args=args, solver=solver)
     if loaded is None:
         return 2
-    solver = Solver()
     result = result_for(solver, *loaded, why=True)
     case = loaded[0]
-    given = [n for n in solver.rules.facts if n not in ("drug", "request")
-             and solver._value(case, result["derived_facts"], n) is not None]
+    given = [n for n in solver.rules.case_facts if solver._value(case, result["derived_facts"], n) is not None]
     out = _Out()
     out.line(safe_block(render(result, given, args.plan)))
     out.flush()
@@ -573,7 +582,7 @@ def cmd_questionnaire(args) -> int:
     result = None
     drug, request, plans = args.drug, args.request, args.plans
     if args.case is not None:
-        loaded = _load_case(args.case, args=args)
+        loaded = _load_case(args.case, args=args, solver=solver)
         if loaded is None:
             return 2
         case = loaded[0]
@@ -581,7 +590,9 @@ def cmd_questionnaire(args) -> int:
         drug, request = drug or case.drug, request or case.request
         plans = plans or (list(case.plans) if case.plans else None)
     out = _Out()
-    out.line(dump_json(questionnaire(solver, drug or "inotuzumab_ozogamicin", request or "initial", plans, result)))
+    declared = solver.rules.declared
+    out.line(dump_json(questionnaire(solver, drug or declared.default_drug, request or declared.default_request,
+                                     plans, result)))
     out.flush()
     return 0
 
@@ -597,8 +608,9 @@ def cmd_diff(args) -> int:
     if args.plan_a == args.plan_b:
         _error("diff needs two different plans")
         return 2
-    drug, request = args.drug or "inotuzumab_ozogamicin", args.request or "initial"
     solver = Solver()
+    declared = solver.rules.declared
+    drug, request = args.drug or declared.default_drug, args.request or declared.default_request
     against = None
     if args.against is not None:
         try:
@@ -651,6 +663,36 @@ def cmd_coverage(args) -> int:
     return 1 if any(p["counts"]["unaccounted"] for p in got["plans"]) else 0
 
 
+def cmd_plan(args) -> int:
+    """`plan new` writes a plan's file from its document; `plan check` says what is not yet right
+    (solver/planfile.py).  Exit 0 when nothing is, 1 with one line per problem, 2 for bad input."""
+    from .engine import RuleBaseError
+    from .planfile import PlanError, check, new_plan
+
+    try:
+        if args.plan_command == "new":
+            path, copied = new_plan(args.id, args.document, args.rules, drug=args.drug, name=args.name,
+                                    force=args.force)
+            out = _Out()
+            out.line(f"wrote {path}" + (f"; the document is now {copied}" if copied else ""))
+            out.line(f"next: turn its not_a_criterion lines into criteria (docs/adding-a-plan.md), then "
+                     f"pa-solver plan check {args.id}" + (f" --rules {args.rules}" if args.rules else ""))
+            out.flush()
+            return 0
+        rep = check([args.id] if args.id else None, args.rules)
+    except (PlanError, RuleBaseError) as err:
+        _error(str(err))
+        return 2
+    out = _Out()
+    for line in rep.summary:
+        out.line(line)
+    for line in rep.problems:
+        out.line(f"problem: {safe(line)}")
+    out.line(f"{len(rep.problems)} problem{'' if len(rep.problems) == 1 else 's'}")
+    out.flush()
+    return 1 if rep.problems else 0
+
+
 def cmd_ui(args) -> int:
     """Start the what-if page: `streamlit run ui/app.py`, extra options passed on."""
     import subprocess
@@ -668,6 +710,29 @@ def cmd_ui(args) -> int:
     if os.name == "posix":
         os.execv(sys.executable, argv)          # become the server: a signal to us reaches it
     return subprocess.call(argv)
+
+
+PLAN_CHOICES, DRUG_CHOICES, REQUEST_CHOICES = Choices("plans"), Choices("drugs"), Choices("requests")
+
+
+def _rules_option(parser) -> None:
+    parser.add_argument("--rules", default=None, metavar="DIR",
+                        help="use the rule base in DIR (a copy of logic/ with other plans, an older checkout's "
+                             "logic/) instead of the installed one; its plans' documents are found in "
+                             "DIR/policies/, DIR/, then among the installed ones")
+
+
+def _rules_in(argv: list[str]) -> Optional[str]:
+    """The value of `--rules DIR` (or `--rules=DIR`) in a command line, before it is parsed: the rule
+    base is chosen before anything reads it (the parser's own choices included)."""
+    for i, a in enumerate(argv):
+        if a == "--":
+            break
+        if a == "--rules" and i + 1 < len(argv):
+            return argv[i + 1]
+        if a.startswith("--rules="):
+            return a.split("=", 1)[1]
+    return None
 
 
 class _Parser(argparse.ArgumentParser):
@@ -689,7 +754,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 COMMANDS = ("decide", "explain", "batch", "report", "questionnaire", "diff", "coverage", "ui", "serve", "audit",
-            "why")
+            "why", "plan")
 
 
 def build_parser(command: Optional[str] = None) -> argparse.ArgumentParser:
@@ -721,8 +786,6 @@ def build_parser(command: Optional[str] = None) -> argparse.ArgumentParser:
                        help="why lines: per plan its decision, pathway, authorization and rests_on (the smallest set "
                             "of the case's facts, subset-minimal, that fixes the decision whatever the others are), "
                             "rests_on_count and facts_count; no criteria or missing sets")
-        b.add_argument("--rules", default=None, metavar="DIR",
-                       help="decide with the rule base in DIR (e.g. an older checkout's logic/) instead of logic/")
         _engine_options(b)
         _fhir_options(b)
         b.set_defaults(func=cmd_batch)
@@ -741,7 +804,7 @@ def build_parser(command: Optional[str] = None) -> argparse.ArgumentParser:
         _engine_options(r)
         r.set_defaults(func=cmd_report)
     if command in (None, "diff"):
-        plans = ("bcbs_fep", "bcbsnc", "cvs_caremark", "masshealth", "ohsu")
+        plans = PLAN_CHOICES
         f = sub.add_parser("diff", help="where two plans part ways: every minimal profile of facts under which "
                                          "they decide differently")
         f.add_argument("plan_a", choices=plans)
@@ -749,8 +812,8 @@ def build_parser(command: Optional[str] = None) -> argparse.ArgumentParser:
         f.add_argument("--against", metavar="DIR", default=None,
                        help="compare PLAN_A with the same plan in another rule-base folder (e.g. an older "
                             "checkout's logic/); today's vocabulary judges both")
-        f.add_argument("--drug", choices=("inotuzumab_ozogamicin", "blinatumomab"), default=None)
-        f.add_argument("--request", choices=("initial", "continuation"), default=None)
+        f.add_argument("--drug", choices=DRUG_CHOICES, default=None)
+        f.add_argument("--request", choices=REQUEST_CHOICES, default=None)
         f.add_argument("--json", action="store_true", help="{plans, drug, request, rules_version, differences}")
         f.set_defaults(func=cmd_diff)
     if command in (None, "questionnaire"):
@@ -758,9 +821,8 @@ def build_parser(command: Optional[str] = None) -> argparse.ArgumentParser:
                                                   "plans' criteria test, or, for a case or bundle, only the "
                                                   "unknown facts the plans still need (most-needed first)")
         q.add_argument("case", nargs="?", default=None, help="a case or FHIR bundle (JSON file, or - for stdin)")
-        q.add_argument("--request", choices=("initial", "continuation"), default=None)
-        q.add_argument("--plans", nargs="+", choices=("bcbs_fep", "bcbsnc", "cvs_caremark", "masshealth", "ohsu"),
-                       default=None)
+        q.add_argument("--request", choices=REQUEST_CHOICES, default=None)
+        q.add_argument("--plans", nargs="+", choices=PLAN_CHOICES, default=None)
         _fhir_options(q)
         q.set_defaults(func=cmd_questionnaire)
     if command in (None, "coverage"):
@@ -781,23 +843,65 @@ def build_parser(command: Optional[str] = None) -> argparse.ArgumentParser:
         w = sub.add_parser("why", help="per plan, what its decision rests on: decision <- pathway <- criterion <- "
                                        "fact = value, in at most 15 lines, and the facts that did not matter")
         w.add_argument("case", help="a case or FHIR bundle (JSON file, or - for stdin)")
-        w.add_argument("--plan", choices=("bcbs_fep", "bcbsnc", "cvs_caremark", "masshealth", "ohsu"), default=None)
+        w.add_argument("--plan", choices=PLAN_CHOICES, default=None)
         _fhir_options(w)
         w.set_defaults(func=cmd_why)
+    if command in (None, "plan"):
+        pl = sub.add_parser("plan", help="for whoever writes a plan: `plan new` starts its .lp file from its "
+                                         "document, `plan check` says what is not yet right (docs/adding-a-plan.md)")
+        psub = pl.add_subparsers(dest="plan_command", required=True, parser_class=_Parser)
+        pn = psub.add_parser("new", help="write ID.lp: the plan's declarations and every sentence of the "
+                                         "document as a not_a_criterion still to do")
+        pn.add_argument("id", help="the plan id: lower-case letters, digits and _")
+        pn.add_argument("--document", required=True, metavar="FILE",
+                        help="the policy document, as text; copied beside the rules unless it is there")
+        pn.add_argument("--drug", default=None, help="the drug it covers (default: the rule base's default drug)")
+        pn.add_argument("--name", default=None, help="the plan's name (default: the document's first heading)")
+        pn.add_argument("--force", action="store_true", help="write over an existing ID.lp")
+        _rules_option(pn)
+        pn.set_defaults(func=cmd_plan)
+        pc = psub.add_parser("check", help="every criterion quoted from the document, able to be met, broken "
+                                           "and unknown; every pathway able to decide; every fact used; every "
+                                           "sentence accounted for (exit 1: one line per problem)")
+        pc.add_argument("id", nargs="?", default=None, help="one plan (default: every plan, and the facts)")
+        _rules_option(pc)
+        pc.set_defaults(func=cmd_plan)
     if command in (None, "serve", "audit"):
         from .service.cli import add_parsers
 
         add_parsers(sub, _positive)
+    for name, sp in sub.choices.items():
+        if name not in ("serve", "audit", "plan"):  # serve, plan's commands have their own; audit reads a record
+            _rules_option(sp)
     return p
 
 
 def main(argv: Optional[list[str]] = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    rules = _rules_in(argv)
+    if rules is None:
+        return _main(argv)
+    # the rule base in use, for this command, its worker processes and its pages; as it was after
+    # (a caller of main() in its own process keeps its own)
+    before = os.environ.get("PA_SOLVER_LOGIC")
+    os.environ["PA_SOLVER_LOGIC"] = os.path.abspath(rules)
+    try:
+        return _main(argv)
+    finally:
+        if before is None:
+            os.environ.pop("PA_SOLVER_LOGIC", None)
+        else:
+            os.environ["PA_SOLVER_LOGIC"] = before
+
+
+def _main(argv: list[str]) -> int:
     args, extra = build_parser(argv[0] if argv and argv[0] in COMMANDS else None).parse_known_args(argv)
     if args.command == "ui":
         args.streamlit_args = extra
     elif extra:
         build_parser(args.command).error(f"unrecognized arguments: {' '.join(extra)}")
+    if not _check_rules(args):
+        return 2
     _exit_on_term()
     for stream in (sys.stdout, sys.stderr):     # any print: a lone surrogate as its escape, never a traceback
         if hasattr(stream, "reconfigure"):

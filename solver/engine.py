@@ -26,16 +26,15 @@ import clingo
 from clingo import SymbolType
 
 from .blocking import blocking
-from .contract import PLANS
 from .jsontext import dump_text, not_text_at
 from .text import safe
 
 if TYPE_CHECKING:                     # the engine takes a models.Case or a fastcase.FastCase
     from .models import Case
     from .results import CaseResult
-from .paths import logic_dir
+from .paths import in_use, logic_dir
 
-LOGIC_DIR = logic_dir()
+LOGIC_DIR = logic_dir()       # the folder at import; a default `None` below means the one in use when called
 
 # Solver options.  domRec with the `#heuristic missing(..) [1,false]` statement
 # enumerates the subset-minimal missing sets; --forget-on-step resets the
@@ -130,13 +129,17 @@ def _rule_bytes(path: str) -> bytes:
     return text
 
 
-def rules_version(logic_dir=LOGIC_DIR) -> str:
+def rules_version(logic_dir=None) -> str:
     """The hash of a rule-base folder's .lp files (RuleBaseError for a file
     that is not a rule file: see _rule_bytes)."""
+    logic_dir = in_use(logic_dir)
     h = hashlib.sha256()
     for path in _lp_files(logic_dir):
         h.update(os.path.basename(path).encode() + b"\0" + _rule_bytes(path) + b"\0")
     return h.hexdigest()[:16]
+
+
+lp_files = _lp_files        # public: solver/declared.py reads the same files
 
 
 def _text(sym: clingo.Symbol) -> Optional[str]:
@@ -237,12 +240,12 @@ class FactDomain:
 class RuleBase:
     """The grounded rule base and its static data."""
 
-    def __init__(self, logic_dir=LOGIC_DIR, part: str = "decide", extra: Sequence = ()):
+    def __init__(self, logic_dir=None, part: str = "decide", extra: Sequence = ()):
         """Ground `base` and one show part of logic/show.lp: `decide` or `explain`.
         `extra`: parsed statements added beside the files (solver/against.py:
         another version of one plan, renamed); its plans need not be the
         contract's."""
-        self.logic_dir = os.fspath(logic_dir)
+        self.logic_dir = in_use(logic_dir)
         self.extra = bool(extra)
         self.part = part
         self.version = rules_version(self.logic_dir)     # reads and checks every file (no #script, UTF-8)
@@ -276,6 +279,9 @@ class RuleBase:
         errors = sorted(f"{_text(m)}: {n}" for m, n in self._facts("error", 2))
         if errors:
             raise RuleBaseError("rule base check failed: " + "; ".join(errors))
+        from .declared import Declared
+
+        self.declared = Declared.read(self.ctl)     # plans, drugs, facts: what the case models are built from
         self.plans = {p.name: _text(n) for p, n in self._facts("plan", 2)}
         self.documents = {
             p.name: {"document": _text(t), "id": _text(i), "date": _text(d), "source": _text(s)}
@@ -374,8 +380,8 @@ class RuleBase:
             if kind in ("need", "new", "dset"):
                 self.shown[sym] = (kind, f, self.facts[f].values.index(d))
         self.shown_by_handle = {sym._rep: v for sym, v in self.shown.items()}
-        if (not set(PLANS) <= set(self.plans)) if self.extra else set(self.plans) != set(PLANS):
-            raise RuleBaseError(f"rule base plans {sorted(self.plans)} differ from the contract's {list(PLANS)}")
+        if not self.plans:
+            raise RuleBaseError(f"the rule base in {self.logic_dir} declares no plan (plan/2)")
         # Externals start false; release them so that assumptions decide them.  These are all
         # of vocabulary.lp's #external declarations (val/2, asked/1, search_off, limit/1);
         # tests/test_solver_core.py checks that no other atom is external.
@@ -511,10 +517,11 @@ def derive_diagnosis(case: Case, icd10: list[tuple[str, str]]) -> Optional[str]:
 class Solver:
     """Decides cases against one grounding of the rule base (reused per case)."""
 
-    def __init__(self, logic_dir=LOGIC_DIR, rules: Optional[RuleBase] = None):
+    def __init__(self, logic_dir=None, rules: Optional[RuleBase] = None):
         """`rules`: a rule base grounded elsewhere (diff --against decides with
-        today's plans and another version of one of them)."""
-        self.logic_dir = logic_dir
+        today's plans and another version of one of them).  `logic_dir`: default, the
+        rule base in use (`--rules`, PA_SOLVER_LOGIC, else logic/)."""
+        self.logic_dir = rules.logic_dir if rules is not None and logic_dir is None else in_use(logic_dir)
         self.rules = rules or RuleBase(logic_dir)
         self._explainer: Optional[RuleBase] = None
         self._rester: Optional[RuleBase] = None
@@ -967,7 +974,7 @@ class SharedSolver:
     """One Solver for many threads (a web server's sessions): a clingo Control
     is not thread-safe, so solves take turns; a solve takes milliseconds."""
 
-    def __init__(self, logic_dir=LOGIC_DIR):
+    def __init__(self, logic_dir=None):
         self.solver = Solver(logic_dir)
         self.rules = self.solver.rules
         self._lock = threading.Lock()

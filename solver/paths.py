@@ -34,6 +34,12 @@ def logic_dir() -> str:
     return os.environ.get("PA_SOLVER_LOGIC") or data_dir("logic")
 
 
+def in_use(folder=None) -> str:
+    """`folder` as a string, or when None the rule-base folder in use now (`--rules DIR` sets
+    PA_SOLVER_LOGIC for the whole command, its worker processes and pages included)."""
+    return os.fspath(folder) if folder is not None else logic_dir()
+
+
 POLICIES_DIR = data_dir("policies")
 
 

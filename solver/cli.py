@@ -539,8 +539,8 @@ def _fhir_options(parser) -> None:
     parser.add_argument("--as-of", type=_date, default=None, metavar="YYYY-MM-DD",
                         help="FHIR input: the request date (default: Claim.created, else the latest "
                              "QuestionnaireResponse.authored, else Bundle.timestamp; never the clock)")
-    parser.add_argument("--drug", choices=DRUG_CHOICES, default=None,
-                        help="FHIR input: the drug, where a bundle requests several")
+    parser.add_argument("--drug", choices=DRUG_CHOICES, default=None, metavar="DRUG",
+                        help="FHIR input: the drug, where a bundle requests several (%(choices)s)")
 
 
 def _positive(text: str) -> int:
@@ -712,6 +712,8 @@ def cmd_ui(args) -> int:
     return subprocess.call(argv)
 
 
+# Read from the rule base in use only when a value is checked or --help is shown: every option that
+# takes them has a metavar, since argparse would otherwise list the choices as it builds the parser.
 PLAN_CHOICES, DRUG_CHOICES, REQUEST_CHOICES = Choices("plans"), Choices("drugs"), Choices("requests")
 
 
@@ -807,13 +809,14 @@ def build_parser(command: Optional[str] = None) -> argparse.ArgumentParser:
         plans = PLAN_CHOICES
         f = sub.add_parser("diff", help="where two plans part ways: every minimal profile of facts under which "
                                          "they decide differently")
-        f.add_argument("plan_a", choices=plans)
-        f.add_argument("plan_b", choices=plans, nargs="?", default=None)
+        f.add_argument("plan_a", choices=plans, metavar="PLAN_A", help="a plan id: %(choices)s")
+        f.add_argument("plan_b", choices=plans, nargs="?", default=None, metavar="PLAN_B",
+                       help="another plan id (or --against)")
         f.add_argument("--against", metavar="DIR", default=None,
                        help="compare PLAN_A with the same plan in another rule-base folder (e.g. an older "
                             "checkout's logic/); today's vocabulary judges both")
-        f.add_argument("--drug", choices=DRUG_CHOICES, default=None)
-        f.add_argument("--request", choices=REQUEST_CHOICES, default=None)
+        f.add_argument("--drug", choices=DRUG_CHOICES, default=None, metavar="DRUG", help="%(choices)s")
+        f.add_argument("--request", choices=REQUEST_CHOICES, default=None, metavar="REQUEST", help="%(choices)s")
         f.add_argument("--json", action="store_true", help="{plans, drug, request, rules_version, differences}")
         f.set_defaults(func=cmd_diff)
     if command in (None, "questionnaire"):
@@ -821,8 +824,9 @@ def build_parser(command: Optional[str] = None) -> argparse.ArgumentParser:
                                                   "plans' criteria test, or, for a case or bundle, only the "
                                                   "unknown facts the plans still need (most-needed first)")
         q.add_argument("case", nargs="?", default=None, help="a case or FHIR bundle (JSON file, or - for stdin)")
-        q.add_argument("--request", choices=REQUEST_CHOICES, default=None)
-        q.add_argument("--plans", nargs="+", choices=PLAN_CHOICES, default=None)
+        q.add_argument("--request", choices=REQUEST_CHOICES, default=None, metavar="REQUEST", help="%(choices)s")
+        q.add_argument("--plans", nargs="+", choices=PLAN_CHOICES, default=None, metavar="PLAN",
+                       help="%(choices)s (default: every plan)")
         _fhir_options(q)
         q.set_defaults(func=cmd_questionnaire)
     if command in (None, "coverage"):
@@ -843,7 +847,7 @@ def build_parser(command: Optional[str] = None) -> argparse.ArgumentParser:
         w = sub.add_parser("why", help="per plan, what its decision rests on: decision <- pathway <- criterion <- "
                                        "fact = value, in at most 15 lines, and the facts that did not matter")
         w.add_argument("case", help="a case or FHIR bundle (JSON file, or - for stdin)")
-        w.add_argument("--plan", choices=PLAN_CHOICES, default=None)
+        w.add_argument("--plan", choices=PLAN_CHOICES, default=None, metavar="PLAN", help="%(choices)s")
         _fhir_options(w)
         w.set_defaults(func=cmd_why)
     if command in (None, "plan"):

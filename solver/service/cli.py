@@ -30,8 +30,9 @@ def add_parsers(sub, positive) -> None:
                    help="normal: a recorded answer survives the server being killed; full: also a power cut "
                         "(an fsync per answer)")
     s.add_argument("--rules", default=None, metavar="DIR", help="serve the rule base in DIR instead of logic/")
-    s.add_argument("--plans", nargs="+", choices=Choices("plans"),
-                   default=None, help="the plans a request that names none is judged for (default: every plan)")
+    s.add_argument("--plans", nargs="+", choices=Choices("plans"), metavar="PLAN",
+                   default=None, help="the plans a request that names none is judged for (default: every plan: "
+                                      "%(choices)s)")
     s.add_argument("--time-limit", type=float, default=10.0, metavar="S",
                    help="stop a decision that takes longer (answered 503 too-costly; default 10 s)")
     s.add_argument("--max-body", type=positive, default=16 << 20, metavar="BYTES",
@@ -41,7 +42,7 @@ def add_parsers(sub, positive) -> None:
     a = sub.add_parser("audit", help="list the decisions the service recorded (--store)")
     a.add_argument("--store", default="decisions.sqlite", metavar="PATH|URL")
     a.add_argument("--since", default=None, metavar="WHEN", help="from this UTC date or time on (YYYY-MM-DD[THH:MM])")
-    a.add_argument("--plan", choices=Choices("plans"), default=None)
+    a.add_argument("--plan", choices=Choices("plans"), default=None, metavar="PLAN", help="%(choices)s")
     a.add_argument("--kind", choices=("submit", "crd"), default=None)
     a.add_argument("--json", action="store_true", help="one JSON object per line")
     a.set_defaults(func=cmd_audit)

@@ -890,6 +890,8 @@ def main(argv: Optional[list[str]] = None) -> int:
     before = os.environ.get("PA_SOLVER_LOGIC")
     os.environ["PA_SOLVER_LOGIC"] = os.path.abspath(rules)
     try:
+        if not _check_rules(argparse.Namespace(rules=rules)):     # before the parser reads its choices from it
+            return 2
         return _main(argv)
     finally:
         if before is None:
@@ -899,7 +901,13 @@ def main(argv: Optional[list[str]] = None) -> int:
 
 
 def _main(argv: list[str]) -> int:
-    args, extra = build_parser(argv[0] if argv and argv[0] in COMMANDS else None).parse_known_args(argv)
+    from .engine import RuleBaseError
+
+    try:
+        args, extra = build_parser(argv[0] if argv and argv[0] in COMMANDS else None).parse_known_args(argv)
+    except RuleBaseError as err:               # the rule base in use, read for a choice (a plan id, a drug)
+        _error(str(err))
+        return 2
     if args.command == "ui":
         args.streamlit_args = extra
     elif extra:

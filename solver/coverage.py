@@ -55,7 +55,7 @@ import os
 import re
 from typing import Iterable, Optional
 
-from .paths import POLICIES_DIR, in_use, logic_dir
+from .paths import POLICIES_DIR, find_document, in_use, logic_dir  # noqa: F401  (find_document: re-exported)
 
 LOGIC_DIR = logic_dir()
 PIECE = " ... "                 # joins the pieces of one criterion's text
@@ -264,16 +264,6 @@ def document_path(plan: str, logic_dir=None) -> str:
     rules = _plans(logic_dir)
     _check(plan, rules)
     return find_document(rules.file[plan], in_use(logic_dir))
-
-
-def find_document(name: str, logic_dir=None) -> str:
-    """The path of a document named by policy_document/5 (the installed copy's path when it
-    is nowhere: opening it then says so)."""
-    folder = in_use(logic_dir)
-    for place in (os.path.join(folder, "policies", name), os.path.join(folder, name), os.path.join(POLICIES_DIR, name)):
-        if os.path.isfile(place):
-            return place
-    return os.path.join(POLICIES_DIR, name)
 
 
 def document_text(plan: str, logic_dir=None) -> str:

@@ -192,6 +192,45 @@ class Choices:
         return len(self.values())
 
 
+def check(ctl: clingo.Control, folder: str) -> None:
+    """RuleBaseError, in one line, when the grounded rule base breaks one of its own checks
+    (vocabulary.lp's error/2: each named with the files that mention it) or a plan's document is
+    not found beside the rules or among the installed ones (RULES.md)."""
+    from .engine import RuleBaseError, lp_files
+    from .paths import POLICIES_DIR, find_document
+
+    found = sorted((_text(m), n) for m, n in (a.symbol.arguments for a in ctl.symbolic_atoms.by_signature("error", 2)
+                                            if a.is_fact))
+    errors = [f"{m}: {n}{_files(str(n), folder, lp_files)}" for m, n in found]
+    for atom in ctl.symbolic_atoms.by_signature("policy_document", 5):
+        plan, name = atom.symbol.arguments[0], _text(atom.symbol.arguments[4])
+        if atom.is_fact and not os.path.isfile(find_document(name, folder)):
+            errors.append(f"the document of plan {plan} ({name}) is not in {os.path.join(folder, 'policies')}, "
+                          f"{folder} or {POLICIES_DIR}{_files(str(plan), folder, lp_files)}")
+    if errors:
+        raise RuleBaseError("rule base check failed: " + "; ".join(errors))
+
+
+def _files(ident: str, folder: str, lp_files) -> str:
+    """' (in a.lp, b.lp)': the rule files that name `ident` (a message's pointer; '' when none)."""
+    import re
+
+    if not re.fullmatch(r"[a-z_][A-Za-z0-9_]*", ident):
+        return ""
+    texts = {}
+    for path in lp_files(folder):
+        try:
+            with open(path, encoding="utf-8") as fh:
+                texts[os.path.basename(path)] = fh.read()
+        except (OSError, UnicodeDecodeError):
+            continue
+    # the files that declare it (fact(F, ..), plan(P, ..), ...), else every file that names it
+    declared_as = re.compile(rf"\b(?:fact|plan|drug|pathway|criterion|note)\(\s*\"?{re.escape(ident)}\"?\s*,")
+    word = re.compile(rf"(?<![A-Za-z0-9_]){re.escape(ident)}(?![A-Za-z0-9_])")
+    names = [n for n, t in texts.items() if declared_as.search(t)] or [n for n, t in texts.items() if word.search(t)]
+    return f" (in {', '.join(names)})" if names else ""
+
+
 _CACHE: dict[tuple[str, str], Declared] = {}
 
 
@@ -218,10 +257,7 @@ def of(logic_dir=None) -> Declared:
     except RuntimeError as err:
         said = " | ".join(m.replace("\n", " ") for m in messages) or str(err)
         raise RuleBaseError(f"the rule base in {folder} does not load: {said}") from None
-    errors = sorted(f"{_text(m)}: {n}" for m, n in (a.symbol.arguments for a in ctl.symbolic_atoms.by_signature("error", 2)
-                                                    if a.is_fact))
-    if errors:
-        raise RuleBaseError("rule base check failed: " + "; ".join(errors))
+    check(ctl, folder)
     d = Declared.read(ctl)
     _CACHE[(folder, version)] = d
     return d

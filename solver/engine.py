@@ -276,9 +276,9 @@ class RuleBase:
                 yield atom.symbol.arguments
 
     def _read_static(self) -> None:
-        errors = sorted(f"{_text(m)}: {n}" for m, n in self._facts("error", 2))
-        if errors:
-            raise RuleBaseError("rule base check failed: " + "; ".join(errors))
+        from .declared import check
+
+        check(self.ctl, self.logic_dir)           # error/2, each with its files; every plan's document found
         from .declared import Declared
 
         self.declared = Declared.read(self.ctl)     # plans, drugs, facts: what the case models are built from

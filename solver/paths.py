@@ -43,6 +43,18 @@ def in_use(folder=None) -> str:
 POLICIES_DIR = data_dir("policies")
 
 
+def find_document(name: str, folder=None) -> str:
+    """Where a plan's document (policy_document/5's file) is for the rules in `folder`
+    (shared/spec/RULES.md): DIR/policies/<file>, then DIR/<file>, then among the installed
+    documents; the installed place when it is nowhere (opening it then says so)."""
+    folder = in_use(folder)
+    for place in (os.path.join(folder, "policies", name), os.path.join(folder, name),
+                  os.path.join(POLICIES_DIR, name)):
+        if os.path.isfile(place):
+            return place
+    return os.path.join(POLICIES_DIR, name)
+
+
 def __getattr__(name: str):
     if name in ("LOGIC", "UI", "EXAMPLES", "POLICIES"):
         from pathlib import Path

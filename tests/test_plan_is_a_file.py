@@ -233,5 +233,6 @@ def test_the_what_if_page_knows_it(rules, with_acme):
     labels = " ".join(got["labels"])
     assert ("ECOG performance status (ecog_status)" in labels) is with_acme
     assert ("Measurable disease (measurable_disease)" in labels) is with_acme
-    assert any("acme" in opts for opts in got["options"]) is with_acme
+    assert any("Acme Health Plan" in opts for opts in got["options"]) is with_acme     # the plans picker
     assert any("zorbitumab" in opts for opts in got["drugs"]) is with_acme
+    assert any("OHSU Health Services" in opts for opts in got["options"])

@@ -33,7 +33,7 @@ from starlette.routing import Route
 
 from . import work
 from ..procs import guard
-from .store import Record, Store, StoreError, open_store, submission_key
+from .store import DamagedRecord, Record, Store, StoreError, open_store, submission_key
 
 LOG = logging.getLogger("pa_solver.service")
 MAX_BODY = 16 << 20
@@ -213,7 +213,17 @@ class Service:
         key = submission_key(claim.get("identifier"))
         if key is None:
             return _error(request.url.path, 400, "required", "Claim.identifier: names the submission to inquire about")
-        found = await asyncio.get_running_loop().run_in_executor(None, self.store.submission, key)
+        try:
+            found = await asyncio.get_running_loop().run_in_executor(None, self.store.submission, key)
+        except DamagedRecord as err:
+            # said, never sent (SERVICE.md, "Nothing lost"); one line for the operator, who runs `audit`
+            LOG.error("$inquire %s: %s", key, err)
+            return _error(request.url.path, 503, "exception",
+                          f"the record of submission {key.split('|', 1)[1]!r} (identifier system "
+                          f"{key.split('|', 1)[0] or 'none'!r}) is damaged, so it is not sent: {err.reason}")
+        except StoreError as err:
+            LOG.error("$inquire %s: %s", key, err)
+            return _error(request.url.path, 503, "transient", "the record could not be read; try again")
         if found is None:
             return _error(request.url.path, 404, "not-found", f"no submission {key.split('|', 1)[1]!r} "
                                                                 f"(identifier system {key.split('|', 1)[0] or 'none'!r})")

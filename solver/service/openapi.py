@@ -28,7 +28,8 @@ _ERRORS_FHIR = (400, 401, 404, 413, 415, 422, 503)
 _WORDS = {400: "bad input (the message names the field)", 401: "missing or wrong bearer token",
           404: "unknown submission", 413: "body over the limit", 415: "not JSON",
           422: "valid FHIR that is not a prior-authorization request",
-          503: "a solver process was lost, the decision took too long (too-costly), or it could not be recorded"}
+          503: "a solver process was lost, the decision took too long (too-costly), it could not be recorded, or "
+               "($inquire) its record is damaged (exception: said, never sent)"}
 
 
 def _errors(codes, schema, media) -> dict:

@@ -160,6 +160,13 @@ def test_a_parser_error_under_fhir_is_an_operation_outcome(server):
     assert "Content-Length" in outcome_error(raw, 400, "invalid")
 
 
+def test_an_unreadable_request_pipelined_behind_another_does_not_take_its_answer(server):
+    raw, _ = exchange(server.port, b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n"
+                                   b"GET /health HTTP/1.1\r\nContent-Length: x\r\n\r\n")
+    status, headers, body = parse(raw)
+    assert status == 200 and json.loads(body)["status"] == "ok" and headers["connection"] == "close", raw
+
+
 def test_a_websocket_upgrade_is_answered_as_plain_http(server):
     raw, _ = exchange(server.port, b"GET /nowhere HTTP/1.1\r\nHost: x\r\nConnection: Upgrade, close\r\nUpgrade: websocket\r\n"
                                    b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")

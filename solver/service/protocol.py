@@ -135,6 +135,15 @@ class Protocol(HttpToolsProtocol):
         if self.transport.is_closing():
             return
         self.logger.warning("%s", message)
+        cycle = self.cycle
+        if cycle is not None and not cycle.response_complete and (self._in_head or cycle.response_started):
+            # an answer is owed first (to a request pipelined before this one) or is on its way
+            # (to this one): it goes out alone, then the connection closes
+            cycle.keep_alive = False
+            return
+        if cycle is not None and not self._in_head and cycle.response_complete:
+            self.transport.close()                  # this request was answered before its body was read
+            return
         path = getattr(self, "url", b"").split(b"?", 1)[0]
         a = work.error_body("fhir" if path.startswith(b"/fhir/") else "json", status,
                             {408: "timeout", 431: "too-long"}.get(status, "invalid"), message)

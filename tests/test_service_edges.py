@@ -167,6 +167,28 @@ def test_an_unreadable_request_pipelined_behind_another_does_not_take_its_answer
     assert status == 200 and json.loads(body)["status"] == "ok" and headers["connection"] == "close", raw
 
 
+H2C = b"Connection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQCAAAAAAIAAAAA\r\n"
+
+
+def test_a_request_asking_to_upgrade_is_answered_as_http_1_1_body_and_all(server):
+    # curl --http2 on http:// sends `Upgrade: h2c` with a POST's body: the body was lost (400 "not JSON")
+    body = (EXAMPLES / "ohsu_adult_rr.json").read_bytes()
+    plain = server.post("/decide", body).content
+    head = b"POST /decide HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n" + H2C + \
+        b"Content-Length: %d\r\n\r\n" % len(body)
+    after = b"GET /nowhere HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"   # a request pipelined after it
+    raw, _ = exchange(server.port, head + body[:10], chunks=[(0.05, body[10:50]), (0.05, body[50:] + after)])
+    first, _, second = raw.partition(b"HTTP/1.1 404")
+    status, _, got = parse(first)
+    assert status == 200 and got == plain
+    assert b"no endpoint '/nowhere'" in second
+    raw, _ = exchange(server.port, b"GET /health HTTP/1.1\r\nHost: x\r\n" + H2C + b"\r\n" + after)
+    assert raw.startswith(b"HTTP/1.1 200") and b"no endpoint '/nowhere'" in raw
+    raw, _ = exchange(server.port, b"POST /decide HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n" + H2C +
+                      b"Transfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n")
+    assert "send the request without Upgrade" in json_error(raw, 400)
+
+
 def test_a_websocket_upgrade_is_answered_as_plain_http(server):
     raw, _ = exchange(server.port, b"GET /nowhere HTTP/1.1\r\nHost: x\r\nConnection: Upgrade, close\r\nUpgrade: websocket\r\n"
                                    b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")

@@ -13,12 +13,16 @@ good), and answers what its parser cannot read in plain text.  Here:
   token refused, say) has as long again to arrive before the connection is closed;
 - a connection that sends nothing is closed after uvicorn's keep-alive time, as an idle one is;
 - a request the parser cannot read is answered in JSON: an OperationOutcome when its path, already
-  read, is under /fhir/, else `{"error": ...}`.
+  read, is under /fhir/, else `{"error": ...}`; unless an answer to an earlier request on the
+  connection is still owed (pipelined): that one goes out alone, then the connection closes (uvicorn
+  wrote its 400 first, which the client takes for the earlier request's answer);
+- a request that asks to upgrade (`Upgrade: h2c`, as curl --http2 sends it) is answered as HTTP/1.1,
+  its body read (httptools dropped it).
 
 Every answer here is in JSON; what JSON cannot help: bytes that are not HTTP/1 at all (an HTTP/2
 connection preface, a TLS ClientHello on the plain port) get an HTTP/1.1 answer their client cannot
-read, and a request whose connection closes before its head is complete gets no answer (nobody
-is left to read one).
+read, a request whose connection closes before its head is complete gets no answer (nobody is left
+to read one), and neither does the unreadable pipelined request above.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ import http
 from typing import Optional
 
 import httptools
+from uvicorn.protocols.http.flow_control import HIGH_WATER_LIMIT
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from . import work
@@ -36,8 +41,12 @@ MAX_HEAD = 64 << 10
 READ_TIMEOUT = 20.0
 
 
-class _HeadTooLarge(Exception):
-    pass
+class _Refused(Exception):
+    """Raised in a parser callback: answer `status` with these words."""
+
+    def __init__(self, status: int, message: str):
+        super().__init__(message)
+        self.status = status
 
 
 def protocol(max_head: int = MAX_HEAD, read_timeout: float = READ_TIMEOUT) -> type:
@@ -54,6 +63,7 @@ class Protocol(HttpToolsProtocol):
         self._in_head = True            # between requests, or reading one's line and headers
         self._head = 0                  # bytes received while in the head (its exact size, or just over)
         self._message_done = False
+        self._upgrade_body = 0          # body bytes still to come of a request that asked to upgrade
         self._head_timer: Optional[asyncio.TimerHandle] = None
         self.timeout_keep_alive_task = self.loop.call_later(self.timeout_keep_alive, self.timeout_keep_alive_handler)
 
@@ -63,20 +73,25 @@ class Protocol(HttpToolsProtocol):
 
     def data_received(self, data: bytes) -> None:
         self._unset_keepalive_if_required()
+        if self._upgrade_body:
+            data = self._take_upgrade_body(data)
+            if not data:
+                return
         if self._in_head:
             # everything in a piece that arrives between requests or within a head is head until
             # the headers end (a body's tail and a pipelined head never share a counted piece)
             self._head += len(data)
         try:
             self.parser.feed_data(data)
-        except httptools.HttpParserUpgrade:
+        except httptools.HttpParserUpgrade as up:
             if self._should_upgrade():
                 self.handle_websocket_upgrade()
-            else:
-                self._unsupported_upgrade_warning()
+            elif len(data) > up.args[0]:
+                # not upgraded: what follows the head is this request's body and the next requests
+                self.data_received(data[up.args[0]:])
         except httptools.HttpParserError as err:
-            if isinstance(err.__context__, _HeadTooLarge):
-                self._refuse(431, self._too_large())
+            if isinstance(err.__context__, _Refused):
+                self._refuse(err.__context__.status, str(err.__context__))
             else:
                 self._refuse(400, _unreadable(err, data))
         else:
@@ -96,14 +111,40 @@ class Protocol(HttpToolsProtocol):
     def on_headers_complete(self) -> None:
         size = len(self.url) + sum(len(name) + len(value) + 4 for name, value in self.headers)
         if size > self.max_head:
-            raise _HeadTooLarge()
+            raise _Refused(431, self._too_large())
+        if self.parser.should_upgrade() and not self._should_upgrade():
+            # llhttp (through httptools) ends a request that asks to upgrade with its head, and takes
+            # what follows for the other protocol's: its body would be lost (curl --http2 sends
+            # `Upgrade: h2c` with a POST's body).  Nothing here upgrades (RFC 9110 7.8 lets a server
+            # ignore the header), so the body is read here, by its Content-Length.
+            fields = dict(self.headers)
+            if b"transfer-encoding" in fields:
+                raise _Refused(400, "a chunked body with an Upgrade header cannot be read here: "
+                                    "send the request without Upgrade (HTTP/1.1)")
+            self._upgrade_body = int(fields.get(b"content-length", b"0"))
         self._in_head, self._head = False, 0
         self._cancel_head_timer()
         super().on_headers_complete()
 
     def on_message_complete(self) -> None:
+        if self._upgrade_body:
+            return                      # its body is still to come (data_received reads it)
         self._message_done, self._in_head = True, True
         super().on_message_complete()
+
+    def _take_upgrade_body(self, data: bytes) -> bytes:
+        """Give the request as much of `data` as is its body (as `on_body` does), and end it when
+        whole; what is left is the next request's."""
+        body, rest = data[:self._upgrade_body], data[self._upgrade_body:]
+        self._upgrade_body -= len(body)
+        if not self.cycle.response_complete:
+            self.cycle.body += body
+            if len(self.cycle.body) > HIGH_WATER_LIMIT:
+                self.flow.pause_reading()
+            self.cycle.message_event.set()
+        if not self._upgrade_body:
+            self.on_message_complete()
+        return rest
 
     def on_response_complete(self) -> None:
         super().on_response_complete()

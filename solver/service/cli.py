@@ -20,7 +20,8 @@ def add_parsers(sub, positive) -> None:
     s.add_argument("--workers", type=positive, default=None,
                    help="solver processes, one warm clingo each (default: every core)")
     s.add_argument("--token-file", default=None, metavar="F",
-                   help="a file holding the bearer token every endpoint but /health and discovery requires")
+                   help="a file holding the bearer token every endpoint requires but /health, /fhir/metadata, "
+                        "/openapi.json and CDS Hooks discovery")
     s.add_argument("--store", default="decisions.sqlite", metavar="PATH|URL",
                    help="the SQLite file that records every $submit and CRD decision (default decisions.sqlite), "
                         "or a PostgreSQL database: postgresql://user@host/db (pa-solver[postgres])")
@@ -34,6 +35,11 @@ def add_parsers(sub, positive) -> None:
                    help="stop a decision that takes longer (answered 503 too-costly; default 10 s)")
     s.add_argument("--max-body", type=positive, default=16 << 20, metavar="BYTES",
                    help="the largest request body (413 past it; default 16 MiB)")
+    s.add_argument("--max-headers", type=positive, default=64 << 10, metavar="BYTES",
+                   help="the largest request line and headers together (431 past it; default 64 KiB)")
+    s.add_argument("--read-timeout", type=float, default=20.0, metavar="S",
+                   help="a request's headers must arrive within S seconds of its first byte, and then its "
+                        "whole body within S seconds more (408 past either; default 20 s)")
     s.set_defaults(func=cmd_serve)
 
     a = sub.add_parser("audit", help="list the decisions the service recorded (--store), each checked against "
@@ -106,6 +112,9 @@ def cmd_serve(args) -> int:
     if not 0 <= args.port <= 65535:
         _error(f"--port {args.port}: must be 0-65535")
         return 2
+    if not 0 < args.read_timeout < 1e6:
+        _error(f"--read-timeout {args.read_timeout:g}: must be a number of seconds above 0")
+        return 2
     try:
         from .store import StoreError, open_store
 
@@ -119,18 +128,26 @@ def cmd_serve(args) -> int:
     from .app import Config, create_app
 
     config = Config(store=args.store, workers=args.workers, token=token, logic_dir=args.rules, plans=args.plans,
-                    time_limit=args.time_limit, max_body=args.max_body, store_sync=args.store_sync)
+                    time_limit=args.time_limit, max_body=args.max_body, store_sync=args.store_sync,
+                    read_timeout=args.read_timeout)
     version = rules_version(args.rules) if args.rules else rules_version()
     _stderr("pa-solver serve", f"http://{args.host}:{args.port} ({'bearer token required' if token else 'no token: localhost only'}); "
                                f"{config.workers} solver process{'es' * (config.workers != 1)}; rules {version}; store {_store_name(args.store)}")
-    server = uvicorn.Server(uvicorn.Config(create_app(config), host=args.host, port=args.port, log_level="warning",
-                                           access_log=False, timeout_graceful_shutdown=30, lifespan="on"))
-    # uvicorn drains on SIGTERM / SIGINT and then raises the signal again for the handler it
-    # found: let that be a no-op, so a drained stop exits 0 (SERVICE.md)
+    from .protocol import protocol
+
+    # ws="none": a WebSocket upgrade request is answered as plain HTTP (no endpoint speaks WebSocket;
+    # uvicorn would hand it to its WebSocket protocol, which refuses it with an empty 403 in text)
+    server = _uvicorn_server()(uvicorn.Config(
+        create_app(config), host=args.host, port=args.port, log_level="warning", access_log=False,
+        timeout_graceful_shutdown=30, lifespan="on", ws="none",
+        http=protocol(max_head=args.max_headers, read_timeout=args.read_timeout)))
+    # uvicorn drains on SIGTERM / SIGINT (and here SIGHUP) and then raises the signal again for the
+    # handler it found: let that be a no-op, so a drained stop exits 0 (SERVICE.md)
     import signal
 
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda signum, frame: None)
+    for sig in (signal.SIGTERM, signal.SIGINT, getattr(signal, "SIGHUP", None)):
+        if sig is not None:
+            signal.signal(sig, lambda signum, frame: None)
     try:
         server.run()
     except OSError as err:
@@ -145,6 +162,31 @@ def cmd_serve(args) -> int:
         except (OSError, ValueError):
             pass
     os._exit(0 if server.started else 2)
+
+
+def _uvicorn_server():
+    """uvicorn's Server, draining on SIGHUP too: uvicorn catches only SIGINT and SIGTERM, and SIGHUP's
+    default ends the process at once, dropping every request in flight (seen: 18)."""
+    import contextlib
+    import signal
+    import threading
+
+    import uvicorn
+
+    class Server(uvicorn.Server):
+        @contextlib.contextmanager
+        def capture_signals(self):
+            hup = getattr(signal, "SIGHUP", None)          # none on Windows
+            main = threading.current_thread() is threading.main_thread()
+            before = signal.signal(hup, self.handle_exit) if hup is not None and main else None
+            try:
+                with super().capture_signals():
+                    yield
+            finally:
+                if before is not None:
+                    signal.signal(hup, before)
+
+    return Server
 
 
 def _store_name(spec: str) -> str:

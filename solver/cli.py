@@ -302,7 +302,32 @@ def _check_engine(args) -> bool:
         except EngineError as err:
             _error(str(err))
             return False
+    else:                           # processes on this machine: as many as it runs at once
+        args.workers = _planned_workers(args.workers, args.engine)
     return True
+
+
+def _planned_workers(workers: Optional[int], engine: str) -> int:
+    """The worker processes to start on this machine for --workers (solver/batch.py's
+    worker_plan); a number asked for and lowered is said in one line on stderr."""
+    from .batch import worker_plan
+
+    n, note = worker_plan(workers, engine)
+    if note is not None:
+        _stderr("note", note)
+    return n
+
+
+def _workers(text: str) -> int:
+    """--workers: a whole number from 1 to MAX_WORKERS (more is refused, not lowered: a
+    number that large is a mistake, not a wish)."""
+    from .batch import MAX_WORKERS
+
+    n = _positive(text)
+    if n > MAX_WORKERS:
+        raise argparse.ArgumentTypeError(f"must be at most {MAX_WORKERS}, not {n} (a number below that is "
+                                         f"lowered to what this machine runs at once)")
+    return n
 
 
 def cmd_batch(args) -> int:
@@ -621,8 +646,12 @@ def cmd_diff(args) -> int:
 
 
 def _engine_options(parser) -> None:
-    parser.add_argument("--workers", type=_positive, default=None,
-                        help="worker processes (default: every local core; never more than there is work for)")
+    parser.add_argument("--workers", type=_workers, default=None, metavar="N",
+                        help="worker processes, 1-256 (default: every usable core).  Never more than this machine "
+                             "runs at once -- one per usable core, and as many as 3/4 of the available memory "
+                             "holds at about 64 MiB each (128 MiB with --engine dask), a lower number said on "
+                             "stderr -- nor than there is work for; with --scheduler the cluster's own workers "
+                             "do the work")
     parser.add_argument("--engine", choices=("local", "dask"), default="local",
                         help="local: a process pool on this machine (default); dask: a Dask cluster")
     parser.add_argument("--scheduler", default=None, metavar="ADDRESS",

@@ -302,7 +302,32 @@ def _check_engine(args) -> bool:
         except EngineError as err:
             _error(str(err))
             return False
+    else:                           # processes on this machine: as many as it runs at once
+        args.workers = _planned_workers(args.workers, args.engine)
     return True
+
+
+def _planned_workers(workers: Optional[int], engine: str) -> int:
+    """The worker processes to start on this machine for --workers (solver/batch.py's
+    worker_plan); a number asked for and lowered is said in one line on stderr."""
+    from .batch import worker_plan
+
+    n, note = worker_plan(workers, engine)
+    if note is not None:
+        _stderr("note", note)
+    return n
+
+
+def _workers(text: str) -> int:
+    """--workers: a whole number from 1 to MAX_WORKERS (more is refused, not lowered: a
+    number that large is a mistake, not a wish)."""
+    from .batch import MAX_WORKERS
+
+    n = _positive(text)
+    if n > MAX_WORKERS:
+        raise argparse.ArgumentTypeError(f"must be at most {MAX_WORKERS}, not {n} (a number below that is "
+                                         f"lowered to what this machine runs at once)")
+    return n
 
 
 def cmd_batch(args) -> int:
@@ -621,8 +646,12 @@ def cmd_diff(args) -> int:
 
 
 def _engine_options(parser) -> None:
-    parser.add_argument("--workers", type=_positive, default=None,
-                        help="worker processes (default: every local core; never more than there is work for)")
+    parser.add_argument("--workers", type=_workers, default=None, metavar="N",
+                        help="worker processes, 1-256 (default: every usable core).  Never more than this machine "
+                             "runs at once -- one per usable core, and as many as 3/4 of the available memory "
+                             "holds at about 64 MiB each (128 MiB with --engine dask), a lower number said on "
+                             "stderr -- nor than there is work for; with --scheduler the cluster's own workers "
+                             "do the work")
     parser.add_argument("--engine", choices=("local", "dask"), default="local",
                         help="local: a process pool on this machine (default); dask: a Dask cluster")
     parser.add_argument("--scheduler", default=None, metavar="ADDRESS",
@@ -652,22 +681,50 @@ def cmd_coverage(args) -> int:
 
 
 def cmd_ui(args) -> int:
-    """Start the what-if page: `streamlit run ui/app.py`, extra options passed on."""
+    """Start the what-if page: `streamlit run ui/app.py`, extra options passed on
+    after ours (so that the last word, and Streamlit takes the last, is theirs).
+    The pages show cases, health data, and have no access check: they listen
+    on 127.0.0.1 unless --host (or Streamlit's own --server.address) says
+    otherwise -- never because a Streamlit config file or STREAMLIT_SERVER_ADDRESS
+    does, which the address given here overrides."""
     import subprocess
 
     from .paths import UI
+    from .service.cli import _loopback
 
     app = UI / "app.py"
     if not app.is_file():
         _error(f"the page is not installed with this copy of the solver ({app} is missing)")
         return 2
+    given = _streamlit_option(args.streamlit_args, "server.address")
+    if args.host is not None and given is not None:
+        _error(f"--host {args.host} and --server.address {given}: choose one")
+        return 2
+    host = args.host if args.host is not None else given
+    if host is not None and not (_loopback(host) or host.startswith("unix://")):
+        _warn(f"the pages listen on {host}: anyone who can reach it sees the cases; there is no access check "
+              f"(the default, 127.0.0.1, is this machine only)")
     if args.store is not None:                  # for ui/recorded.py; the operator's choice, never the reviewer's
         os.environ["PA_SOLVER_STORE"] = args.store
     defaults = ["--browser.gatherUsageStats", "false", "--client.toolbarMode", "viewer"]
+    if given is None:
+        defaults += ["--server.address", host or "127.0.0.1"]
     argv = [sys.executable, "-m", "streamlit", "run", str(app), *defaults, *args.streamlit_args]
     if os.name == "posix":
         os.execv(sys.executable, argv)          # become the server: a signal to us reaches it
     return subprocess.call(argv)
+
+
+def _streamlit_option(argv: list, name: str) -> Optional[str]:
+    """The value the last `--NAME VALUE` or `--NAME=VALUE` of `argv` gives (as
+    `streamlit run` reads them), or None."""
+    value = None
+    for i, arg in enumerate(argv):
+        if arg == f"--{name}" and i + 1 < len(argv):
+            value = argv[i + 1]
+        elif arg.startswith(f"--{name}="):
+            value = arg.split("=", 1)[1]
+    return value
 
 
 class _Parser(argparse.ArgumentParser):
@@ -772,8 +829,20 @@ def build_parser(command: Optional[str] = None) -> argparse.ArgumentParser:
                             '"criteria", "set_aside"}]}]}')
         c.set_defaults(func=cmd_coverage)
     if command in (None, "ui"):
-        u = sub.add_parser("ui", help="open the what-if page in a browser (Streamlit); other options go to "
-                                       "`streamlit run`, e.g. --server.port 8600")
+        u = sub.add_parser("ui", help="open the what-if page in a browser (Streamlit), on 127.0.0.1 only unless "
+                                       "--host; other options go to `streamlit run`, e.g. --server.port 8600",
+                           description="Start the pages (`streamlit run` on ui/app.py).  They listen on 127.0.0.1, "
+                                       "this machine only, unless --host says otherwise: they show cases (health "
+                                       "data) and have no access check.  Every other option is passed on to "
+                                       "`streamlit run` as given (e.g. --server.port 8600, --server.headless true; "
+                                       "`streamlit run --help` lists them), after this command's own "
+                                       "(--server.address, --browser.gatherUsageStats false, --client.toolbarMode "
+                                       "viewer), so that a later one wins; Streamlit's --server.address may stand "
+                                       "for --host.  The address of a Streamlit config file or of "
+                                       "STREAMLIT_SERVER_ADDRESS is not used.")
+        u.add_argument("--host", default=None, metavar="ADDRESS",
+                       help="the address to listen on (default 127.0.0.1); 0.0.0.0 is every interface: anyone "
+                            "who can reach this machine sees the pages (a warning says so)")
         u.add_argument("--store", default=None, metavar="PATH_OR_URL",
                        help="the record `pa-solver serve --store` writes: the Recorded decisions page reads it")
         u.set_defaults(func=cmd_ui)

@@ -17,8 +17,12 @@ def add_parsers(sub, positive) -> None:
     s.add_argument("--host", default="127.0.0.1",
                    help="address to listen on (default 127.0.0.1; another needs --token-file)")
     s.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT}; 0: any free port)")
-    s.add_argument("--workers", type=positive, default=None,
-                   help="solver processes, one warm clingo each (default: every core)")
+    from ..cli import _workers
+
+    s.add_argument("--workers", type=_workers, default=None, metavar="N",
+                   help="solver processes, one warm clingo each, 1-256 (default: every usable core); never more "
+                        "than this machine runs at once (as batch --workers: its cores, and 3/4 of the available "
+                        "memory at about 64 MiB each), a lower number said on stderr")
     s.add_argument("--token-file", default=None, metavar="F",
                    help="a file holding the bearer token every endpoint requires but /health, /fhir/metadata, "
                         "/openapi.json and CDS Hooks discovery")
@@ -127,7 +131,10 @@ def cmd_serve(args) -> int:
 
     from .app import Config, create_app
 
-    config = Config(store=args.store, workers=args.workers, token=token, logic_dir=args.rules, plans=args.plans,
+    from ..cli import _planned_workers
+
+    workers = _planned_workers(args.workers, "local")       # as many as this machine runs at once
+    config = Config(store=args.store, workers=workers, token=token, logic_dir=args.rules, plans=args.plans,
                     time_limit=args.time_limit, max_body=args.max_body, store_sync=args.store_sync,
                     read_timeout=args.read_timeout)
     version = rules_version(args.rules) if args.rules else rules_version()

@@ -806,12 +806,15 @@ def build_parser(command: Optional[str] = None) -> argparse.ArgumentParser:
 
 def main(argv: Optional[list[str]] = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    args, extra = build_parser(argv[0] if argv and argv[0] in COMMANDS else None).parse_known_args(argv)
+    _exit_on_term()
+    try:
+        args, extra = build_parser(argv[0] if argv and argv[0] in COMMANDS else None).parse_known_args(argv)
+    except KeyboardInterrupt:                   # Ctrl-C while the options are read: no traceback
+        return 130
     if args.command == "ui":
         args.streamlit_args = extra
     elif extra:
         build_parser(args.command).error(f"unrecognized arguments: {' '.join(extra)}")
-    _exit_on_term()
     for stream in (sys.stdout, sys.stderr):     # any print: a lone surrogate as its escape, never a traceback
         if hasattr(stream, "reconfigure"):
             stream.reconfigure(errors=OUT_ERRORS)

@@ -12,6 +12,7 @@ from itertools import chain
 from typing import Iterator, Optional
 
 from .contract import CaseError
+from .loading import RuleBaseError
 from .text import OUT_ERRORS, safe, safe_block, utf8
 
 class InputError(Exception):
@@ -392,21 +393,27 @@ def cmd_batch(args) -> int:
 
 
 def _check_rules(args) -> bool:
-    """--rules DIR: a rule-base folder that loads (its own checks pass), checked before any work."""
+    """The rule base the work will use (--rules DIR, else PA_SOLVER_LOGIC or logic/) loads
+    within the limits and passes its own checks, checked here before any work: the worker
+    processes load it again, with no watch on their time (solver/loading.py).  The groundings
+    the work needs are built: the changes' (--max-changes), the why lines' (--why)."""
     rules = getattr(args, "rules", None)
-    if rules is None:
-        return True
-    from .engine import RuleBaseError, Solver
+    from .engine import LOGIC_DIR, Solver
 
-    if not os.path.isdir(rules):
+    if rules is not None and not os.path.isdir(rules):
         _error(f"--rules {rules}: not a folder")
         return False
     try:
-        Solver(rules)
+        solver = Solver(rules or LOGIC_DIR)
+        if getattr(args, "max_changes", 0):
+            solver.explainer
+        if getattr(args, "why", False):
+            solver.rester, solver.rests_checker
     except (RuleBaseError, RuntimeError, KeyError, ValueError) as err:
-        _error(f"--rules {rules}: {err}")
+        _error(f"--rules {rules}: {err}" if rules is not None else str(err))
         return False
-    args.rules = os.path.abspath(rules)
+    if rules is not None:
+        args.rules = os.path.abspath(rules)
     return True
 
 
@@ -857,22 +864,36 @@ def build_parser(command: Optional[str] = None) -> argparse.ArgumentParser:
         from .service.cli import add_parsers
 
         add_parsers(sub, _positive)
+    from .loading import HELP
+
+    p.epilog = HELP
+    for name, command_parser in sub.choices.items():
+        if name not in ("ui", "audit"):         # the commands that load a rule base here
+            command_parser.epilog = HELP
     return p
 
 
 def main(argv: Optional[list[str]] = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    args, extra = build_parser(argv[0] if argv and argv[0] in COMMANDS else None).parse_known_args(argv)
+    _exit_on_term()
+    try:
+        args, extra = build_parser(argv[0] if argv and argv[0] in COMMANDS else None).parse_known_args(argv)
+    except KeyboardInterrupt:                   # Ctrl-C while the options are read: no traceback
+        return 130
     if args.command == "ui":
         args.streamlit_args = extra
     elif extra:
         build_parser(args.command).error(f"unrecognized arguments: {' '.join(extra)}")
-    _exit_on_term()
     for stream in (sys.stdout, sys.stderr):     # any print: a lone surrogate as its escape, never a traceback
         if hasattr(stream, "reconfigure"):
             stream.reconfigure(errors=OUT_ERRORS)
+    if not _guard_loads():
+        return 2
     try:
         return args.func(args)
+    except RuleBaseError as err:                # a rule base refused: its own line names the file and the problem
+        _error(str(err))
+        return 2
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:
@@ -888,6 +909,21 @@ def main(argv: Optional[list[str]] = None) -> int:
         _error(f"internal error, a bug in pa-solver (please report it; PA_SOLVER_DEBUG=1 shows where): "
                f"{type(err).__name__}: {err}")
         return 70
+
+
+def _guard_loads() -> bool:
+    """Every load of a rule base in this process under the limits the environment sets
+    (solver/loading.py: past one, a line and exit 2; SIGTERM or Ctrl-C during one, a clean end).
+    False after saying which setting is wrong."""
+    from . import loading
+
+    try:
+        limits = loading.Limits.from_env()
+    except ValueError as err:
+        _error(str(err))
+        return False
+    loading.guard(limits, _error)
+    return True
 
 
 def _exit_on_term() -> None:

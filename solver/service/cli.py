@@ -105,14 +105,19 @@ def cmd_serve(args) -> int:
     if token is None and not _loopback(args.host):
         _error(f"--host {args.host}: without --token-file the server listens on 127.0.0.1 only")
         return 2
-    if args.rules is not None:
-        try:
-            from ..engine import RuleBase
+    if args.rules is not None and not os.path.isdir(args.rules):
+        _error(f"--rules {args.rules}: not a folder")
+        return 2
+    try:
+        # What each worker builds (work.init), here first and within the load limits: a worker
+        # process has no watch on its time, and a rule base that never loads would leave the
+        # service starting for good (solver/loading.py).
+        from ..engine import LOGIC_DIR, Solver
 
-            RuleBase(args.rules)
-        except RuleBaseError as err:
-            _error(f"--rules {args.rules}: {err}")
-            return 2
+        Solver(args.rules or LOGIC_DIR).explainer
+    except RuleBaseError as err:
+        _error(f"--rules {args.rules}: {err}" if args.rules is not None else str(err))
+        return 2
     if not 0 <= args.port <= 65535:
         _error(f"--port {args.port}: must be 0-65535")
         return 2

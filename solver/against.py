@@ -30,6 +30,7 @@ import clingo
 from clingo import ast
 
 from .engine import CLINGO_ARGS, RuleBaseError, _lp_files, rules_version
+from .loading import loading
 
 SUFFIX = "__against"
 
@@ -74,7 +75,8 @@ def _heads(statements) -> set[str]:
 def _parse(path: str) -> list:
     stmts: list = []
     try:
-        ast.parse_files([path], stmts.append, logger=lambda code, msg: None)
+        with loading(os.path.dirname(path)):        # the command line's limits, a clean stop (solver/loading.py)
+            ast.parse_files([path], stmts.append, logger=lambda code, msg: None)
     except RuntimeError:
         raise RuleBaseError(f"{path} does not parse as ASP") from None
     return stmts
@@ -143,9 +145,10 @@ class OtherVersion:
         messages: list[str] = []
         ctl = clingo.Control(CLINGO_ARGS, logger=lambda code, msg: messages.append(msg.strip()), message_limit=5)
         try:
-            for p in shared_paths + [path]:
-                ctl.load(p)
-            ctl.ground([("base", [])])
+            with loading(os.path.dirname(path)):
+                for p in shared_paths + [path]:
+                    ctl.load(p)
+                ctl.ground([("base", [])])
         except RuntimeError as err:
             said = " | ".join(m.replace("\n", " ") for m in messages) or str(err)
             raise RuleBaseError(f"{path} does not load beside today's vocabulary: {said}") from None

@@ -13,6 +13,7 @@ from typing import Iterator, Optional
 
 from .contract import CaseError
 from .declared import Choices
+from .loading import RuleBaseError
 from .text import OUT_ERRORS, safe, safe_block, utf8
 
 class InputError(Exception):
@@ -311,7 +312,32 @@ def _check_engine(args) -> bool:
         except EngineError as err:
             _error(str(err))
             return False
+    else:                           # processes on this machine: as many as it runs at once
+        args.workers = _planned_workers(args.workers, args.engine)
     return True
+
+
+def _planned_workers(workers: Optional[int], engine: str) -> int:
+    """The worker processes to start on this machine for --workers (solver/batch.py's
+    worker_plan); a number asked for and lowered is said in one line on stderr."""
+    from .batch import worker_plan
+
+    n, note = worker_plan(workers, engine)
+    if note is not None:
+        _stderr("note", note)
+    return n
+
+
+def _workers(text: str) -> int:
+    """--workers: a whole number from 1 to MAX_WORKERS (more is refused, not lowered: a
+    number that large is a mistake, not a wish)."""
+    from .batch import MAX_WORKERS
+
+    n = _positive(text)
+    if n > MAX_WORKERS:
+        raise argparse.ArgumentTypeError(f"must be at most {MAX_WORKERS}, not {n} (a number below that is "
+                                         f"lowered to what this machine runs at once)")
+    return n
 
 
 def cmd_batch(args) -> int:
@@ -320,7 +346,7 @@ def cmd_batch(args) -> int:
     work could not run (bad option, unreadable input, unwritable output)."""
     from .batch import EngineError, stream_encoded
 
-    if _bad_max_changes(args.max_changes, 0) or not _check_engine(args) or not _check_rules(args):
+    if _bad_max_changes(args.max_changes, 0) or not _check_engine(args) or not _check_work_rules(args):
         return 2
     if getattr(args, "why", False) and (getattr(args, "lean", False) or args.max_changes):
         _error("--why writes its own lines (decision, pathway, authorization and rests_on per plan); it does not "
@@ -376,22 +402,44 @@ def cmd_batch(args) -> int:
 
 
 def _check_rules(args) -> bool:
-    """--rules DIR: a rule-base folder that loads (its own checks pass), checked before any work."""
+    """--rules DIR: a folder whose rule base loads within the limits and passes its own checks,
+    checked before any work (its declarations are read once and kept for the command)."""
     rules = getattr(args, "rules", None)
     if rules is None:
         return True
     from . import declared
-    from .engine import RuleBaseError
 
     if not os.path.isdir(rules):
         _error(f"--rules {rules}: not a folder")
         return False
     try:
-        declared.of(rules)           # loads, passes its own checks; read once, kept for the command
+        declared.of(rules)
     except (RuleBaseError, RuntimeError, KeyError, ValueError) as err:
         _error(f"--rules {rules}: {err}")
         return False
     args.rules = os.path.abspath(rules)
+    return True
+
+
+def _check_work_rules(args) -> bool:
+    """The rule base a batch will use (--rules DIR, else PA_SOLVER_LOGIC or logic/) loads within
+    the limits and passes its own checks, checked here before any work: the worker processes
+    load it again, with no watch on their time (solver/loading.py).  The groundings the work
+    needs are built: the changes' (--max-changes), the why lines' (--why)."""
+    from .engine import Solver
+
+    rules = getattr(args, "rules", None)
+    if rules is not None and not _check_rules(args):
+        return False
+    try:
+        solver = Solver(args.rules)
+        if getattr(args, "max_changes", 0):
+            solver.explainer
+        if getattr(args, "why", False):
+            solver.rester, solver.rests_checker
+    except (RuleBaseError, RuntimeError, KeyError, ValueError) as err:
+        _error(f"--rules {rules}: {err}" if rules is not None else str(err))
+        return False
     return True
 
 
@@ -633,8 +681,12 @@ def cmd_diff(args) -> int:
 
 
 def _engine_options(parser) -> None:
-    parser.add_argument("--workers", type=_positive, default=None,
-                        help="worker processes (default: every local core; never more than there is work for)")
+    parser.add_argument("--workers", type=_workers, default=None, metavar="N",
+                        help="worker processes, 1-256 (default: every usable core).  Never more than this machine "
+                             "runs at once -- one per usable core, and as many as 3/4 of the available memory "
+                             "holds at about 64 MiB each (128 MiB with --engine dask), a lower number said on "
+                             "stderr -- nor than there is work for; with --scheduler the cluster's own workers "
+                             "do the work")
     parser.add_argument("--engine", choices=("local", "dask"), default="local",
                         help="local: a process pool on this machine (default); dask: a Dask cluster")
     parser.add_argument("--scheduler", default=None, metavar="ADDRESS",
@@ -694,18 +746,34 @@ def cmd_plan(args) -> int:
 
 
 def cmd_ui(args) -> int:
-    """Start the what-if page: `streamlit run ui/app.py`, extra options passed on."""
+    """Start the what-if page: `streamlit run ui/app.py`, extra options passed on
+    after ours (so that the last word, and Streamlit takes the last, is theirs).
+    The pages show cases, health data, and have no access check: they listen
+    on 127.0.0.1 unless --host (or Streamlit's own --server.address) says
+    otherwise -- never because a Streamlit config file or STREAMLIT_SERVER_ADDRESS
+    does, which the address given here overrides."""
     import subprocess
 
     from .paths import UI
+    from .service.cli import _loopback
 
     app = UI / "app.py"
     if not app.is_file():
         _error(f"the page is not installed with this copy of the solver ({app} is missing)")
         return 2
+    given = _streamlit_option(args.streamlit_args, "server.address")
+    if args.host is not None and given is not None:
+        _error(f"--host {args.host} and --server.address {given}: choose one")
+        return 2
+    host = args.host if args.host is not None else given
+    if host is not None and not (_loopback(host) or host.startswith("unix://")):
+        _warn(f"the pages listen on {host}: anyone who can reach it sees the cases; there is no access check "
+              f"(the default, 127.0.0.1, is this machine only)")
     if args.store is not None:                  # for ui/recorded.py; the operator's choice, never the reviewer's
         os.environ["PA_SOLVER_STORE"] = args.store
     defaults = ["--browser.gatherUsageStats", "false", "--client.toolbarMode", "viewer"]
+    if given is None:
+        defaults += ["--server.address", host or "127.0.0.1"]
     argv = [sys.executable, "-m", "streamlit", "run", str(app), *defaults, *args.streamlit_args]
     if os.name == "posix":
         os.execv(sys.executable, argv)          # become the server: a signal to us reaches it
@@ -735,6 +803,18 @@ def _rules_in(argv: list[str]) -> Optional[str]:
         if a.startswith("--rules="):
             return a.split("=", 1)[1]
     return None
+
+
+def _streamlit_option(argv: list, name: str) -> Optional[str]:
+    """The value the last `--NAME VALUE` or `--NAME=VALUE` of `argv` gives (as
+    `streamlit run` reads them), or None."""
+    value = None
+    for i, arg in enumerate(argv):
+        if arg == f"--{name}" and i + 1 < len(argv):
+            value = argv[i + 1]
+        elif arg.startswith(f"--{name}="):
+            value = arg.split("=", 1)[1]
+    return value
 
 
 class _Parser(argparse.ArgumentParser):
@@ -838,8 +918,20 @@ def build_parser(command: Optional[str] = None) -> argparse.ArgumentParser:
                             '"criteria", "set_aside"}]}]}')
         c.set_defaults(func=cmd_coverage)
     if command in (None, "ui"):
-        u = sub.add_parser("ui", help="open the what-if page in a browser (Streamlit); other options go to "
-                                       "`streamlit run`, e.g. --server.port 8600")
+        u = sub.add_parser("ui", help="open the what-if page in a browser (Streamlit), on 127.0.0.1 only unless "
+                                       "--host; other options go to `streamlit run`, e.g. --server.port 8600",
+                           description="Start the pages (`streamlit run` on ui/app.py).  They listen on 127.0.0.1, "
+                                       "this machine only, unless --host says otherwise: they show cases (health "
+                                       "data) and have no access check.  Every other option is passed on to "
+                                       "`streamlit run` as given (e.g. --server.port 8600, --server.headless true; "
+                                       "`streamlit run --help` lists them), after this command's own "
+                                       "(--server.address, --browser.gatherUsageStats false, --client.toolbarMode "
+                                       "viewer), so that a later one wins; Streamlit's --server.address may stand "
+                                       "for --host.  The address of a Streamlit config file or of "
+                                       "STREAMLIT_SERVER_ADDRESS is not used.")
+        u.add_argument("--host", default=None, metavar="ADDRESS",
+                       help="the address to listen on (default 127.0.0.1); 0.0.0.0 is every interface: anyone "
+                            "who can reach this machine sees the pages (a warning says so)")
         u.add_argument("--store", default=None, metavar="PATH_OR_URL",
                        help="the record `pa-solver serve --store` writes: the Recorded decisions page reads it")
         u.set_defaults(func=cmd_ui)
@@ -877,6 +969,12 @@ def build_parser(command: Optional[str] = None) -> argparse.ArgumentParser:
     for name, sp in sub.choices.items():
         if name not in ("serve", "audit", "plan"):  # serve, plan's commands have their own; audit reads a record
             _rules_option(sp)
+    from .loading import HELP
+
+    p.epilog = HELP
+    for name, command_parser in sub.choices.items():
+        if name not in ("ui", "audit"):         # the commands that load a rule base here
+            command_parser.epilog = HELP
     return p
 
 
@@ -890,9 +988,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     before = os.environ.get("PA_SOLVER_LOGIC")
     os.environ["PA_SOLVER_LOGIC"] = os.path.abspath(rules)
     try:
-        if not _check_rules(argparse.Namespace(rules=rules)):     # before the parser reads its choices from it
-            return 2
-        return _main(argv)
+        return _main(argv, rules)
     finally:
         if before is None:
             os.environ.pop("PA_SOLVER_LOGIC", None)
@@ -900,11 +996,16 @@ def main(argv: Optional[list[str]] = None) -> int:
             os.environ["PA_SOLVER_LOGIC"] = before
 
 
-def _main(argv: list[str]) -> int:
-    from .engine import RuleBaseError
-
+def _main(argv: list[str], rules: Optional[str] = None) -> int:
+    _exit_on_term()
+    if rules is not None:
+        # --rules DIR is checked before the parser reads its choices (plan ids, drugs) from it
+        if not _guard_loads() or not _check_rules(argparse.Namespace(rules=rules)):
+            return 2
     try:
         args, extra = build_parser(argv[0] if argv and argv[0] in COMMANDS else None).parse_known_args(argv)
+    except KeyboardInterrupt:                   # Ctrl-C while the options are read: no traceback
+        return 130
     except RuleBaseError as err:               # the rule base in use, read for a choice (a plan id, a drug)
         _error(str(err))
         return 2
@@ -912,14 +1013,16 @@ def _main(argv: list[str]) -> int:
         args.streamlit_args = extra
     elif extra:
         build_parser(args.command).error(f"unrecognized arguments: {' '.join(extra)}")
-    if not _check_rules(args):
-        return 2
-    _exit_on_term()
     for stream in (sys.stdout, sys.stderr):     # any print: a lone surrogate as its escape, never a traceback
         if hasattr(stream, "reconfigure"):
             stream.reconfigure(errors=OUT_ERRORS)
+    if not _guard_loads():
+        return 2
     try:
         return args.func(args)
+    except RuleBaseError as err:                # a rule base refused: its own line names the file and the problem
+        _error(str(err))
+        return 2
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:
@@ -935,6 +1038,21 @@ def _main(argv: list[str]) -> int:
         _error(f"internal error, a bug in pa-solver (please report it; PA_SOLVER_DEBUG=1 shows where): "
                f"{type(err).__name__}: {err}")
         return 70
+
+
+def _guard_loads() -> bool:
+    """Every load of a rule base in this process under the limits the environment sets
+    (solver/loading.py: past one, a line and exit 2; SIGTERM or Ctrl-C during one, a clean end).
+    False after saying which setting is wrong."""
+    from . import loading
+
+    try:
+        limits = loading.Limits.from_env()
+    except ValueError as err:
+        _error(str(err))
+        return False
+    loading.guard(limits, _error)
+    return True
 
 
 def _exit_on_term() -> None:

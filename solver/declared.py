@@ -208,7 +208,10 @@ def check(ctl: clingo.Control, folder: str) -> None:
             errors.append(f"the document of plan {plan} ({name}) is not in {os.path.join(folder, 'policies')}, "
                           f"{folder} or {POLICIES_DIR}{_files(str(plan), folder, lp_files)}")
     if errors:
-        raise RuleBaseError("rule base check failed: " + "; ".join(errors))
+        from .engine import SAY_ERRORS
+
+        more = f" (and {len(errors) - SAY_ERRORS} more)" if len(errors) > SAY_ERRORS else ""
+        raise RuleBaseError(f"the rule base in {folder} fails its checks: " + "; ".join(errors[:SAY_ERRORS]) + more)
 
 
 def _files(ident: str, folder: str, lp_files) -> str:
@@ -237,23 +240,31 @@ _CACHE: dict[tuple[str, str], Declared] = {}
 def of(logic_dir=None) -> Declared:
     """The declarations of the rule base in `logic_dir` (default: the one in use), read once per
     folder and content."""
-    from .engine import RuleBaseError, lp_files, rules_version
+    from .engine import REQUIRED_FILES, RuleBaseError, rule_files, version_of
+    from .loading import loading
     from .paths import in_use
 
     folder = in_use(logic_dir)
-    version = rules_version(folder)
+    if not os.path.isdir(folder):
+        raise RuleBaseError(f"{folder}: not a folder")
+    read = rule_files(folder)             # every byte clingo reads, checked (no #script, UTF-8, size, includes)
+    version = version_of(read)
     hit = _CACHE.get((folder, version))
     if hit is not None:
         return hit
-    messages: list[str] = []
-    ctl = clingo.Control(["--warn=none"], logger=lambda code, msg: messages.append(msg.strip()), message_limit=5)
-    files = lp_files(folder)
+    files = [path for path, _, own in read if own]
     if not files:
         raise RuleBaseError(f"no .lp files in {folder}")
+    for name, holds in REQUIRED_FILES:
+        if not os.path.isfile(os.path.join(folder, name)):
+            raise RuleBaseError(f"{folder} has no {name}: every rule base holds one ({holds})")
+    messages: list[str] = []
+    ctl = clingo.Control(["--warn=none"], logger=lambda code, msg: messages.append(msg.strip()), message_limit=5)
     try:
-        for path in files:
-            ctl.load(path)
-        ctl.ground([("base", [])])
+        with loading(folder):             # the command line's time and memory limits, a clean stop
+            for path in files:
+                ctl.load(path)
+            ctl.ground([("base", [])])
     except RuntimeError as err:
         said = " | ".join(m.replace("\n", " ") for m in messages) or str(err)
         raise RuleBaseError(f"the rule base in {folder} does not load: {said}") from None

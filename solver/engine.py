@@ -20,6 +20,8 @@ from collections import OrderedDict
 import hashlib
 import threading
 import os
+import re
+import stat
 from typing import TYPE_CHECKING, Iterable, Optional, Sequence
 
 import clingo
@@ -27,6 +29,7 @@ from clingo import SymbolType
 
 from .blocking import blocking
 from .jsontext import dump_text, not_text_at
+from .loading import RuleBaseError      # defined there: the command line catches it without importing clingo
 from .text import safe
 
 if TYPE_CHECKING:                     # the engine takes a models.Case or a fastcase.FastCase
@@ -48,6 +51,9 @@ CLINGO_ARGS = [
     "--warn=none",
 ]
 
+
+# The most error/2 findings one refusal lists (a rule base without facts.lp has 160).
+SAY_ERRORS = 5
 
 # The most fact changes one explain may combine: vocabulary.lp grounds limit(1..4).
 MAX_CHANGES = 4
@@ -77,8 +83,11 @@ class Bounded:
             self.data.popitem(last=False)
 
 
-class RuleBaseError(RuntimeError):
-    """The rule base violates one of its own checks (vocabulary.lp, error/2)."""
+# The files every rule base holds beside its plans (the engine reads what they define).
+REQUIRED_FILES = (
+    ("vocabulary.lp", "the predicates, checks and #external atoms the engine reads"),
+    ("show.lp", "the parts decide, explain, diff, rests and rests_check"),
+)
 
 
 class Interrupted(RuntimeError):
@@ -110,16 +119,31 @@ def _lp_files(logic_dir) -> list[str]:
     return paths
 
 
-def _rule_bytes(path: str) -> bytes:
+def _rule_bytes(path: str, room: int) -> bytes:
     """A rule file's bytes, read once for the version hash and checked on the
     way: a rule file is data, so one with a #script (code clingo would run) is
     refused, and so is one that is not UTF-8 text (clingo's Python logger
-    cannot decode a message quoting it, and aborts the process)."""
+    cannot decode a message quoting it, and aborts the process), one that is
+    not a regular file (a FIFO would hold clingo's read for good) and one past
+    the `room` left of the rule base's size limit (solver/loading.py)."""
     try:
-        with open(path, "rb") as fh:
-            text = fh.read()
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
     except OSError as err:
         raise RuleBaseError(f"{path}: {err.strerror}") from None
+    with os.fdopen(fd, "rb") as fh:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise RuleBaseError(f"{path}: {_kind(st.st_mode)}, not a regular file")
+        if st.st_size > room:
+            raise RuleBaseError(_too_big(path, st.st_size))
+        try:
+            text = fh.read(st.st_size + 1)          # (not room + 1: a buffer that large costs a decide 0.5 ms)
+            if len(text) > st.st_size:              # it grew since: the rest, up to the limit
+                text += fh.read(room + 1 - len(text))
+        except OSError as err:
+            raise RuleBaseError(f"{path}: {err.strerror}") from None
+    if len(text) > room:
+        raise RuleBaseError(_too_big(path, len(text)))
     if b"#script" in text:
         raise RuleBaseError(f"{path} has a #script: rule files are data, no code runs from them")
     try:
@@ -129,17 +153,151 @@ def _rule_bytes(path: str) -> bytes:
     return text
 
 
-def rules_version(logic_dir=None) -> str:
-    """The hash of a rule-base folder's .lp files (RuleBaseError for a file
-    that is not a rule file: see _rule_bytes)."""
-    logic_dir = in_use(logic_dir)
+def _too_big(path: str, size: int) -> str:
+    from . import loading
+
+    return (f"{path}: {size / (1 << 20):.1f} MB, past the {loading.LIMITS.rules_mb:g} MB a rule base's files may "
+            f"hold together (PA_SOLVER_RULES_MB)")
+
+
+def _kind(mode: int) -> str:
+    return ("a FIFO" if stat.S_ISFIFO(mode) else "a directory" if stat.S_ISDIR(mode)
+            else "a socket" if stat.S_ISSOCK(mode) else "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode)
+            else "not a file")
+
+
+# clingo's lexer (libgringo's nongroundlexer), as far as an #include directive goes: comments
+# (`%` and `#!` to the end of the line, `%* .. *%` nested, a `%` inside one comments out the rest
+# of its line), strings, and the #include keyword itself (`#includes` is another keyword).
+_TOKEN = re.compile(rb'%\*|%[^\n]*|#![^\n]*|"(?:[^\\"\n]|\\"|\\\\|\\n)*"|#include(?![A-Za-z0-9_])')
+_IN_BLOCK = re.compile(rb"%\*|\*%|%[^\n]*")
+_GAP = re.compile(rb"[ \t\r\n]+|%\*|%[^\n]*|#![^\n]*")
+_STRING = re.compile(rb'"((?:[^\\"\n]|\\"|\\\\|\\n)*)"')
+
+
+def _after_block(text: bytes, pos: int) -> int:
+    depth = 1
+    while depth:
+        m = _IN_BLOCK.search(text, pos)
+        if m is None:
+            return len(text)
+        depth += {b"%*": 1, b"*%": -1}.get(m.group(), 0)
+        pos = m.end()
+    return pos
+
+
+def _includes(text: bytes) -> list[tuple[int, Optional[str]]]:
+    """(line, file name) of every #include directive clingo follows in a rule file's text;
+    the name None for a library include (`#include <incmode>`)."""
+    out: list[tuple[int, Optional[str]]] = []
+    if b"#include" not in text:
+        return out
+    pos = 0
+    while True:
+        m = _TOKEN.search(text, pos)
+        if m is None:
+            return out
+        pos = m.end()
+        tok = m.group()
+        if tok == b"%*":
+            pos = _after_block(text, pos)
+        elif tok == b"#include":
+            line = text.count(b"\n", 0, m.start()) + 1
+            while True:                               # what may stand between the keyword and its file
+                gap = _GAP.match(text, pos)
+                if gap is None:
+                    break
+                pos = _after_block(text, gap.end()) if gap.group() == b"%*" else gap.end()
+            name = _STRING.match(text, pos)
+            if name is not None:
+                raw = re.sub(rb'\\(["\\n])', lambda e: b"\n" if e.group(1) == b"n" else e.group(1), name.group(1))
+                out.append((line, raw.decode("utf-8")))
+                pos = name.end()
+            elif text.startswith(b"<", pos):
+                out.append((line, None))
+
+
+def _resolve(name: str, source: str, line: int) -> str:
+    """The file clingo reads for `#include "name"` in `source`, found as clingo finds it: the name
+    as written (from the working directory, or absolute), else beside the including file.  A name
+    both find as two different files is refused (the author meant the one beside, clingo would read
+    the other), as is one neither finds (clingo's CLINGOPATH is not followed) and one that is not a
+    regular file."""
+    at = f'{source}:{line}: #include "{name}"'
+    found = []
+    candidates = [name]
+    if not os.path.isabs(name) and os.path.dirname(source):
+        candidates.append(os.path.join(os.path.dirname(source), name))
+    for path in candidates:
+        try:
+            found.append((path, os.stat(path)))
+        except (OSError, ValueError):
+            pass
+    if not found:
+        raise RuleBaseError(f"{at}: no such file (looked beside {os.path.basename(source)} and in the working "
+                            f"directory)")
+    path, st = found[0]
+    if len(found) == 2 and os.path.realpath(path) != os.path.realpath(found[1][0]):
+        raise RuleBaseError(f"{at} names two files: {os.path.abspath(path)} in the working directory, which clingo "
+                            f"reads, and {found[1][0]} beside the including file; write the path to the one meant")
+    if not stat.S_ISREG(st.st_mode):
+        raise RuleBaseError(f"{at}: {path} is {_kind(st.st_mode)}, not a regular file")
+    return path
+
+
+def rule_files(logic_dir=None) -> list[tuple[str, bytes, bool]]:
+    """Every file clingo reads for the rule base in a folder, read and checked once (_rule_bytes):
+    (path, bytes, whether it is one of the folder's .lp files).  The folder's .lp files come
+    first, by name; then the files their #include directives bring in, depth first in the order
+    clingo reads them, each file once.  Together they may hold at most the size limit."""
+    from . import loading
+
+    room = loading.LIMITS.rules_bytes
+    out: list[tuple[str, bytes, bool]] = []
+    top = _lp_files(in_use(logic_dir))
+    for path in top:
+        out.append((path, _rule_bytes(path, room), True))
+        room -= len(out[-1][1])
+    if not any(b"#include" in text for _, text, _ in out):
+        return out
+    seen = {os.path.realpath(path) for path in top}
+
+    def follow(source: str, text: bytes) -> None:
+        nonlocal room
+        for line, name in _includes(text):
+            if name is None:
+                raise RuleBaseError(f"{source}:{line}: #include <...>: a library include; a rule file includes "
+                                    f"only files")
+            path = _resolve(name, source, line)
+            key = os.path.realpath(path)
+            if key in seen:
+                continue
+            seen.add(key)
+            out.append((path, _rule_bytes(path, room), False))
+            room -= len(out[-1][1])
+            follow(path, out[-1][1])
+
+    for path, text, _ in out[:len(top)]:
+        follow(path, text)
+    return out
+
+
+def version_of(files: list[tuple[str, bytes, bool]]) -> str:
     h = hashlib.sha256()
-    for path in _lp_files(logic_dir):
-        h.update(os.path.basename(path).encode() + b"\0" + _rule_bytes(path) + b"\0")
+    for path, text, own in files:
+        # a folder's own file by its name (the hash of a folder without includes is as it was);
+        # an included file by its place in the list, its #include directive being in the bytes before
+        h.update((os.path.basename(path).encode() if own else b"#include") + b"\0" + text + b"\0")
     return h.hexdigest()[:16]
 
 
 lp_files = _lp_files        # public: solver/declared.py reads the same files
+
+
+def rules_version(logic_dir=None) -> str:
+    """The hash of every byte clingo reads for a rule-base folder: its .lp files and what they
+    #include (RuleBaseError for a file that is not a rule file: see rule_files)."""
+    return version_of(rule_files(logic_dir))
 
 
 def _text(sym: clingo.Symbol) -> Optional[str]:
@@ -248,23 +406,32 @@ class RuleBase:
         self.logic_dir = in_use(logic_dir)
         self.extra = bool(extra)
         self.part = part
-        self.version = rules_version(self.logic_dir)     # reads and checks every file (no #script, UTF-8)
+        if not os.path.isdir(self.logic_dir):
+            raise RuleBaseError(f"{self.logic_dir}: not a folder")
+        read = rule_files(self.logic_dir)      # reads and checks every file (no #script, UTF-8, size)
+        self.version = version_of(read)
+        files = [path for path, _, own in read if own]
+        if not files:
+            raise RuleBaseError(f"no .lp files in {self.logic_dir}")
+        for name, holds in REQUIRED_FILES:
+            if not os.path.isfile(os.path.join(self.logic_dir, name)):
+                raise RuleBaseError(f"{self.logic_dir} has no {name}: every rule base holds one ({holds})")
         messages: list[str] = []               # clingo's own messages, kept for the error instead of printed
         self.ctl = clingo.Control(CLINGO_ARGS, logger=lambda code, msg: messages.append(msg.strip()),
                                   message_limit=5)
-        files = _lp_files(self.logic_dir)
-        if not files:
-            raise RuleBaseError(f"no .lp files in {self.logic_dir}")
-        try:
-            for path in files:
-                self.ctl.load(str(path))
-            if extra:
-                from clingo import ast
+        from .loading import loading
 
-                with ast.ProgramBuilder(self.ctl) as builder:
-                    for stmt in extra:
-                        builder.add(stmt)
-            self.ctl.ground([("base", []), (part, [])])
+        try:
+            with loading(self.logic_dir):      # the command line's time and memory limits, a clean stop
+                for path in files:
+                    self.ctl.load(str(path))
+                if extra:
+                    from clingo import ast
+
+                    with ast.ProgramBuilder(self.ctl) as builder:
+                        for stmt in extra:
+                            builder.add(stmt)
+                self.ctl.ground([("base", []), (part, [])])
         except RuntimeError as err:
             said = " | ".join(m.replace("\n", " ") for m in messages) or str(err)
             raise RuleBaseError(f"the rule base in {self.logic_dir} does not load: {said}") from None
@@ -276,11 +443,10 @@ class RuleBase:
                 yield atom.symbol.arguments
 
     def _read_static(self) -> None:
-        from .declared import check
+        self._check_declarations()
+        from .declared import Declared, check
 
         check(self.ctl, self.logic_dir)           # error/2, each with its files; every plan's document found
-        from .declared import Declared
-
         self.declared = Declared.read(self.ctl)     # plans, drugs, facts: what the case models are built from
         self.plans = {p.name: _text(n) for p, n in self._facts("plan", 2)}
         self.documents = {
@@ -330,14 +496,13 @@ class RuleBase:
             self.facts[f.name].values.append(d)
         for fd in self.facts.values():
             fd.finish()
-            fd.literals = [self.ctl.symbolic_atoms[clingo.Function("val", [clingo.Function(fd.name), d])].literal
-                           for d in fd.values]
+            fd.literals = [self._literal(clingo.Function("val", [clingo.Function(fd.name), d])) for d in fd.values]
         always = {f.name for (f,) in self._facts("always_known", 1)}
         self.case_facts = sorted(f for f in self.facts if f not in always)     # all but drug and request
-        self.asked = {pl: self.ctl.symbolic_atoms[clingo.Function("asked", [clingo.Function(pl)])].literal
+        self.asked = {pl: self._literal(clingo.Function("asked", [clingo.Function(pl)]))
                       for pl in self.plans}
         if self.part == "decide":
-            self.search_off = self.ctl.symbolic_atoms[clingo.Function("search_off")].literal
+            self.search_off = self._literal(clingo.Function("search_off"))
         elif self.part == "rests":
             # the optimum of its #minimize (one model, proved optimal)
             self.ctl.configuration.solve.models = "0"
@@ -355,7 +520,7 @@ class RuleBase:
                          for a in self.ctl.symbolic_atoms.by_signature("keep", 2)}
             self.check = {a.symbol.arguments[0].name: a.literal
                           for a in self.ctl.symbolic_atoms.by_signature("check", 1)}
-            self.verify = self.ctl.symbolic_atoms[clingo.Function("verify")].literal
+            self.verify = self._literal(clingo.Function("verify"))
             self.checked = {}
             for name, arity in (("drop", 2), ("whole", 1), ("fv", 3)):
                 for a in self.ctl.symbolic_atoms.by_signature(name, arity):
@@ -364,7 +529,8 @@ class RuleBase:
             self.limits = {a.symbol.arguments[0].number: a.literal
                            for a in self.ctl.symbolic_atoms.by_signature("limit", 1)}
             if sorted(self.limits) != list(range(1, MAX_CHANGES + 1)):
-                raise RuleBaseError(f"limit/1 externals {sorted(self.limits)} differ from 1..{MAX_CHANGES}")
+                raise RuleBaseError(f"the rule base in {self.logic_dir}: limit/1 externals {sorted(self.limits)} "
+                                    f"differ from 1..{MAX_CHANGES} (vocabulary.lp)")
         self._read_tests()
         for c in self.criteria.values():
             c.data = {"id": c.id, "source": c.source, "text": c.text}
@@ -387,6 +553,59 @@ class RuleBase:
         # tests/test_solver_core.py checks that no other atom is external.
         for lit in self.external_literals():
             self.ctl.assign_external(lit, None)
+
+    def _literal(self, atom: clingo.Symbol) -> int:
+        """The program literal of an atom the engine assumes (an #external of vocabulary.lp)."""
+        got = self.ctl.symbolic_atoms[atom]
+        if got is None:
+            raise RuleBaseError(f"the rule base in {self.logic_dir} has no atom {atom}: vocabulary.lp declares it "
+                                f"#external (is it the project's?)")
+        return got.literal
+
+    def _check_declarations(self) -> None:
+        """RULES.md's bad rule bases the ground program shows and error/2 cannot: a fact declared
+        twice differently, two plans with one id (two names or two documents), and the facts every
+        case carries (drug, request) undeclared.  Each named with the files that declare it."""
+        kinds: dict[str, set] = {}
+        for f, k in self._facts("fact", 2):
+            kinds.setdefault(f.name if f.type == SymbolType.Function else str(f), set()).add(str(k))
+        for name in ("drug", "request"):
+            if name not in kinds:
+                raise RuleBaseError(f"the rule base in {self.logic_dir} does not declare the fact {name} "
+                                    f"(fact({name}, enum), in facts.lp)")
+        for name, got in sorted(kinds.items()):
+            if len(got) > 1:
+                raise RuleBaseError(f"the rule base in {self.logic_dir}: fact {name} is declared twice differently "
+                                    f"({', '.join(sorted(got))}): "
+                                    + self._declared_in("fact", 2, name))
+        for pred, arity in (("plan", 2), ("policy_document", 5)):
+            seen: dict[str, int] = {}
+            for args in self._facts(pred, arity):
+                seen[str(args[0])] = seen.get(str(args[0]), 0) + 1
+            for plan, n in sorted(seen.items()):
+                if n > 1:
+                    raise RuleBaseError(f"the rule base in {self.logic_dir}: two plans with the id {plan} "
+                                        f"({pred}/{arity} twice): "
+                                        + self._declared_in(pred, arity, plan))
+
+    def _declared_in(self, pred: str, arity: int, first: str) -> str:
+        """Where `pred(first, ...)` is declared: each rule file grounded alone (an error's path,
+        so its cost does not matter), as `file: atom` joined by '; '."""
+        out = []
+        for path in _lp_files(self.logic_dir):
+            ctl = clingo.Control(["--warn=none"], logger=lambda code, msg: None)
+            try:
+                from .loading import loading
+
+                with loading(self.logic_dir):
+                    ctl.load(path)
+                    ctl.ground([("base", [])])
+            except RuntimeError:
+                continue
+            for atom in ctl.symbolic_atoms.by_signature(pred, arity):
+                if str(atom.symbol.arguments[0]) == first:
+                    out.append(f"{os.path.basename(path)}: {atom.symbol}")
+        return "; ".join(out) or "(in rules, not as facts)"
 
     def _read_tests(self) -> None:
         """What `because` reads: each criterion's options (branch/2), each option's tests (test/2)

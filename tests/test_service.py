@@ -210,6 +210,10 @@ def test_token_on_and_off(tmp_path):
         r = s.post("/fhir/Claim/$submit", PAS.read_bytes(), FHIR)
         assert r.status_code == 401 and outcome(r, "security")
         assert httpx.get(s.url + "/health").status_code == 200          # /health needs no token
+        for path in ("/fhir/metadata", "/openapi.json", "/cds-services"):  # nor what says what the server does
+            assert httpx.get(s.url + path).status_code == 200, path
+        r = httpx.get(s.url + "/fhir/Questionnaire/pa-inotuzumab-ozogamicin-initial-ohsu")
+        assert r.status_code == 401 and outcome(r, "security")
     finally:
         assert s.stop() == 0
     # no token: localhost only, said at start; another address is refused
@@ -256,7 +260,7 @@ def kill_9_during_load_loses_nothing(tmp_path: Path, store) -> None:
     threads = [threading.Thread(target=client, args=(k,)) for k in range(4)]
     for t in threads:
         t.start()
-    time.sleep(2.5)
+    wait_for(lambda: len(answered) > 20, 120)      # under way (the first answers wait for warm-up)
     import psutil
 
     left = psutil.Process(s.proc.pid).children(recursive=True)   # solver processes, fork server

@@ -119,3 +119,59 @@ def test_a_store_that_cannot_be_reached_is_said_without_its_password(tmp_path):
     bad = subprocess.run([sys.executable, "-m", "solver.cli", "audit", "--store", "postgresql://pa:s3cret@[bad"],
                          capture_output=True, text=True, cwd=tmp_path, timeout=60)
     assert bad.returncode == 2 and "s3cret" not in bad.stderr and "Traceback" not in bad.stderr, bad.stderr
+
+
+def test_a_changed_answer_is_said_damaged_never_sent_and_audit_names_it(pg_url, tmp_path):
+    """The digest check on PostgreSQL: a row's answer altered by SQL is a damaged record to $inquire,
+    to the store's readers and to `audit` (exit 1), never its bytes."""
+    from solver.service.store import DamagedRecord, open_store
+    from test_service import Server
+    from test_store import audit, inquiry, said_damaged, submit_all
+
+    url = fresh(pg_url)
+    answers = submit_all(tmp_path, url, ["pg-0", "pg-1", "pg-2"])
+    with psycopg.connect(url, autocommit=True) as db:
+        db.execute("UPDATE decisions SET answer = %s WHERE seq = 2", (answers["pg-0"],))
+    store = open_store(url)
+    try:
+        with pytest.raises(DamagedRecord, match="#2 is damaged: its answer does not match the SHA-256"):
+            store.submission("urn:test|pg-1")
+        with pytest.raises(DamagedRecord):
+            store.entry(2)
+        assert store.entry(3)["answer"] == answers["pg-2"]
+        assert [r["integrity"] for r in store.list(verify=True)] == ["ok", "damaged", "ok"]
+        assert [r["seq"] for r in store.list(verify=True, limit=2)] == [2, 3]
+    finally:
+        store.close()
+    s = Server(tmp_path, "--workers", "1", store=url)
+    try:
+        said_damaged(s.post("/fhir/Claim/$inquire", inquiry("pg-1"), FHIR), "pg-1")
+        assert s.post("/fhir/Claim/$inquire", inquiry("pg-2"), FHIR).content == answers["pg-2"]
+    finally:
+        assert s.stop() == 0
+    words = audit(url)
+    assert words.returncode == 1 and words.stdout.splitlines()[-1] == \
+        "1 damaged (never sent; restore them from a backup): #2", words.stdout + words.stderr
+
+
+def test_an_old_table_gets_the_digest_column_and_its_rows_read_unverified(pg_url):
+    import hashlib
+
+    from solver.service.store import Record, open_store
+
+    url = fresh(pg_url)
+    with psycopg.connect(url, autocommit=True) as db:
+        db.execute("CREATE TABLE decisions (seq BIGSERIAL PRIMARY KEY, kind TEXT NOT NULL, submission TEXT, "
+                   "request_sha256 TEXT NOT NULL, request BYTEA NOT NULL, answer BYTEA NOT NULL, media_type TEXT "
+                   "NOT NULL, rules_version TEXT NOT NULL, decided_at TEXT NOT NULL, decisions TEXT NOT NULL)")
+        db.execute("INSERT INTO decisions (kind, submission, request_sha256, request, answer, media_type, "
+                   "rules_version, decided_at, decisions) VALUES ('submit', 'urn:x|old', %s, '{}', '{\"a\": 1}', "
+                   "%s, 'v0', '2026-01-02T00:00:00+00:00', '{}')", (hashlib.sha256(b"{}").hexdigest(), FHIR))
+    for _ in range(2):
+        store = open_store(url)
+        try:
+            assert store.submission("urn:x|old") == (b'{"a": 1}', FHIR)
+            store.record(Record("submit", b"{}", b"{}", FHIR, "v1", {}, submission="urn:x|new"))
+            assert [r["integrity"] for r in store.list(verify=True)][:2] == ["unverified", "ok"]
+        finally:
+            store.close()

@@ -174,3 +174,30 @@ def test_a_submit_record_that_is_no_bundle_is_not_decided_again(monkeypatch, tmp
     at = page(monkeypatch, str(path))
     assert any("not a FHIR bundle" in w.value for w in at.warning)
     assert not at.success and not [b for b in at.button if b.key == "rec:whatif"]
+
+
+def test_a_damaged_record_is_said_damaged_and_its_bytes_not_shown(monkeypatch, tmp_path):
+    import sqlite3
+
+    path = tmp_path / "d.sqlite"
+    store = open_store(str(path))
+    bundle = json.loads(PAS.read_text())
+    bundle["entry"][0]["resource"]["identifier"] = [{"system": "urn:test", "value": "page-3"}]
+    record(store, "submit", json.dumps(bundle).encode(), {})
+    record(store, "crd", CRD.read_bytes(), {"hook_instance": json.loads(CRD.read_text())["hookInstance"]})
+    store.close()
+    db = sqlite3.connect(path)
+    db.execute("UPDATE decisions SET answer = CAST('{\"resourceType\": \"Bundle\", \"made\": \"up\"}' AS BLOB) "
+               "WHERE seq = 1")
+    db.commit()
+    db.close()
+    at = page(monkeypatch, str(path))
+    assert list(at.dataframe[0].value["#"]) == [2, 1]                 # still listed
+    at.selectbox(key="rec:open").set_value(1).run()
+    assert not at.exception, at.exception
+    (error,) = [e.value for e in at.error]
+    assert error.startswith("#1 is damaged: its answer does not match the SHA-256 recorded with it.")
+    assert not at.expander and not at.success and not at.warning          # neither its bytes nor a decision again
+    assert not any("made" in m.value for m in at.markdown)
+    at.selectbox(key="rec:open").set_value(2).run()                  # the sound one opens as before
+    assert not at.error and "Answer, as sent (application/json)" in [e.label for e in at.expander]

@@ -24,7 +24,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from solver import declared  # noqa: E402
-from solver.service.store import StoreError, is_url, open_store, shown  # noqa: E402
+from solver.service.store import DamagedRecord, StoreError, is_url, open_store, shown  # noqa: E402
 
 PLANS = tuple(declared.of().plans)
 
@@ -54,6 +54,11 @@ def read(what: str, *args, **kwargs):
     rerun opens the record afresh (a database that went away and came back)."""
     try:
         return getattr(opened(spec), what)(*args, **kwargs)
+    except DamagedRecord as err:
+        # said, never shown: its bytes do not match their digests, or the database cannot read them
+        st.error(f"#{err.seq if err.seq is not None else '?'} is damaged: {err.reason}. Its request and answer "
+                 f"are not shown; `pa-solver audit --store` lists every damaged record.")
+        st.stop()
     except StoreError as err:
         opened.clear()
         st.error(str(err))
@@ -98,7 +103,8 @@ if entry is None:
 
 st.subheader(f"#{entry['seq']}: {KINDS.get(entry['kind'], entry['kind'])} {submission(entry)}")
 st.write(f"Decided {entry['decided_at'][:19].replace('T', ' ')} UTC under rules {entry['rules_version']}; "
-         f"request SHA-256 {entry['request_sha256'][:16]}…")
+         f"request SHA-256 {entry['request_sha256'][:16]}…"
+         + ("" if entry["integrity"] == "ok" else "; recorded before answers' digests were kept, so unverified"))
 
 
 @st.cache_resource

@@ -25,7 +25,9 @@ from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import Optional
 
+import anyio
 from starlette.applications import Starlette
+from starlette.convertors import StringConvertor, register_url_convertor
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
@@ -33,67 +35,93 @@ from starlette.routing import Route
 
 from . import work
 from ..procs import guard
-from .store import Record, Store, StoreError, open_store, submission_key
+from .store import DamagedRecord, Record, Store, StoreError, open_store
 
 LOG = logging.getLogger("pa_solver.service")
 MAX_BODY = 16 << 20
+READ_TIMEOUT = 20.0
 MEDIA = ("application/json", "application/fhir+json")
 
 
 class Config:
     def __init__(self, store: str = "decisions.sqlite", workers: Optional[int] = None, token: Optional[str] = None,
                  logic_dir=None, plans: Optional[list[str]] = None, time_limit: float = 10.0,
-                 max_body: int = MAX_BODY, store_sync: str = "normal"):
+                 max_body: int = MAX_BODY, store_sync: str = "normal", read_timeout: float = READ_TIMEOUT):
         self.store, self.token, self.logic_dir, self.plans = store, token, logic_dir, plans
         self.workers = workers or os.cpu_count() or 1
         self.time_limit, self.max_body, self.store_sync = time_limit, max_body, store_sync
+        self.read_timeout = read_timeout
 
 
 class Pool:
-    """Worker processes, each with one warm solver.  A worker that dies breaks the executor: the
-    requests it held are answered 503, and a fresh pool takes the next ones."""
+    """Worker processes, each with one warm solver and each in an executor of its own, so that a
+    worker that dies fails only the requests it held (503) and it alone is replaced: one shared
+    executor breaks whole when one of its processes dies, failing every request in flight (seen:
+    16 answered 503 for one killed worker).  A request goes to the worker with the fewest in hand."""
 
     def __init__(self, config: Config):
         self.config = config
         self._lock = threading.Lock()
-        self.executor = self._new()
+        self.executors = [self._new() for _ in range(self.config.workers)]
+        self.held = [0] * self.config.workers     # requests each worker holds (touched on the event loop only)
+        self.closed = False
 
     def _new(self) -> ProcessPoolExecutor:
         ctx = multiprocessing.get_context("forkserver" if sys.platform != "win32" else "spawn")
-        pool = ProcessPoolExecutor(self.config.workers, mp_context=ctx, initializer=work.init,
+        pool = ProcessPoolExecutor(1, mp_context=ctx, initializer=work.init,
                                    initargs=(self.config.logic_dir, self.config.plans, os.getpid()))
         guard(pool)         # a worker killed while sending its answer would otherwise leave it waiting for good
         return pool
 
     def warm(self) -> None:
         """Start every worker and build its solver before the first request."""
-        futures = [self.executor.submit(work.ready) for _ in range(self.config.workers * 2)]
+        futures = [ex.submit(work.ready) for ex in self.executors]
         for f in futures:
             f.result()
 
     async def run(self, *args) -> work.Answer:
-        executor = self.executor
+        held = self.held
+        i = held.index(min(held))
+        executor = self.executors[i]
+        held[i] += 1
         try:
             return await asyncio.get_running_loop().run_in_executor(executor, work.handle, *args)
         except BrokenProcessPool:
             with self._lock:
-                if self.executor is executor:             # the first to see it replaces the pool
-                    self.executor = self._new()
+                if self.executors[i] is executor and not self.closed:     # the first to see it replaces it
+                    fresh = self._new()
+                    fresh.submit(work.ready)            # its solver is built before its next request comes
+                    self.executors[i] = fresh
                     executor.shutdown(wait=False, cancel_futures=True)
             raise
+        finally:
+            held[i] -= 1
 
     def close(self, grace: float = 10.0) -> None:
         """Stop taking work, let each worker finish what it holds (at most `grace` seconds), then
         end any that has not: a stop never hangs on a stuck solve."""
-        ex = self.executor
-        procs = list((ex._processes or {}).values())
-        ex.shutdown(wait=False, cancel_futures=True)
+        with self._lock:
+            self.closed = True
+            executors = list(self.executors)
+        procs = [p for ex in executors for p in list((ex._processes or {}).values())]
+        for ex in executors:
+            ex.shutdown(wait=False, cancel_futures=True)
         deadline = time.monotonic() + grace
         for p in procs:
             p.join(max(0.0, deadline - time.monotonic()))
         for p in procs:
             if p.is_alive():
                 p.kill()
+
+
+class _ResourceId(StringConvertor):
+    """A resource id in a path: never an operation (`$name`), so that a GET on a POST-only operation
+    such as /fhir/Questionnaire/$next-question is a wrong method (405), not a read of a resource
+    called "$next-question" (404)."""
+    regex = "[^/$][^/]*"
+
+
+register_url_convertor("resource_id", _ResourceId())
 
 
 def _fhir_path(path: str) -> bool:
@@ -146,11 +174,18 @@ class Service:
                                 f"the body is over the limit of {limit} bytes" if declared.isdigit()
                                 else "Content-Length is not a number")
         chunks, size = [], 0
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > limit:
-                raise HTTPException(413, f"the body is over the limit of {limit} bytes")
-            chunks.append(chunk)
+        try:
+            # the whole body within the deadline: a body that trickles or stops would hold its
+            # connection (and its memory) for as long as the client likes
+            with anyio.fail_after(self.config.read_timeout):
+                async for chunk in request.stream():
+                    size += len(chunk)
+                    if size > limit:
+                        raise HTTPException(413, f"the body is over the limit of {limit} bytes")
+                    chunks.append(chunk)
+        except TimeoutError:
+            raise HTTPException(408, f"the body did not arrive within {self.config.read_timeout:g} s",
+                                headers={"Connection": "close"}) from None
         return b"".join(chunks)
 
     def _require_token(self, request: Request) -> None:
@@ -210,10 +245,23 @@ class Service:
         if claim is None:
             return _error(request.url.path, 422, "not-supported",
                           "$inquire takes a PAS inquiry Bundle holding the Claim whose identifier names a submission")
-        key = submission_key(claim.get("identifier"))
+        try:
+            key = work.claim_key(claim)
+        except work.Refused as err:
+            return _error(request.url.path, err.status, err.code, str(err))
         if key is None:
             return _error(request.url.path, 400, "required", "Claim.identifier: names the submission to inquire about")
-        found = await asyncio.get_running_loop().run_in_executor(None, self.store.submission, key)
+        try:
+            found = await asyncio.get_running_loop().run_in_executor(None, self.store.submission, key)
+        except DamagedRecord as err:
+            # said, never sent (SERVICE.md, "Nothing lost"); one line for the operator, who runs `audit`
+            LOG.error("$inquire %s: %s", key, err)
+            return _error(request.url.path, 503, "exception",
+                          f"the record of submission {key.split('|', 1)[1]!r} (identifier system "
+                          f"{key.split('|', 1)[0] or 'none'!r}) is damaged, so it is not sent: {err.reason}")
+        except StoreError as err:
+            LOG.error("$inquire %s: %s", key, err)
+            return _error(request.url.path, 503, "transient", "the record could not be read; try again")
         if found is None:
             return _error(request.url.path, 404, "not-found", f"no submission {key.split('|', 1)[1]!r} "
                                                                 f"(identifier system {key.split('|', 1)[0] or 'none'!r})")
@@ -281,7 +329,7 @@ def create_app(config: Config) -> Starlette:
         Route("/fhir/Claim/$submit", op("submit"), methods=["POST"]),
         Route("/fhir/Claim/$inquire", svc.inquire, methods=["POST"]),
         Route("/fhir/Questionnaire/$next-question", op("next_question"), methods=["POST"]),
-        Route("/fhir/Questionnaire/{qid}", svc.fhir_questionnaire, methods=["GET"]),
+        Route("/fhir/Questionnaire/{qid:resource_id}", svc.fhir_questionnaire, methods=["GET"]),
         Route("/cds-services", svc.cds_discovery, methods=["GET"]),
         Route("/cds-services/{service_id}", svc.cds_hook, methods=["POST"]),
         Route("/decide", op("decide"), methods=["POST"]),
@@ -291,7 +339,7 @@ def create_app(config: Config) -> Starlette:
     ]
 
     async def http_error(request: Request, exc: HTTPException) -> Response:
-        code = {401: "security", 404: "not-found", 405: "not-supported", 413: "too-long",
+        code = {401: "security", 404: "not-found", 405: "not-supported", 408: "timeout", 413: "too-long",
                 415: "not-supported"}.get(exc.status_code, "invalid")
         detail = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
         if exc.status_code == 404:

@@ -23,12 +23,14 @@ _RESULT = {"type": "object", "required": ["case_id", "rules_version", "results",
            "properties": {"case_id": {"type": ["string", "null"]}, "rules_version": {"type": "string"},
                           "results": {"type": "array", "items": _ANY_OBJECT}, "derived_facts": _ANY_OBJECT}}
 _BUNDLE = {"type": "object", "required": ["resourceType"], "properties": {"resourceType": {"const": "Bundle"}}}
-_ERRORS_JSON = (400, 401, 413, 415, 422, 503)
-_ERRORS_FHIR = (400, 401, 404, 413, 415, 422, 503)
+_ERRORS_JSON = (400, 401, 408, 413, 415, 422, 503)
+_ERRORS_FHIR = (400, 401, 404, 408, 413, 415, 422, 503)
 _WORDS = {400: "bad input (the message names the field)", 401: "missing or wrong bearer token",
-          404: "unknown submission", 413: "body over the limit", 415: "not JSON",
+          404: "unknown submission", 408: "the body did not arrive in time (serve --read-timeout)",
+          413: "body over the limit", 415: "not JSON",
           422: "valid FHIR that is not a prior-authorization request",
-          503: "a solver process was lost, the decision took too long (too-costly), or it could not be recorded"}
+          503: "a solver process was lost, the decision took too long (too-costly), it could not be recorded, or "
+               "($inquire) its record is damaged (exception: said, never sent)"}
 
 
 def _errors(codes, schema, media) -> dict:
@@ -138,7 +140,7 @@ def document(logic_dir=None) -> bytes:
                 "responses": {"200": {"description": "cards and system actions", "content": {"application/json": {
                     "schema": {"type": "object", "required": ["cards", "systemActions"],
                                "properties": {"cards": {"type": "array"}, "systemActions": {"type": "array"}}}}}},
-                              **_errors((400, 401, 413, 415, 503), _JSON_ERROR, "application/json"),
+                              **_errors((400, 401, 408, 413, 415, 503), _JSON_ERROR, "application/json"),
                               "404": {"description": "no such service", "content": {"application/json": {
                                   "schema": _JSON_ERROR}}}},
                 "security": [{"bearer": []}, {}]}},

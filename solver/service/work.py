@@ -252,7 +252,6 @@ def _submit(s: Solver, body: bytes, params: dict) -> Answer:
     (`decide --format pas`), and what the store records."""
     from ..fhir.pas import pas_bundle
     from ..inputs import result_for
-    from .store import submission_key
 
     obj = loads(body)
     if not isinstance(obj, dict) or obj.get("resourceType") != "Bundle":
@@ -262,7 +261,7 @@ def _submit(s: Solver, body: bytes, params: dict) -> Answer:
     first = entries[0].get("resource") if entries and isinstance(entries[0], dict) else None
     if not isinstance(first, dict) or first.get("resourceType") != "Claim":
         raise Refused(422, "not-supported", "Bundle.entry[0]: a PAS request Bundle's first entry is the Claim")
-    key = submission_key(first.get("identifier"))
+    key = claim_key(first)
     if key is None:
         raise Refused(400, "required", "Claim.identifier: a PAS request names itself with an identifier "
                                        "($inquire finds the answer by it)")
@@ -277,6 +276,29 @@ def _submit(s: Solver, body: bytes, params: dict) -> Answer:
     return Answer(200, dump_bytes(out) + b"\n", FHIR_JSON,
                   {"kind": "submit", "submission": key, "decisions": decisions,
                    "rules_version": result["rules_version"]})
+
+
+def claim_key(claim: dict) -> Optional[str]:
+    """The submission a Claim's identifier names ($submit records it, $inquire looks it up), or None
+    when it names none; Refused (400, naming the element) when `identifier` is not FHIR's shape."""
+    from .store import submission_key
+
+    idents = claim.get("identifier")
+    if idents is not None and not isinstance(idents, list):
+        raise Refused(400, "invalid", f"Claim.identifier: must be a list of Identifiers, not {_kind(idents)}")
+    for i, ident in enumerate(idents or []):
+        if not isinstance(ident, dict):
+            raise Refused(400, "invalid", f"Claim.identifier[{i}]: must be an Identifier object, not {_kind(ident)}")
+        for field in ("system", "value"):
+            if field in ident and not isinstance(ident[field], str):
+                raise Refused(400, "invalid", f"Claim.identifier[{i}].{field}: must be a string, "
+                                              f"not {_kind(ident[field])}")
+    return submission_key(idents)
+
+
+def _kind(value) -> str:
+    return {dict: "an object", list: "a list", str: "a string", bool: "true or false", type(None): "null"}.get(
+        type(value), "a number")
 
 
 def _with_plans(case, plans):

@@ -192,13 +192,68 @@ class Choices:
         return len(self.values())
 
 
+def check_declarations(ctl: clingo.Control, folder: str) -> None:
+    """RULES.md's bad rule bases the ground program shows and error/2 cannot: a fact declared
+    twice differently, two plans with one id (two names or two documents), and the facts every
+    case carries (drug, request) undeclared.  Each named with the files that declare it."""
+    from .engine import RuleBaseError
+
+    def facts(name: str, arity: int):
+        for atom in ctl.symbolic_atoms.by_signature(name, arity):
+            if atom.is_fact:
+                yield atom.symbol.arguments
+
+    kinds: dict[str, set] = {}
+    for f, k in facts("fact", 2):
+        kinds.setdefault(f.name if f.type == SymbolType.Function else str(f), set()).add(str(k))
+    for name in ("drug", "request"):
+        if name not in kinds:
+            raise RuleBaseError(f"the rule base in {folder} does not declare the fact {name} "
+                                f"(fact({name}, enum), in facts.lp)")
+    for name, got in sorted(kinds.items()):
+        if len(got) > 1:
+            raise RuleBaseError(f"the rule base in {folder}: fact {name} is declared twice differently "
+                                f"({', '.join(sorted(got))}): " + _declared_in(folder, "fact", 2, name))
+    for pred, arity in (("plan", 2), ("policy_document", 5)):
+        seen: dict[str, int] = {}
+        for args in facts(pred, arity):
+            seen[str(args[0])] = seen.get(str(args[0]), 0) + 1
+        for plan, n in sorted(seen.items()):
+            if n > 1:
+                raise RuleBaseError(f"the rule base in {folder}: two plans with the id {plan} "
+                                    f"({pred}/{arity} twice): " + _declared_in(folder, pred, arity, plan))
+
+
+def _declared_in(folder: str, pred: str, arity: int, first: str) -> str:
+    """Where `pred(first, ...)` is declared: each rule file grounded alone (an error's path,
+    so its cost does not matter), as `file: atom` joined by '; '."""
+    from .engine import lp_files
+    from .loading import loading
+
+    out = []
+    for path in lp_files(folder):
+        ctl = clingo.Control(["--warn=none"], logger=lambda code, msg: None)
+        try:
+            with loading(folder):
+                ctl.load(path)
+                ctl.ground([("base", [])])
+        except RuntimeError:
+            continue
+        for atom in ctl.symbolic_atoms.by_signature(pred, arity):
+            if str(atom.symbol.arguments[0]) == first:
+                out.append(f"{os.path.basename(path)}: {atom.symbol}")
+    return "; ".join(out) or "(in rules, not as facts)"
+
+
 def check(ctl: clingo.Control, folder: str) -> None:
-    """RuleBaseError, in one line, when the grounded rule base breaks one of its own checks
-    (vocabulary.lp's error/2: each named with the files that mention it) or a plan's document is
-    not found beside the rules or among the installed ones (RULES.md)."""
+    """RuleBaseError, in one line, when the grounded rule base's declarations are bad
+    (check_declarations), it breaks one of its own checks (vocabulary.lp's error/2: each named
+    with the files that mention it) or a plan's document is not found beside the rules or among
+    the installed ones (RULES.md)."""
     from .engine import RuleBaseError, lp_files
     from .paths import POLICIES_DIR, find_document
 
+    check_declarations(ctl, folder)
     found = sorted((_text(m), n) for m, n in (a.symbol.arguments for a in ctl.symbolic_atoms.by_signature("error", 2)
                                             if a.is_fact))
     errors = [f"{m}: {n}{_files(str(n), folder, lp_files)}" for m, n in found]

@@ -443,10 +443,9 @@ class RuleBase:
                 yield atom.symbol.arguments
 
     def _read_static(self) -> None:
-        self._check_declarations()
         from .declared import Declared, check
 
-        check(self.ctl, self.logic_dir)           # error/2, each with its files; every plan's document found
+        check(self.ctl, self.logic_dir)     # declarations, error/2 (each with its files), every plan's document
         self.declared = Declared.read(self.ctl)     # plans, drugs, facts: what the case models are built from
         self.plans = {p.name: _text(n) for p, n in self._facts("plan", 2)}
         self.documents = {
@@ -561,51 +560,6 @@ class RuleBase:
             raise RuleBaseError(f"the rule base in {self.logic_dir} has no atom {atom}: vocabulary.lp declares it "
                                 f"#external (is it the project's?)")
         return got.literal
-
-    def _check_declarations(self) -> None:
-        """RULES.md's bad rule bases the ground program shows and error/2 cannot: a fact declared
-        twice differently, two plans with one id (two names or two documents), and the facts every
-        case carries (drug, request) undeclared.  Each named with the files that declare it."""
-        kinds: dict[str, set] = {}
-        for f, k in self._facts("fact", 2):
-            kinds.setdefault(f.name if f.type == SymbolType.Function else str(f), set()).add(str(k))
-        for name in ("drug", "request"):
-            if name not in kinds:
-                raise RuleBaseError(f"the rule base in {self.logic_dir} does not declare the fact {name} "
-                                    f"(fact({name}, enum), in facts.lp)")
-        for name, got in sorted(kinds.items()):
-            if len(got) > 1:
-                raise RuleBaseError(f"the rule base in {self.logic_dir}: fact {name} is declared twice differently "
-                                    f"({', '.join(sorted(got))}): "
-                                    + self._declared_in("fact", 2, name))
-        for pred, arity in (("plan", 2), ("policy_document", 5)):
-            seen: dict[str, int] = {}
-            for args in self._facts(pred, arity):
-                seen[str(args[0])] = seen.get(str(args[0]), 0) + 1
-            for plan, n in sorted(seen.items()):
-                if n > 1:
-                    raise RuleBaseError(f"the rule base in {self.logic_dir}: two plans with the id {plan} "
-                                        f"({pred}/{arity} twice): "
-                                        + self._declared_in(pred, arity, plan))
-
-    def _declared_in(self, pred: str, arity: int, first: str) -> str:
-        """Where `pred(first, ...)` is declared: each rule file grounded alone (an error's path,
-        so its cost does not matter), as `file: atom` joined by '; '."""
-        out = []
-        for path in _lp_files(self.logic_dir):
-            ctl = clingo.Control(["--warn=none"], logger=lambda code, msg: None)
-            try:
-                from .loading import loading
-
-                with loading(self.logic_dir):
-                    ctl.load(path)
-                    ctl.ground([("base", [])])
-            except RuntimeError:
-                continue
-            for atom in ctl.symbolic_atoms.by_signature(pred, arity):
-                if str(atom.symbol.arguments[0]) == first:
-                    out.append(f"{os.path.basename(path)}: {atom.symbol}")
-        return "; ".join(out) or "(in rules, not as facts)"
 
     def _read_tests(self) -> None:
         """What `because` reads: each criterion's options (branch/2), each option's tests (test/2)

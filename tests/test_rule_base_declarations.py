@@ -93,9 +93,10 @@ BAD = [
     ("a document that cannot be found", _replace("ohsu.lp", '"ohsu.txt")', '"ohsu-gone.txt")'),
      "the document of plan ohsu (ohsu-gone.txt) is not in"),
     ("two plans with one id", _append("bcbsnc.lp", 'plan(ohsu, "Another OHSU").'),
-     "two plans with one id: ohsu (in bcbsnc.lp, ohsu.lp)"),
+     "two plans with the id ohsu (plan/2 twice): bcbsnc.lp: plan(ohsu,\"Another OHSU\"); ohsu.lp: plan(ohsu,"),
     ("a fact declared twice differently", _append("ohsu.lp", "fact(ph_status, bool)."),
-     "a fact declared with two kinds: ph_status (in facts.lp, ohsu.lp)"),
+     "fact ph_status is declared twice differently (bool, enum): facts.lp: fact(ph_status,enum); "
+     "ohsu.lp: fact(ph_status,bool)"),
     ("a number without its range", _replace("facts.lp", "range(age_years, 0, 130).", ""),
      "a number or integer fact without its range/3: age_years"),
     ("a fact without its label", _replace("facts.lp", 'label(tki_failure, "TKI failure").', ""),

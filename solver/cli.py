@@ -12,7 +12,7 @@ from itertools import chain
 from typing import Iterator, Optional
 
 from .contract import CaseError
-from .text import OUT_ERRORS, safe, safe_block, utf8
+from .text import OUT_ERRORS, columns, safe, safe_block, utf8, wrap_block
 
 class InputError(Exception):
     """Input that cannot be read at all (no such file, stdin closed)."""
@@ -442,7 +442,8 @@ def _cmd_compare(args) -> int:
     except OSError as err:
         _error(f"cannot read: {err.strerror or err}")
         return 2
-    text = safe_block(render(got)) if args.format == "table" else json.dumps(got, indent=2, ensure_ascii=False)
+    text = wrap_block(safe_block(render(got)), columns(not args.output)) if args.format == "table" else \
+        json.dumps(got, indent=2, ensure_ascii=False)
     try:
         _emit(text, args.output)
     except OSError as err:
@@ -486,7 +487,7 @@ def cmd_report(args) -> int:
         return 2
     try:
         if args.format == "table":
-            _emit(safe_block(report.render(tally, top=args.top)), args.output)
+            _emit(wrap_block(safe_block(report.render(tally, top=args.top)), columns(not args.output)), args.output)
         else:
             text = report.write(tally, args.format, args.output)      # writes the file itself
             if not args.output:
@@ -558,7 +559,7 @@ def cmd_why(args) -> int:
     given = [n for n in solver.rules.facts if n not in ("drug", "request")
              and solver._value(case, result["derived_facts"], n) is not None]
     out = _Out()
-    out.line(safe_block(render(result, given, args.plan)))
+    out.line(wrap_block(safe_block(render(result, given, args.plan)), columns()))
     out.flush()
     return 0
 

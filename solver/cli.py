@@ -14,7 +14,7 @@ from typing import Iterator, Optional
 from .contract import CaseError
 from .declared import Choices
 from .loading import RuleBaseError
-from .text import OUT_ERRORS, safe, safe_block, utf8
+from .text import OUT_ERRORS, columns, safe, safe_block, utf8, wrap_block
 
 class InputError(Exception):
     """Input that cannot be read at all (no such file, stdin closed)."""
@@ -500,7 +500,8 @@ def _cmd_compare(args) -> int:
     except OSError as err:
         _error(f"cannot read: {err.strerror or err}")
         return 2
-    text = safe_block(render(got)) if args.format == "table" else json.dumps(got, indent=2, ensure_ascii=False)
+    text = wrap_block(safe_block(render(got)), columns(not args.output)) if args.format == "table" else \
+        json.dumps(got, indent=2, ensure_ascii=False)
     try:
         _emit(text, args.output)
     except OSError as err:
@@ -544,7 +545,7 @@ def cmd_report(args) -> int:
         return 2
     try:
         if args.format == "table":
-            _emit(safe_block(report.render(tally, top=args.top)), args.output)
+            _emit(wrap_block(safe_block(report.render(tally, top=args.top)), columns(not args.output)), args.output)
         else:
             text = report.write(tally, args.format, args.output)      # writes the file itself
             if not args.output:
@@ -564,9 +565,9 @@ def _date(text: str):
         raise argparse.ArgumentTypeError(f"expected a date YYYY-MM-DD, not {text!r}") from None
 
 
-def _answer_options(parser, json_help: str) -> None:
+def _answer_options(parser, json_help: str, case_help: str = "a case or FHIR bundle (JSON file, or - for stdin)") -> None:
     """What decide and explain share: the case, --json, --verbose, --format, FHIR's options."""
-    parser.add_argument("case")
+    parser.add_argument("case", help=case_help)
     parser.add_argument("--json", action="store_true", help=json_help)
     parser.add_argument("--verbose", "-v", action="store_true",
                         help="the table shows every pathway and criterion with its citation and policy sentence")
@@ -615,7 +616,7 @@ def cmd_why(args) -> int:
     case = loaded[0]
     given = [n for n in solver.rules.case_facts if solver._value(case, result["derived_facts"], n) is not None]
     out = _Out()
-    out.line(safe_block(render(result, given, args.plan)))
+    out.line(wrap_block(safe_block(render(result, given, args.plan)), columns()))
     out.flush()
     return 0
 
@@ -851,14 +852,15 @@ def build_parser(command: Optional[str] = None) -> argparse.ArgumentParser:
     if command in (None, "explain"):
         e = sub.add_parser("explain", help="decide a case and list, per plan, the fewest fact changes that would "
                                            "change its decision (a .jsonl file: one JSON line per case, as batch)")
-        _answer_options(e, "print the CASE.md JSON shape, with `changes` per plan")
+        _answer_options(e, "print the CASE.md JSON shape, with `changes` per plan",
+                        "a case or FHIR bundle (JSON file, or - for stdin), or a .jsonl file of them, one per line")
         e.add_argument("--max-changes", type=int, default=2, metavar="N",
                        help="at most N facts changed together (default 2)")
         _engine_options(e)
         e.set_defaults(func=cmd_explain)
     if command in (None, "batch"):
         b = sub.add_parser("batch", help="decide a JSONL file of cases (or - for stdin), one JSON line out per line in")
-        b.add_argument("cases")
+        b.add_argument("cases", help="a JSONL file of cases or FHIR bundles, one per line (or - for stdin)")
         b.add_argument("--max-changes", type=int, default=0, metavar="N",
                        help="also list the changes of at most N facts that change each decision (explain; default 0)")
         b.add_argument("--lean", action="store_true",
@@ -874,11 +876,14 @@ def build_parser(command: Optional[str] = None) -> argparse.ArgumentParser:
     if command in (None, "report"):
         r = sub.add_parser("report", help="count decisions, blocking criteria, flipping facts and smallest missing "
                                           "sets over cases or results (JSONL, or - for stdin)")
-        r.add_argument("cases", nargs="?", default=None)
+        r.add_argument("cases", nargs="?", default=None,
+                       help="cases, or results of batch / explain --json (JSONL, or - for stdin); not with --compare")
         r.add_argument("--compare", nargs=2, metavar=("OLD", "NEW"), default=None,
                        help="compare two result files of the same cases (batch with the old and the new rule "
                             "base): per plan, the decisions that moved and the cases")
-        r.add_argument("--format", choices=("table", "json", "csv", "parquet"), default="table")
+        r.add_argument("--format", choices=("table", "json", "csv", "parquet"), default="table",
+                       help="table (default): the report to read; json; csv or parquet: the tidy table, one row "
+                            "per count (section, plan, item, decision, detail, count)")
         r.add_argument("--output", "-o", default=None, metavar="PATH", help="write here (required for parquet)")
         r.add_argument("--max-changes", type=int, default=1, metavar="N",
                        help="cases are explained with at most N changes (default 1; 0: no flips)")
@@ -889,14 +894,16 @@ def build_parser(command: Optional[str] = None) -> argparse.ArgumentParser:
         plans = PLAN_CHOICES
         f = sub.add_parser("diff", help="where two plans part ways: every minimal profile of facts under which "
                                          "they decide differently")
-        f.add_argument("plan_a", choices=plans, metavar="PLAN_A", help="a plan id: %(choices)s")
+        f.add_argument("plan_a", choices=plans, metavar="PLAN_A", help="a plan: %(choices)s")
         f.add_argument("plan_b", choices=plans, nargs="?", default=None, metavar="PLAN_B",
-                       help="another plan id (or --against)")
+                       help="the plan to compare it with (or --against DIR)")
         f.add_argument("--against", metavar="DIR", default=None,
                        help="compare PLAN_A with the same plan in another rule-base folder (e.g. an older "
                             "checkout's logic/); today's vocabulary judges both")
-        f.add_argument("--drug", choices=DRUG_CHOICES, default=None, metavar="DRUG", help="%(choices)s")
-        f.add_argument("--request", choices=REQUEST_CHOICES, default=None, metavar="REQUEST", help="%(choices)s")
+        f.add_argument("--drug", choices=DRUG_CHOICES, default=None, metavar="DRUG",
+                       help="the drug whose criteria are compared: %(choices)s (default: the rule base's first)")
+        f.add_argument("--request", choices=REQUEST_CHOICES, default=None, metavar="REQUEST",
+                       help="%(choices)s (default initial)")
         f.add_argument("--json", action="store_true", help="{plans, drug, request, rules_version, differences}")
         f.set_defaults(func=cmd_diff)
     if command in (None, "questionnaire"):
@@ -904,9 +911,10 @@ def build_parser(command: Optional[str] = None) -> argparse.ArgumentParser:
                                                   "plans' criteria test, or, for a case or bundle, only the "
                                                   "unknown facts the plans still need (most-needed first)")
         q.add_argument("case", nargs="?", default=None, help="a case or FHIR bundle (JSON file, or - for stdin)")
-        q.add_argument("--request", choices=REQUEST_CHOICES, default=None, metavar="REQUEST", help="%(choices)s")
+        q.add_argument("--request", choices=REQUEST_CHOICES, default=None, metavar="REQUEST",
+                       help="the questions for this request: %(choices)s (default: the case's request, else initial)")
         q.add_argument("--plans", nargs="+", choices=PLAN_CHOICES, default=None, metavar="PLAN",
-                       help="%(choices)s (default: every plan)")
+                       help="only these plans' questions: %(choices)s (default: the case's plans, else every plan)")
         _fhir_options(q)
         q.set_defaults(func=cmd_questionnaire)
     if command in (None, "coverage"):
@@ -939,7 +947,8 @@ def build_parser(command: Optional[str] = None) -> argparse.ArgumentParser:
         w = sub.add_parser("why", help="per plan, what its decision rests on: decision <- pathway <- criterion <- "
                                        "fact = value, in at most 15 lines, and the facts that did not matter")
         w.add_argument("case", help="a case or FHIR bundle (JSON file, or - for stdin)")
-        w.add_argument("--plan", choices=PLAN_CHOICES, default=None, metavar="PLAN", help="%(choices)s")
+        w.add_argument("--plan", choices=PLAN_CHOICES, default=None, metavar="PLAN",
+                       help="only this plan: %(choices)s (default: every plan the case is decided for)")
         _fhir_options(w)
         w.set_defaults(func=cmd_why)
     if command in (None, "plan"):

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import codecs
 import json
+import os
 import re
 from typing import Any, Callable, Optional, Sequence
 
@@ -87,3 +88,39 @@ codecs.register_error(OUT_ERRORS, _escape_unencodable)
 def utf8(text: str) -> bytes:
     """`text` as UTF-8 bytes for output; a lone surrogate as its escape (OUT_ERRORS)."""
     return text.encode("utf-8", OUT_ERRORS)
+
+
+# Readable text (why, report) is wrapped to the reader's width: the terminal's, COLUMNS when set
+# (as shutil reads it), 80 when the output is a pipe or a file; never narrower than MIN_COLUMNS.
+MIN_COLUMNS = 40
+HANGING = 4          # a wrapped line goes on this much deeper than where it began
+
+
+def columns(terminal: bool = True) -> int:
+    """The width to wrap at: COLUMNS if set, else the terminal's when standard output is one
+    (`terminal` False: output to a file, which has no width of its own), else 80."""
+    import shutil
+
+    env = os.environ.get("COLUMNS", "")
+    if env.isdigit() and int(env) > 0:
+        return max(MIN_COLUMNS, int(env))
+    return max(MIN_COLUMNS, shutil.get_terminal_size((80, 24)).columns) if terminal else 80
+
+
+def wrap_block(text: str, width: int) -> str:
+    """Each line of `text` no wider than `width` where it has spaces to break at, continued on
+    lines indented HANGING deeper than it starts (a hanging indent), so that a wrapped line still
+    reads as one.  Only line breaks change: the words, in order, are the same.  A word longer than
+    the width (an id, a path) is left whole."""
+    import textwrap
+
+    out = []
+    for line in text.split("\n"):
+        if len(line) <= width:
+            out.append(line)
+            continue
+        lead = line[:len(line) - len(line.lstrip(" "))]
+        out.extend(textwrap.wrap(line, width, subsequent_indent=lead + " " * HANGING, break_long_words=False,
+                                 break_on_hyphens=False, replace_whitespace=False, expand_tabs=False)
+                   or [line])
+    return "\n".join(out)

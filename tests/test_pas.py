@@ -84,3 +84,48 @@ def test_the_command_line_prints_pas_for_a_bundle_and_asks_a_plain_case_for_its_
     ohsu = [e["resource"] for e in got["entry"] if e["resource"]["insurer"]["identifier"]["value"] == "ohsu"][0]
     assert ohsu["preAuthPeriod"] == {"start": "2025-01-31", "end": "2025-07-31"}
     assert run("decide", str(path), "--json", "--format", "pas").returncode == 2
+
+
+OHSU_OK = {"prior_inotuzumab": False, "cd22_positive": True, "baseline_ecg_normal": True,
+           "ecg_monitoring_planned": True, "diagnosis": "all", "b_cell_precursor": True, "planned_cycles": 6,
+           "units_per_21_days": 63}
+DISPOSITION_CASES = {
+    "approved, 6 months": ({"plans": ["ohsu"], "facts": {**OHSU_OK, "age_years": 18, "disease_setting":
+                                                          "relapsed_refractory", "regimen": "single_agent"}},
+                           "Approved: pathway ohsu_adult_rr_single (6 months)"),
+    "approved, no duration": ({"plans": ["bcbs_fep"], "facts": {**OHSU_OK, "age_years": 18, "disease_setting":
+                                                                 "relapsed_refractory"}},
+                              "Approved: pathway fep_fda_label"),
+    "denied": ({"plans": ["bcbs_fep"], "facts": {**OHSU_OK, "age_years": 41, "diagnosis": "lymphoblastic_lymphoma",
+                                                 "disease_setting": "relapsed_refractory"}},
+               "Denied: criterion fep_rs_3 not met (pathway fep_fda_label)"),
+    "needs_info": ({"plans": ["cvs_caremark"], "facts": {"age_years": 30, "diagnosis": "all", "b_cell_precursor": True,
+                                                         "disease_setting": "frontline_induction",
+                                                         "regimen": "mini_hyper_cvd"}},
+                   "Pended for information: cd22_positive, ph_status and planned_cycles (toward pathway cvs_frontline)"),
+    "case_review": ({"plans": ["ohsu"], "facts": {**OHSU_OK, "diagnosis": "lymphoblastic_lymphoma", "age_years": 8,
+                                                  "disease_setting": "relapsed_refractory", "regimen": "single_agent"}},
+                    "Pended for case review: pathway ohsu_lbl_pediatric_rr_single"),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(DISPOSITION_CASES))
+def test_the_disposition_says_each_decision_once_in_words(kind):
+    """One line a person reads first: the decision's word once (not `approved: Approved: ...`), then
+    the pathway and the authorization's months, the criteria not met, or the facts still needed."""
+    case, expected = DISPOSITION_CASES[kind]
+    case_obj, fhir = case_from(case)
+    result = result_for(SOLVER, case_obj, fhir)
+    (cr,) = [e["resource"] for e in pas_bundle(result, SOLVER.rules.plans, dt.date(2025, 3, 1))["entry"]]
+    assert result["results"][0]["decision"] == kind.split(",")[0]
+    assert cr["disposition"] == expected
+    words = cr["disposition"].lower().replace(":", " ").split()
+    assert sum(w in ("approved", "denied", "pended", "needs_info", "case_review") for w in words) == 1
+
+
+def test_the_disposition_names_each_way_to_complete_a_pended_request_once():
+    case = json.loads((ROOT / "examples/continuation.json").read_text())
+    _, out = pas_for(case)
+    (cvs,) = [e["resource"] for e in out["entry"] if e["resource"]["insurer"]["identifier"]["value"] == "cvs_caremark"]
+    assert cvs["disposition"] == "Pended for information: ph_status and regimen (toward pathway cvs_continuation)"
+    assert len(cvs["processNote"]) == 3                         # the notes keep each set with its values

@@ -154,6 +154,43 @@ def test_stdin_and_the_table(batch):
     assert "error (line): 1" in out
 
 
+def test_the_table_fits_80_columns_in_a_pipe_and_columns_when_set(tmp_path):
+    """The table of examples/batch.jsonl piped (no terminal, no COLUMNS), to a file, and with
+    COLUMNS=60: no line over the width; only the line breaks differ from the whole lines."""
+    import os
+
+    def report_table(columns, *extra):
+        env = {k: v for k, v in os.environ.items() if k != "COLUMNS"}
+        if columns:
+            env["COLUMNS"] = columns
+        done = cli("report", "examples/batch.jsonl", "--workers", "2", "--no-progress", *extra, env=env, timeout=300)
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    whole = report_table("10000")
+    assert max(len(line) for line in whole.splitlines()) > 80                # there was something to wrap
+    report_table(None, "--output", str(tmp_path / "r.txt"))
+    for got, width in ((report_table(None), 80), ((tmp_path / "r.txt").read_text(), 80), (report_table("60"), 60)):
+        lines = got.splitlines()
+        assert max(len(line) for line in lines) <= width, [line for line in lines if len(line) > width]
+        assert got.split() == whole.split()
+        heads = lambda text: [line.split(":")[0] for line in text.splitlines() if line and not line.startswith(" ")]
+        assert heads(got) == heads(whole)                       # a wrapped line goes on indented, never at 0
+
+
+def test_the_compare_table_fits_80_columns_in_a_pipe(batch, tmp_path):
+    import os
+
+    results = tmp_path / "results.jsonl"
+    results.write_text(batch_out(str(batch)))
+    env = {k: v for k, v in os.environ.items() if k != "COLUMNS"}
+    piped = cli("report", "--compare", str(results), str(results), env=env, timeout=300)
+    whole = cli("report", "--compare", str(results), str(results), env={**env, "COLUMNS": "10000"}, timeout=300)
+    assert piped.returncode == whole.returncode == 0, piped.stderr
+    assert max(len(line) for line in whole.stdout.splitlines()) > 80
+    assert max(len(line) for line in piped.stdout.splitlines()) <= 80 and piped.stdout.split() == whole.stdout.split()
+
+
 def test_byte_ranges_count_every_line_once(tmp_path):
     """Pieces of any size, cutting lines anywhere, count each line once."""
     lines = [json.dumps({"case_id": str(i), "plans": ["bcbsnc"], "facts": {"diagnosis": "non_cancer"}})

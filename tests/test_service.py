@@ -98,7 +98,9 @@ def test_decide_explain_and_questionnaire_equal_the_cli(server, path):
     assert server.post("/explain", body).content == cli("explain", str(path), "--json")
     assert server.post("/explain?max_changes=1", body).content == cli("explain", str(path), "--json",
                                                                        "--max-changes", "1")
-    assert server.post("/questionnaire", body).content == cli("questionnaire", str(path))
+    q = server.post("/questionnaire", body)
+    assert q.content == cli("questionnaire", str(path))
+    assert q.headers["content-type"].split(";")[0] == FHIR         # a FHIR resource, said as FHIR
 
 
 def test_why_says_what_each_decision_rests_on_as_the_cli_does(server):
@@ -145,6 +147,8 @@ def test_metadata_openapi_and_health(server):
     doc = httpx.get(server.url + "/openapi.json").json()
     assert {"/decide", "/explain", "/questionnaire", "/diff", "/fhir/Claim/$submit", "/fhir/Claim/$inquire",
             "/fhir/metadata", "/health"} <= set(doc["paths"])
+    assert set(doc["paths"]["/questionnaire"]["post"]["responses"]["200"]["content"]) == {FHIR}
+    assert set(doc["paths"]["/decide"]["post"]["responses"]["200"]["content"]) == {"application/json"}
     health = httpx.get(server.url + "/health").json()
     assert health["status"] == "ok" and len(health["rules_version"]) == 16
 

@@ -218,6 +218,18 @@ def walk(server: Server, plan: str, drug: str, request: str, answers: dict, pick
     raise AssertionError("no end")
 
 
+def decisions(qr: dict) -> dict:
+    """plan id -> decision code, from a completed response's per-plan decision extensions
+    (solver/service/nextq.py, decision_extension)."""
+    out = {}
+    for e in qr["extension"]:
+        assert e["url"] == "urn:pa-solver:plan-decision", e
+        parts = {p["url"]: p for p in e["extension"]}
+        (coding,) = parts["decision"]["valueCodeableConcept"]["coding"]
+        out[parts["plan"]["valueReference"]["identifier"]["value"]] = coding["code"]
+    return out
+
+
 def needed_value(missing_facts: dict):
     def pick(question: dict) -> dict:
         f = missing_facts[question["linkId"]]
@@ -242,8 +254,8 @@ def test_next_question_reaches_a_decision_within_the_smallest_missing_set(server
     smallest = r.missing[0]
     facts = {f.fact: f.model_dump(exclude_none=True) for f in smallest.facts}
     qr, steps = walk(server, plan, drug, req, {}, needed_value(facts))
-    decisions = {e["valueCoding"]["display"]: e["valueCoding"]["code"] for e in qr["extension"]}
-    assert decisions[plan] != "needs_info" and steps <= len(smallest.facts), (plan, steps, decisions)
+    got = decisions(qr)
+    assert got[plan] != "needs_info" and steps <= len(smallest.facts), (plan, steps, got)
 
 
 @settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -262,6 +274,26 @@ def test_next_question_with_any_answers_ends(server, plan, seed):
     qr, steps = walk(server, plan, "inotuzumab_ozogamicin", "initial", {}, pick)
     asked = [i["linkId"] for i in qr["contained"][0]["item"]]
     assert len(asked) == len(set(asked)) == steps
+
+
+def test_a_completed_response_names_each_plan_and_its_decision_in_words(server):
+    """What a form filler shows: the plan by name, the decision in words (not `display: "ohsu"`), valid R4B."""
+    from fhir.resources.R4B.questionnaireresponse import QuestionnaireResponse
+
+    from solver.engine import Solver
+
+    names = Solver().rules.plans
+    qr, steps = walk(server, "ohsu", "inotuzumab_ozogamicin", "initial",
+                     {"diagnosis": {"valueCoding": {"code": "non_cancer"}}}, None)
+    assert steps == 0
+    QuestionnaireResponse.model_validate(qr)
+    (e,) = qr["extension"]
+    parts = {p["url"]: p for p in e["extension"]}
+    assert set(parts) == {"plan", "decision"}
+    assert parts["plan"]["valueReference"] == {"identifier": {"system": "urn:pa-solver:plan", "value": "ohsu"},
+                                               "display": names["ohsu"]}
+    assert parts["decision"]["valueCodeableConcept"] == {
+        "coding": [{"system": "urn:pa-solver:decision", "code": "denied", "display": "Denied"}], "text": "Denied"}
 
 
 def test_next_question_errors(server):

@@ -384,3 +384,16 @@ def test_a_file_that_is_no_database_is_said_so_not_damaged(tmp_path):
     path.write_text("not a database, only words\n" * 200)
     with pytest.raises(StoreError, match=r"^--store .*notes\.txt: file is not a database$"):
         open_store(str(path), check=True)
+
+
+def test_the_store_files_a_served_checkout_makes_are_ignored_by_git():
+    """`serve` in a checkout writes decisions.sqlite (the default --store) and SQLite's -wal, -shm
+    and -journal beside it: none of them may be committed by accident."""
+    root = Path(__file__).resolve().parents[1]
+    inside = subprocess.run(["git", "-C", str(root), "rev-parse", "--is-inside-work-tree"], capture_output=True,
+                            text=True)
+    if inside.returncode != 0 or inside.stdout.strip() != "true":
+        pytest.skip("not a git checkout")
+    names = ["decisions.sqlite", "decisions.sqlite-wal", "decisions.sqlite-shm", "decisions.sqlite-journal"]
+    got = subprocess.run(["git", "-C", str(root), "check-ignore", "--no-index", *names], capture_output=True, text=True)
+    assert sorted(got.stdout.split()) == sorted(names), got.stdout + got.stderr

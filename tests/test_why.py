@@ -4,6 +4,7 @@ the sentence a reviewer reads, and the facts that did not matter."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -16,9 +17,14 @@ DENIED_8 = {"case_id": "d8", "facts": {"planned_cycles": 8, "age_years": 70, "di
                                        "disease_setting": "relapsed_refractory", "regimen": "single_agent"}}
 
 
-def why(*args, stdin: str | None = None) -> subprocess.CompletedProcess:
+def why(*args, stdin: str | None = None, columns: str | None = "10000") -> subprocess.CompletedProcess:
+    """`pa-solver why`, piped; `columns`: COLUMNS (10000 by default: each line whole, as the tests of
+    what the lines say read them; None: unset, as in a pipe from a script)."""
+    env = {k: v for k, v in os.environ.items() if k != "COLUMNS"}
+    if columns is not None:
+        env["COLUMNS"] = columns
     return subprocess.run([sys.executable, "-m", "solver.cli", "why", *args], input=stdin, capture_output=True,
-                          text=True, cwd=ROOT, timeout=120)
+                          text=True, cwd=ROOT, timeout=120, env=env)
 
 
 def blocks(text: str) -> dict[str, list[str]]:
@@ -58,6 +64,30 @@ def test_every_plan_in_at_most_15_lines_and_the_rest_named(example, tmp_path):
             said = lines[-1].split("did not matter: ", 1)[1]
             named = set() if said == "none" else set(said.split(", "))
             assert not named & rested                           # what it rests on is never "did not matter"
+
+
+@pytest.mark.parametrize("example", sorted(p.name for p in (ROOT / "examples").glob("*.json")))
+def test_lines_fit_80_columns_in_a_pipe_and_columns_when_set(example):
+    """Piped (no terminal, no COLUMNS): no line over 80 characters; COLUMNS=60: none over 60.  A long
+    line goes on, indented deeper, and only the line breaks differ: the words are the same."""
+    whole = why(str(ROOT / "examples" / example))
+    piped = why(str(ROOT / "examples" / example), columns=None)
+    narrow = why(str(ROOT / "examples" / example), columns="60")
+    assert whole.returncode == piped.returncode == narrow.returncode == 0, piped.stderr
+    assert max(len(line) for line in whole.stdout.splitlines()) > 80          # there was something to wrap
+    for got, width in ((piped, 80), (narrow, 60)):
+        lines = got.stdout.splitlines()
+        assert max(len(line) for line in lines) <= width, [line for line in lines if len(line) > width]
+        assert got.stdout.split() == whole.stdout.split()
+        assert len(got.stdout.split("\n\n")) == len(whole.stdout.split("\n\n"))      # one block per plan still
+        for block in got.stdout.split("\n\n")[1:]:
+            start = 0
+            for i, line in enumerate(block.splitlines()):
+                indent = len(line) - len(line.lstrip(" "))
+                if i == 0 or line.lstrip().startswith(("\u2190", "did not matter", "\u2026")):
+                    start = indent
+                else:                                   # a continuation hangs 4 deeper than its line
+                    assert indent == start + 4, block
 
 
 def test_bad_input_is_one_line():

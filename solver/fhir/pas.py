@@ -12,6 +12,8 @@ criterion not met, with its citation and policy sentence; per missing set,
 the facts and the values that would complete it) and, as codes, in the
 adjudication's `reason` (criterion ids and missing fact names, system
 `REASON_SYSTEM`).  An approval with a duration has `preAuthPeriod`.
+`disposition` is the one line a person reads first: the decision
+in words once, then the pathway, the criteria not met or the facts needed.
 """
 
 from __future__ import annotations
@@ -79,6 +81,48 @@ def _reasons(r: dict) -> tuple[list, list]:
     return notes, codings
 
 
+def _ids(words: list[str]) -> str:
+    """"a", "a and b", "a, b and c"."""
+    return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " and " + words[-1]
+
+
+def disposition(r: dict) -> str:
+    """The decision in one line, its word said once:
+
+        Approved: pathway ohsu_adult_rr_single (6 months)
+        Denied: criterion fep_rs_3 not met (pathway fep_fda_label)
+        Pended for information: ph_status and regimen (toward pathway cvs_continuation)
+        Pended for case review: pathway ohsu_lbl_adult_rr_single
+
+    The full reason (citations, policy sentences, values) is in `processNote`."""
+    from ..table import closest
+    from ..text import number
+
+    dec = r["decision"]
+    if dec == "approved":
+        months = (r.get("authorization") or {}).get("months")
+        period = f" ({number(months)} month{'s' * (months != 1)})" if months else ""
+        return f"Approved: pathway {r.get('pathway')}{period}" if r.get("pathway") else f"Approved{period}"
+    if dec == "case_review":
+        return f"Pended for case review: pathway {r.get('pathway')}" if r.get("pathway") else "Pended for case review"
+    if dec == "denied":
+        parts = []
+        for pw in closest(r["pathways"]):
+            ids = list(dict.fromkeys(c["id"] for c in pw.get("criteria", []) if c["status"] == "not_met"))
+            if ids:
+                parts.append(f"{'criterion' if len(ids) == 1 else 'criteria'} {_ids(ids)} not met (pathway {pw['id']})")
+        return "Denied: " + "; ".join(parts) if parts else "Denied: no pathway of the policy is met"
+    # sets that differ only in the values they ask for read the same: said once; past three, counted
+    sets = list(dict.fromkeys(f"{_ids([f['fact'] for f in m['facts']])} (toward "
+                              + ("case review on " if m["outcome"] == "case_review" else "")
+                              + f"pathway {m['pathway']})" for m in r.get("missing", [])))
+    if not sets:
+        return "Pended for information"
+    if len(sets) > 3:
+        sets = sets[:3] + [f"{len(sets) - 3} other set{'s' * (len(sets) > 4)} (the notes list them)"]
+    return "Pended for information: " + (sets[0] if len(sets) == 1 else "either " + ", or ".join(sets))
+
+
 def claim_response(r: dict, plan_name: str, created: dt.date, request_ref: Optional[str],
                    patient: dict) -> dict:
     code, display = ACTION[r["decision"]]
@@ -97,7 +141,7 @@ def claim_response(r: dict, plan_name: str, created: dt.date, request_ref: Optio
         "patient": patient, "created": created.isoformat(),
         "insurer": {"identifier": {"system": PLAN_SYSTEM, "value": r["plan"]}, "display": plan_name},
         "outcome": "complete",
-        "disposition": f"{r['decision']}: {notes[0]}" if notes else r["decision"],
+        "disposition": disposition(r),
         "item": [{"itemSequence": 1, "adjudication": [adjudication]}],
     }
     if request_ref:

@@ -61,8 +61,10 @@ def add_parsers(sub, positive) -> None:
                    help="the record `serve --store` writes: a SQLite file (default decisions.sqlite) or a "
                         "PostgreSQL database, postgresql://user@host/db")
     a.add_argument("--since", default=None, metavar="WHEN", help="from this UTC date or time on (YYYY-MM-DD[THH:MM])")
-    a.add_argument("--plan", choices=Choices("plans"), default=None, metavar="PLAN", help="%(choices)s")
-    a.add_argument("--kind", choices=("submit", "crd"), default=None)
+    a.add_argument("--plan", choices=Choices("plans"), default=None, metavar="PLAN",
+                   help="only the records that decided this plan (%(choices)s)")
+    a.add_argument("--kind", choices=("submit", "crd"), default=None,
+                   help="only PAS $submit records, or only CRD (CDS Hooks) records")
     a.add_argument("--json", action="store_true", help="one JSON object per line")
     a.set_defaults(func=cmd_audit)
 

@@ -11,7 +11,7 @@ FHIR.md says (its linkId is the fact name), the member's resources too.
 
 Out: the same QuestionnaireResponse with the next question the rules still need added to its
 contained Questionnaire (and an unanswered item for it), or `status` `completed` when no plan needs
-more, with each plan's decision in an extension.  The next question is the first unanswered fact
+more, with each plan's decision in an extension (`decision_extension`).  The next question is the first unanswered fact
 of the plan's smallest missing set (CASE.md order), so answering each question with a value the
 set lists approves in as many steps as that set has facts; another answer changes the sets, and
 the next question comes from the new smallest one.
@@ -23,7 +23,10 @@ import copy
 from typing import Any, Optional
 
 
-DECISION_EXT = "urn:pa-solver:decision"
+DECISION_EXT = "urn:pa-solver:plan-decision"
+DECISION_SYSTEM = "urn:pa-solver:decision"
+DECISION_WORDS = {"approved": "Approved", "denied": "Denied", "needs_info": "Needs information",
+                  "case_review": "Case review", "no_policy": "No policy for this drug"}
 
 
 class NextQuestionError(ValueError):
@@ -148,9 +151,29 @@ def next_question(obj: Any, solver, server_plans: Optional[list[str]] = None, as
         out["status"] = "completed"
         out["extension"] = [e for e in out.get("extension") or [] if not (isinstance(e, dict)
                                                                            and e.get("url") == DECISION_EXT)] + [
-            {"url": DECISION_EXT, "valueCoding": {"system": "urn:pa-solver:plan", "code": r["decision"],
-                                                  "display": r["plan"]}} for r in result["results"]]
+            decision_extension(r, solver.rules.plans.get(r["plan"], r["plan"])) for r in result["results"]]
     return out
+
+
+def decision_extension(r: dict, plan_name: str) -> dict:
+    """One plan's decision on a completed response, as a form filler shows it: a complex extension
+    (`DECISION_EXT`) of two parts,
+
+        plan      valueReference  {identifier: {system: urn:pa-solver:plan, value: <plan id>},
+                                   display: <the plan's name>}   (as ClaimResponse.insurer in PAS)
+        decision  valueCodeableConcept  {coding: [{system: DECISION_SYSTEM, code: <CASE.md decision>,
+                                         display: "Denied"...}], text: the same words}
+
+    An extension holds a value or parts, never both (FHIR ext-1): hence two parts, not a coding
+    whose display is the plan."""
+    from ..fhir.pas import PLAN_SYSTEM
+
+    words = DECISION_WORDS.get(r["decision"], r["decision"])
+    return {"url": DECISION_EXT, "extension": [
+        {"url": "plan", "valueReference": {"identifier": {"system": PLAN_SYSTEM, "value": r["plan"]},
+                                           "display": plan_name}},
+        {"url": "decision", "valueCodeableConcept": {
+            "coding": [{"system": DECISION_SYSTEM, "code": r["decision"], "display": words}], "text": words}}]}
 
 
 def _without_contained(qr: dict) -> dict:

@@ -149,7 +149,7 @@ def document(logic_dir=None) -> bytes:
             "/questionnaire": _post("questionnaire CASE_OR_BUNDLE: the adaptive DTR Questionnaire", _CASE_OR_BUNDLE,
                                     {"type": "object", "required": ["resourceType"],
                                      "properties": {"resourceType": {"const": "Questionnaire"}}},
-                                    params=[_AS_OF, _DRUG]),
+                                    media="application/fhir+json", params=[_AS_OF, _DRUG]),
             "/diff": _post("diff A B --json", {
                 "type": "object", "required": ["plans"], "additionalProperties": False,
                 "properties": {"plans": {"type": "array", "minItems": 2, "maxItems": 2, "uniqueItems": True, "items": {

@@ -92,8 +92,10 @@ def handle(op: str, body: bytes, params: dict, time_limit: Optional[float] = Non
         _watchdog(s, time_limit).arm(time_limit)
     try:
         if op in PLAIN_OPS:
-            # the CLI's bytes: its JSON line, newline included
-            return Answer(200, dump_bytes(_plain(s, op, body, params)) + b"\n", JSON)
+            # the CLI's bytes: its JSON line, newline included; a Questionnaire is a FHIR resource
+            # and says so (FHIR clients pick their parser by application/fhir+json)
+            return Answer(200, dump_bytes(_plain(s, op, body, params)) + b"\n",
+                          FHIR_JSON if op == "questionnaire" else JSON)
         if op == "submit":
             return _submit(s, body, params)
         if op == "crd":

@@ -19,9 +19,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from solver.contract import PLANS  # noqa: E402
+from solver.declared import of as _declared  # noqa: E402
 from solver.diff import Against, diff, diff_base  # noqa: E402
 from solver.engine import Solver  # noqa: E402
+
+PLANS = tuple(_declared().plans)
 
 
 def main() -> None:

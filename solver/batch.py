@@ -95,9 +95,9 @@ def worker_solver(rules: Optional[str] = None):
         solvers = _local.solvers = {}
     solver = solvers.get(rules)
     if solver is None:
-        from .engine import LOGIC_DIR, Solver
+        from .engine import Solver
 
-        solver = solvers[rules] = Solver(rules or LOGIC_DIR)
+        solver = solvers[rules] = Solver(rules)
     return solver
 
 

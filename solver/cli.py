@@ -12,6 +12,7 @@ from itertools import chain
 from typing import Iterator, Optional
 
 from .contract import CaseError
+from .declared import Choices
 from .loading import RuleBaseError
 from .text import OUT_ERRORS, columns, safe, safe_block, utf8, wrap_block
 
@@ -123,15 +124,15 @@ def render_table(result, verbose: bool = False, color: bool = False) -> str:
     return render(result, verbose=verbose, color=color)
 
 
-def _load_case(path: str, data: Optional[bytes] = None, args=None):
-    """(case, fhir) for a JSON file (or - for stdin): a case or a FHIR Bundle;
-    None after printing why not to stderr."""
+def _load_case(path: str, data: Optional[bytes] = None, args=None, solver=None):
+    """(case, fhir) for a JSON file (or - for stdin): a case or a FHIR Bundle, read against the
+    solver's rule base; None after printing why not to stderr."""
     from .jsontext import NotJSON
 
     try:
         if data is None:
             data = _read_bytes(path)
-        return read_case(data, args)
+        return read_case(data, args, solver)
     except InputError as err:
         _error(str(err))
     except NotJSON as err:
@@ -143,12 +144,14 @@ def _load_case(path: str, data: Optional[bytes] = None, args=None):
     return None
 
 
-def read_case(data: bytes, args=None):
-    """(case, fhir) from bytes: a CASE.md case or a FHIR Bundle (solver/inputs.py)."""
+def read_case(data: bytes, args=None, solver=None):
+    """(case, fhir) from bytes: a CASE.md case or a FHIR Bundle (solver/inputs.py), read against
+    the solver's rule base (default: the rule base in use)."""
     from .inputs import case_from
     from .jsontext import loads
 
-    return case_from(loads(data), as_of=getattr(args, "as_of", None), drug=getattr(args, "drug", None))
+    return case_from(loads(data), as_of=getattr(args, "as_of", None), drug=getattr(args, "drug", None),
+                     declared=solver)
 
 
 def _stderr(kind: str, message: str) -> None:
@@ -168,7 +171,7 @@ def _warn(message: str) -> None:
     _stderr("warning", message)
 
 
-def _answer(loaded, args, max_changes: int = 0) -> int:
+def _answer(loaded, args, max_changes: int = 0, solver=None) -> int:
     """Decide (and explain) one loaded case (None: it could not be read,
     already said); print its JSON, its PAS response or its table."""
     from .engine import Solver, dump_json
@@ -179,7 +182,7 @@ def _answer(loaded, args, max_changes: int = 0) -> int:
     if args.format == "pas" and loaded[1] is None and args.as_of is None:
         _error("--format pas: a plain case has no request date; give it with --as-of YYYY-MM-DD")
         return 2
-    solver = Solver()
+    solver = solver or Solver()
     result = result_for(solver, *loaded, max_changes, why=getattr(args, "why", False))
     out = _Out()
     if getattr(args, "format", None) == "pas":
@@ -209,7 +212,10 @@ def _color() -> bool:
 def cmd_decide(args) -> int:
     if not _format_ok(args):
         return 2
-    return _answer(_load_case(args.case, args=args), args)
+    from .engine import Solver
+
+    solver = Solver()
+    return _answer(_load_case(args.case, args=args, solver=solver), args, solver=solver)
 
 
 def _format_ok(args) -> bool:
@@ -237,7 +243,10 @@ def cmd_explain(args) -> int:
             args.cases, args.first_lines = "-", first
             return cmd_batch(args)
         data = first
-    return _answer(_load_case(args.case, data, args), args, args.max_changes)
+    from .engine import Solver
+
+    solver = Solver()
+    return _answer(_load_case(args.case, data, args, solver), args, args.max_changes, solver)
 
 
 def _sniff_stdin():
@@ -337,7 +346,7 @@ def cmd_batch(args) -> int:
     work could not run (bad option, unreadable input, unwritable output)."""
     from .batch import EngineError, stream_encoded
 
-    if _bad_max_changes(args.max_changes, 0) or not _check_engine(args) or not _check_rules(args):
+    if _bad_max_changes(args.max_changes, 0) or not _check_engine(args) or not _check_work_rules(args):
         return 2
     if getattr(args, "why", False) and (getattr(args, "lean", False) or args.max_changes):
         _error("--why writes its own lines (decision, pathway, authorization and rests_on per plan); it does not "
@@ -393,18 +402,37 @@ def cmd_batch(args) -> int:
 
 
 def _check_rules(args) -> bool:
-    """The rule base the work will use (--rules DIR, else PA_SOLVER_LOGIC or logic/) loads
-    within the limits and passes its own checks, checked here before any work: the worker
-    processes load it again, with no watch on their time (solver/loading.py).  The groundings
-    the work needs are built: the changes' (--max-changes), the why lines' (--why)."""
+    """--rules DIR: a folder whose rule base loads within the limits and passes its own checks,
+    checked before any work (its declarations are read once and kept for the command)."""
     rules = getattr(args, "rules", None)
-    from .engine import LOGIC_DIR, Solver
+    if rules is None:
+        return True
+    from . import declared
 
-    if rules is not None and not os.path.isdir(rules):
+    if not os.path.isdir(rules):
         _error(f"--rules {rules}: not a folder")
         return False
     try:
-        solver = Solver(rules or LOGIC_DIR)
+        declared.of(rules)
+    except (RuleBaseError, RuntimeError, KeyError, ValueError) as err:
+        _error(f"--rules {rules}: {err}")
+        return False
+    args.rules = os.path.abspath(rules)
+    return True
+
+
+def _check_work_rules(args) -> bool:
+    """The rule base a batch will use (--rules DIR, else PA_SOLVER_LOGIC or logic/) loads within
+    the limits and passes its own checks, checked here before any work: the worker processes
+    load it again, with no watch on their time (solver/loading.py).  The groundings the work
+    needs are built: the changes' (--max-changes), the why lines' (--why)."""
+    from .engine import Solver
+
+    rules = getattr(args, "rules", None)
+    if rules is not None and not _check_rules(args):
+        return False
+    try:
+        solver = Solver(args.rules)
         if getattr(args, "max_changes", 0):
             solver.explainer
         if getattr(args, "why", False):
@@ -412,8 +440,6 @@ def _check_rules(args) -> bool:
     except (RuleBaseError, RuntimeError, KeyError, ValueError) as err:
         _error(f"--rules {rules}: {err}" if rules is not None else str(err))
         return False
-    if rules is not None:
-        args.rules = os.path.abspath(rules)
     return True
 
 
@@ -562,8 +588,8 @@ def _fhir_options(parser) -> None:
     parser.add_argument("--as-of", type=_date, default=None, metavar="YYYY-MM-DD",
                         help="FHIR input: the request date (default: Claim.created, else the latest "
                              "QuestionnaireResponse.authored, else Bundle.timestamp; never the clock)")
-    parser.add_argument("--drug", choices=("inotuzumab_ozogamicin", "blinatumomab"), default=None,
-                        help="FHIR input: the drug, where a bundle requests both")
+    parser.add_argument("--drug", choices=DRUG_CHOICES, default=None, metavar="DRUG",
+                        help="FHIR input: the drug, where a bundle requests several (%(choices)s)")
 
 
 def _positive(text: str) -> int:
@@ -582,14 +608,13 @@ def cmd_why(args) -> int:
     from .inputs import result_for
     from .why import render
 
-    loaded = _load_case(args.case, args=args)
+    solver = Solver()
+    loaded = _load_case(args.case, args=args, solver=solver)
     if loaded is None:
         return 2
-    solver = Solver()
     result = result_for(solver, *loaded, why=True)
     case = loaded[0]
-    given = [n for n in solver.rules.facts if n not in ("drug", "request")
-             and solver._value(case, result["derived_facts"], n) is not None]
+    given = [n for n in solver.rules.case_facts if solver._value(case, result["derived_facts"], n) is not None]
     out = _Out()
     out.line(wrap_block(safe_block(render(result, given, args.plan)), columns()))
     out.flush()
@@ -606,7 +631,7 @@ def cmd_questionnaire(args) -> int:
     result = None
     drug, request, plans = args.drug, args.request, args.plans
     if args.case is not None:
-        loaded = _load_case(args.case, args=args)
+        loaded = _load_case(args.case, args=args, solver=solver)
         if loaded is None:
             return 2
         case = loaded[0]
@@ -614,7 +639,9 @@ def cmd_questionnaire(args) -> int:
         drug, request = drug or case.drug, request or case.request
         plans = plans or (list(case.plans) if case.plans else None)
     out = _Out()
-    out.line(dump_json(questionnaire(solver, drug or "inotuzumab_ozogamicin", request or "initial", plans, result)))
+    declared = solver.rules.declared
+    out.line(dump_json(questionnaire(solver, drug or declared.default_drug, request or declared.default_request,
+                                     plans, result)))
     out.flush()
     return 0
 
@@ -630,8 +657,9 @@ def cmd_diff(args) -> int:
     if args.plan_a == args.plan_b:
         _error("diff needs two different plans")
         return 2
-    drug, request = args.drug or "inotuzumab_ozogamicin", args.request or "initial"
     solver = Solver()
+    declared = solver.rules.declared
+    drug, request = args.drug or declared.default_drug, args.request or declared.default_request
     against = None
     if args.against is not None:
         try:
@@ -688,6 +716,36 @@ def cmd_coverage(args) -> int:
     return 1 if any(p["counts"]["unaccounted"] for p in got["plans"]) else 0
 
 
+def cmd_plan(args) -> int:
+    """`plan new` writes a plan's file from its document; `plan check` says what is not yet right
+    (solver/planfile.py).  Exit 0 when nothing is, 1 with one line per problem, 2 for bad input."""
+    from .engine import RuleBaseError
+    from .planfile import PlanError, check, new_plan
+
+    try:
+        if args.plan_command == "new":
+            path, copied = new_plan(args.id, args.document, args.rules, drug=args.drug, name=args.name,
+                                    force=args.force)
+            out = _Out()
+            out.line(f"wrote {path}" + (f"; the document is now {copied}" if copied else ""))
+            out.line(f"next: turn its not_a_criterion lines into criteria (docs/adding-a-plan.md), then "
+                     f"pa-solver plan check {args.id}" + (f" --rules {args.rules}" if args.rules else ""))
+            out.flush()
+            return 0
+        rep = check([args.id] if args.id else None, args.rules)
+    except (PlanError, RuleBaseError) as err:
+        _error(str(err))
+        return 2
+    out = _Out()
+    for line in rep.summary:
+        out.line(line)
+    for line in rep.problems:
+        out.line(f"problem: {safe(line)}")
+    out.line(f"{len(rep.problems)} problem{'' if len(rep.problems) == 1 else 's'}")
+    out.flush()
+    return 1 if rep.problems else 0
+
+
 def cmd_ui(args) -> int:
     """Start the what-if page: `streamlit run ui/app.py`, extra options passed on
     after ours (so that the last word, and Streamlit takes the last, is theirs).
@@ -723,6 +781,31 @@ def cmd_ui(args) -> int:
     return subprocess.call(argv)
 
 
+# Read from the rule base in use only when a value is checked or --help is shown: every option that
+# takes them has a metavar, since argparse would otherwise list the choices as it builds the parser.
+PLAN_CHOICES, DRUG_CHOICES, REQUEST_CHOICES = Choices("plans"), Choices("drugs"), Choices("requests")
+
+
+def _rules_option(parser) -> None:
+    parser.add_argument("--rules", default=None, metavar="DIR",
+                        help="use the rule base in DIR (a copy of logic/ with other plans, an older checkout's "
+                             "logic/) instead of the installed one; its plans' documents are found in "
+                             "DIR/policies/, DIR/, then among the installed ones")
+
+
+def _rules_in(argv: list[str]) -> Optional[str]:
+    """The value of `--rules DIR` (or `--rules=DIR`) in a command line, before it is parsed: the rule
+    base is chosen before anything reads it (the parser's own choices included)."""
+    for i, a in enumerate(argv):
+        if a == "--":
+            break
+        if a == "--rules" and i + 1 < len(argv):
+            return argv[i + 1]
+        if a.startswith("--rules="):
+            return a.split("=", 1)[1]
+    return None
+
+
 def _streamlit_option(argv: list, name: str) -> Optional[str]:
     """The value the last `--NAME VALUE` or `--NAME=VALUE` of `argv` gives (as
     `streamlit run` reads them), or None."""
@@ -754,7 +837,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 COMMANDS = ("decide", "explain", "batch", "report", "questionnaire", "diff", "coverage", "ui", "serve", "audit",
-            "why")
+            "why", "plan")
 
 
 def build_parser(command: Optional[str] = None) -> argparse.ArgumentParser:
@@ -787,8 +870,6 @@ def build_parser(command: Optional[str] = None) -> argparse.ArgumentParser:
                        help="why lines: per plan its decision, pathway, authorization and rests_on (the smallest set "
                             "of the case's facts, subset-minimal, that fixes the decision whatever the others are), "
                             "rests_on_count and facts_count; no criteria or missing sets")
-        b.add_argument("--rules", default=None, metavar="DIR",
-                       help="decide with the rule base in DIR (e.g. an older checkout's logic/) instead of logic/")
         _engine_options(b)
         _fhir_options(b)
         b.set_defaults(func=cmd_batch)
@@ -810,19 +891,19 @@ def build_parser(command: Optional[str] = None) -> argparse.ArgumentParser:
         _engine_options(r)
         r.set_defaults(func=cmd_report)
     if command in (None, "diff"):
-        plans = ("bcbs_fep", "bcbsnc", "cvs_caremark", "masshealth", "ohsu")
+        plans = PLAN_CHOICES
         f = sub.add_parser("diff", help="where two plans part ways: every minimal profile of facts under which "
                                          "they decide differently")
-        f.add_argument("plan_a", choices=plans, metavar="PLAN_A", help="a plan: " + ", ".join(plans))
+        f.add_argument("plan_a", choices=plans, metavar="PLAN_A", help="a plan: %(choices)s")
         f.add_argument("plan_b", choices=plans, nargs="?", default=None, metavar="PLAN_B",
                        help="the plan to compare it with (or --against DIR)")
         f.add_argument("--against", metavar="DIR", default=None,
                        help="compare PLAN_A with the same plan in another rule-base folder (e.g. an older "
                             "checkout's logic/); today's vocabulary judges both")
-        f.add_argument("--drug", choices=("inotuzumab_ozogamicin", "blinatumomab"), default=None,
-                       help="the drug whose criteria are compared (default inotuzumab_ozogamicin)")
-        f.add_argument("--request", choices=("initial", "continuation"), default=None,
-                       help="an initial request (default) or a continuation")
+        f.add_argument("--drug", choices=DRUG_CHOICES, default=None, metavar="DRUG",
+                       help="the drug whose criteria are compared: %(choices)s (default: the rule base's first)")
+        f.add_argument("--request", choices=REQUEST_CHOICES, default=None, metavar="REQUEST",
+                       help="%(choices)s (default initial)")
         f.add_argument("--json", action="store_true", help="{plans, drug, request, rules_version, differences}")
         f.set_defaults(func=cmd_diff)
     if command in (None, "questionnaire"):
@@ -830,11 +911,10 @@ def build_parser(command: Optional[str] = None) -> argparse.ArgumentParser:
                                                   "plans' criteria test, or, for a case or bundle, only the "
                                                   "unknown facts the plans still need (most-needed first)")
         q.add_argument("case", nargs="?", default=None, help="a case or FHIR bundle (JSON file, or - for stdin)")
-        q.add_argument("--request", choices=("initial", "continuation"), default=None,
-                       help="the questions for an initial request or a continuation (default: the case's "
-                            "request, else initial)")
-        q.add_argument("--plans", nargs="+", choices=("bcbs_fep", "bcbsnc", "cvs_caremark", "masshealth", "ohsu"),
-                       default=None, help="only these plans' questions (default: the case's plans, else every plan)")
+        q.add_argument("--request", choices=REQUEST_CHOICES, default=None, metavar="REQUEST",
+                       help="the questions for this request: %(choices)s (default: the case's request, else initial)")
+        q.add_argument("--plans", nargs="+", choices=PLAN_CHOICES, default=None, metavar="PLAN",
+                       help="only these plans' questions: %(choices)s (default: the case's plans, else every plan)")
         _fhir_options(q)
         q.set_defaults(func=cmd_questionnaire)
     if command in (None, "coverage"):
@@ -867,14 +947,37 @@ def build_parser(command: Optional[str] = None) -> argparse.ArgumentParser:
         w = sub.add_parser("why", help="per plan, what its decision rests on: decision <- pathway <- criterion <- "
                                        "fact = value, in at most 15 lines, and the facts that did not matter")
         w.add_argument("case", help="a case or FHIR bundle (JSON file, or - for stdin)")
-        w.add_argument("--plan", choices=("bcbs_fep", "bcbsnc", "cvs_caremark", "masshealth", "ohsu"), default=None,
-                       help="only this plan (default: every plan the case is decided for)")
+        w.add_argument("--plan", choices=PLAN_CHOICES, default=None, metavar="PLAN",
+                       help="only this plan: %(choices)s (default: every plan the case is decided for)")
         _fhir_options(w)
         w.set_defaults(func=cmd_why)
+    if command in (None, "plan"):
+        pl = sub.add_parser("plan", help="for whoever writes a plan: `plan new` starts its .lp file from its "
+                                         "document, `plan check` says what is not yet right (docs/adding-a-plan.md)")
+        psub = pl.add_subparsers(dest="plan_command", required=True, parser_class=_Parser)
+        pn = psub.add_parser("new", help="write ID.lp: the plan's declarations and every sentence of the "
+                                         "document as a not_a_criterion still to do")
+        pn.add_argument("id", help="the plan id: lower-case letters, digits and _")
+        pn.add_argument("--document", required=True, metavar="FILE",
+                        help="the policy document, as text; copied beside the rules unless it is there")
+        pn.add_argument("--drug", default=None, help="the drug it covers (default: the rule base's default drug)")
+        pn.add_argument("--name", default=None, help="the plan's name (default: the document's first heading)")
+        pn.add_argument("--force", action="store_true", help="write over an existing ID.lp")
+        _rules_option(pn)
+        pn.set_defaults(func=cmd_plan)
+        pc = psub.add_parser("check", help="every criterion quoted from the document, able to be met, broken "
+                                           "and unknown; every pathway able to decide; every fact used; every "
+                                           "sentence accounted for (exit 1: one line per problem)")
+        pc.add_argument("id", nargs="?", default=None, help="one plan (default: every plan, and the facts)")
+        _rules_option(pc)
+        pc.set_defaults(func=cmd_plan)
     if command in (None, "serve", "audit"):
         from .service.cli import add_parsers
 
         add_parsers(sub, _positive)
+    for name, sp in sub.choices.items():
+        if name not in ("serve", "audit", "plan"):  # serve, plan's commands have their own; audit reads a record
+            _rules_option(sp)
     from .loading import HELP
 
     p.epilog = HELP
@@ -886,11 +989,35 @@ def build_parser(command: Optional[str] = None) -> argparse.ArgumentParser:
 
 def main(argv: Optional[list[str]] = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    rules = _rules_in(argv)
+    if rules is None:
+        return _main(argv)
+    # the rule base in use, for this command, its worker processes and its pages; as it was after
+    # (a caller of main() in its own process keeps its own)
+    before = os.environ.get("PA_SOLVER_LOGIC")
+    os.environ["PA_SOLVER_LOGIC"] = os.path.abspath(rules)
+    try:
+        return _main(argv, rules)
+    finally:
+        if before is None:
+            os.environ.pop("PA_SOLVER_LOGIC", None)
+        else:
+            os.environ["PA_SOLVER_LOGIC"] = before
+
+
+def _main(argv: list[str], rules: Optional[str] = None) -> int:
     _exit_on_term()
+    if rules is not None:
+        # --rules DIR is checked before the parser reads its choices (plan ids, drugs) from it
+        if not _guard_loads() or not _check_rules(argparse.Namespace(rules=rules)):
+            return 2
     try:
         args, extra = build_parser(argv[0] if argv and argv[0] in COMMANDS else None).parse_known_args(argv)
     except KeyboardInterrupt:                   # Ctrl-C while the options are read: no traceback
         return 130
+    except RuleBaseError as err:               # the rule base in use, read for a choice (a plan id, a drug)
+        _error(str(err))
+        return 2
     if args.command == "ui":
         args.streamlit_args = extra
     elif extra:

@@ -1,5 +1,6 @@
-"""What the case contract fixes, without a validation library: the plan ids,
-the error a bad case raises, and how an ICD-10 code is written.
+"""What the case contract fixes, without a validation library: the error a bad
+case raises, and how an ICD-10 code is written (plans, drugs and facts are
+the rule base's: solver/declared.py).
 
 `models.py` (pydantic, the reference validation) and `fastcase.py` (the
 one-shot fast path) both take these from here, so they cannot disagree on them.
@@ -10,9 +11,11 @@ from __future__ import annotations
 import re
 from typing import Optional
 
-PLANS: tuple[str, ...] = ("bcbs_fep", "bcbsnc", "cvs_caremark", "masshealth", "ohsu")
-DRUGS: tuple[str, ...] = ("inotuzumab_ozogamicin", "blinatumomab")
-REQUESTS: tuple[str, ...] = ("initial", "continuation")
+# The case's ICD-10 codes: a field CASE.md fixes, not a fact the rules test; they give `diagnosis`
+# through the rule base's icd10_prefix/2.  Plans, drugs and facts are the rule base's
+# (solver/declared.py).
+ICD10_CODES = "icd10_codes"
+ICD10_AFTER = "diagnosis"          # the fact icd10_prefix/2 gives values of: the codes stand after it
 
 ICD10 = re.compile(r"^[A-TV-Z][0-9][0-9AB](\.?[0-9A-TV-Z]{1,4})?$")
 

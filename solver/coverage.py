@@ -55,7 +55,7 @@ import os
 import re
 from typing import Iterable, Optional
 
-from .paths import POLICIES_DIR, logic_dir
+from .paths import POLICIES_DIR, find_document, in_use, logic_dir  # noqa: F401  (find_document: re-exported)
 
 LOGIC_DIR = logic_dir()
 PIECE = " ... "                 # joins the pieces of one criterion's text
@@ -200,7 +200,7 @@ class _Plans:
     title, its criteria's texts (and options' texts, if any) with their
     anchors, its set-aside passages."""
 
-    def __init__(self, logic_dir=LOGIC_DIR):
+    def __init__(self, logic_dir=None):
         from .engine import RuleBase, _text
 
         rb = RuleBase(logic_dir)
@@ -234,8 +234,9 @@ class _Plans:
 _CACHE: dict = {}
 
 
-def _plans(logic_dir=LOGIC_DIR) -> _Plans:
-    key = os.path.abspath(os.fspath(logic_dir))
+def _plans(logic_dir=None) -> _Plans:
+    logic_dir = in_use(logic_dir)
+    key = os.path.abspath(logic_dir)
     if key not in _CACHE:
         _CACHE[key] = _Plans(logic_dir)
     return _CACHE[key]
@@ -257,18 +258,20 @@ def _check(plan: str, rules: _Plans) -> None:
         raise UnknownPlan(f"unknown plan {plan!r}; one of {', '.join(rules.plans)}")
 
 
-def document_path(plan: str, logic_dir=LOGIC_DIR) -> str:
+def document_path(plan: str, logic_dir=None) -> str:
+    """Where the plan's document is (shared/spec/RULES.md): beside the rules in use
+    (DIR/policies/<file>, then DIR/<file>), else among the installed documents."""
     rules = _plans(logic_dir)
     _check(plan, rules)
-    return os.path.join(POLICIES_DIR, rules.file[plan])
+    return find_document(rules.file[plan], in_use(logic_dir))
 
 
-def document_text(plan: str, logic_dir=LOGIC_DIR) -> str:
+def document_text(plan: str, logic_dir=None) -> str:
     """The plan's document as shipped (policies/<file>), newlines as \\n."""
     return _document(plan, logic_dir).text
 
 
-def _document(plan: str, logic_dir=LOGIC_DIR) -> Document:
+def _document(plan: str, logic_dir=None) -> Document:
     path = document_path(plan, logic_dir)
     docs = _documents()
     if path not in docs:
@@ -295,7 +298,7 @@ def _spans(doc: Document, text: str, at: int = 0) -> list[Optional[tuple[int, in
     return out
 
 
-def criterion_spans(plan: str, logic_dir=LOGIC_DIR) -> dict[str, list[Optional[tuple[int, int]]]]:
+def criterion_spans(plan: str, logic_dir=None) -> dict[str, list[Optional[tuple[int, int]]]]:
     """Criterion (or option) id -> its pieces' spans in the markup-free text
     (None for a piece that is not in the document).  A criterion with
     `text_after(C, A)` is looked for after A's text (A's own place found the
@@ -321,7 +324,7 @@ def criterion_spans(plan: str, logic_dir=LOGIC_DIR) -> dict[str, list[Optional[t
     return out
 
 
-def locate(plan: str, criterion_id: str, logic_dir=LOGIC_DIR) -> list[tuple[int, int]]:
+def locate(plan: str, criterion_id: str, logic_dir=None) -> list[tuple[int, int]]:
     """The (start, end) character spans of `document_text(plan)` where the
     criterion's text (each piece) stands; [] for an id the plan does not have."""
     spans = criterion_spans(plan, logic_dir).get(criterion_id, [])
@@ -342,7 +345,7 @@ def set_aside_units(doc: Document, words: str) -> list[int]:
     return out
 
 
-def coverage(plans: Optional[Iterable[str]] = None, logic_dir=LOGIC_DIR) -> dict:
+def coverage(plans: Optional[Iterable[str]] = None, logic_dir=None) -> dict:
     """Per plan, every unit of its document with the criteria that encode it,
     or the reason it is set aside (null for neither: unaccounted)."""
     rules = _plans(logic_dir)

@@ -73,8 +73,11 @@ def _differences(solver, rb: RuleBase, a: str, b: str, drug: str, request: str) 
     return [e for _, e in entries]
 
 
-def diff(solver, plan_a: str, plan_b: str, drug: str = "inotuzumab_ozogamicin", request: str = "initial") -> dict:
-    """The differences of two plans, in the shape of `pa-solver diff --json`."""
+def diff(solver, plan_a: str, plan_b: str, drug: Optional[str] = None, request: Optional[str] = None) -> dict:
+    """The differences of two plans, in the shape of `pa-solver diff --json` (drug and request:
+    default, the rule base's defaults)."""
+    drug = drug or solver.rules.declared.default_drug
+    request = request or solver.rules.declared.default_request
     a, b = sorted((plan_a, plan_b))
     if a == b:
         raise ValueError("diff needs two different plans")
@@ -108,9 +111,11 @@ class Against:
                                   rules=RuleBase(self.diff_rules.logic_dir, extra=self.other.statements))
         return self._solver
 
-    def diff(self, solver, drug: str = "inotuzumab_ozogamicin", request: str = "initial") -> dict:
+    def diff(self, solver, drug: Optional[str] = None, request: Optional[str] = None) -> dict:
         """The differences of today's plan and its other version, in the shape of `diff`:
         the other version is named `<plan>@<label>` (label: the folder's name)."""
+        drug = drug or solver.rules.declared.default_drug
+        request = request or solver.rules.declared.default_request
         old, shown = self.other.plan, self.other.display
         diffs = _differences(solver, self.diff_rules, self.plan, old, drug, request)
         for d in diffs:
@@ -126,7 +131,7 @@ class Against:
         return self.other.original(name)
 
 
-def diff_against(solver, plan: str, other_dir, drug: str = "inotuzumab_ozogamicin", request: str = "initial",
+def diff_against(solver, plan: str, other_dir, drug: Optional[str] = None, request: Optional[str] = None,
                  label: Optional[str] = None) -> dict:
     """`pa-solver diff PLAN --against DIR`: today's PLAN against the same plan in DIR."""
     return Against(solver, plan, other_dir, label).diff(solver, drug, request)

@@ -28,7 +28,6 @@ import clingo
 from clingo import SymbolType
 
 from .blocking import blocking
-from .contract import PLANS
 from .jsontext import dump_text, not_text_at
 from .loading import RuleBaseError      # defined there: the command line catches it without importing clingo
 from .text import safe
@@ -36,9 +35,9 @@ from .text import safe
 if TYPE_CHECKING:                     # the engine takes a models.Case or a fastcase.FastCase
     from .models import Case
     from .results import CaseResult
-from .paths import logic_dir
+from .paths import in_use, logic_dir
 
-LOGIC_DIR = logic_dir()
+LOGIC_DIR = logic_dir()       # the folder at import; a default `None` below means the one in use when called
 
 # Solver options.  domRec with the `#heuristic missing(..) [1,false]` statement
 # enumerates the subset-minimal missing sets; --forget-on-step resets the
@@ -246,7 +245,7 @@ def _resolve(name: str, source: str, line: int) -> str:
     return path
 
 
-def rule_files(logic_dir=LOGIC_DIR) -> list[tuple[str, bytes, bool]]:
+def rule_files(logic_dir=None) -> list[tuple[str, bytes, bool]]:
     """Every file clingo reads for the rule base in a folder, read and checked once (_rule_bytes):
     (path, bytes, whether it is one of the folder's .lp files).  The folder's .lp files come
     first, by name; then the files their #include directives bring in, depth first in the order
@@ -255,7 +254,7 @@ def rule_files(logic_dir=LOGIC_DIR) -> list[tuple[str, bytes, bool]]:
 
     room = loading.LIMITS.rules_bytes
     out: list[tuple[str, bytes, bool]] = []
-    top = _lp_files(logic_dir)
+    top = _lp_files(in_use(logic_dir))
     for path in top:
         out.append((path, _rule_bytes(path, room), True))
         room -= len(out[-1][1])
@@ -283,7 +282,7 @@ def rule_files(logic_dir=LOGIC_DIR) -> list[tuple[str, bytes, bool]]:
     return out
 
 
-def _version(files: list[tuple[str, bytes, bool]]) -> str:
+def version_of(files: list[tuple[str, bytes, bool]]) -> str:
     h = hashlib.sha256()
     for path, text, own in files:
         # a folder's own file by its name (the hash of a folder without includes is as it was);
@@ -292,10 +291,13 @@ def _version(files: list[tuple[str, bytes, bool]]) -> str:
     return h.hexdigest()[:16]
 
 
-def rules_version(logic_dir=LOGIC_DIR) -> str:
+lp_files = _lp_files        # public: solver/declared.py reads the same files
+
+
+def rules_version(logic_dir=None) -> str:
     """The hash of every byte clingo reads for a rule-base folder: its .lp files and what they
     #include (RuleBaseError for a file that is not a rule file: see rule_files)."""
-    return _version(rule_files(logic_dir))
+    return version_of(rule_files(logic_dir))
 
 
 def _text(sym: clingo.Symbol) -> Optional[str]:
@@ -396,18 +398,18 @@ class FactDomain:
 class RuleBase:
     """The grounded rule base and its static data."""
 
-    def __init__(self, logic_dir=LOGIC_DIR, part: str = "decide", extra: Sequence = ()):
+    def __init__(self, logic_dir=None, part: str = "decide", extra: Sequence = ()):
         """Ground `base` and one show part of logic/show.lp: `decide` or `explain`.
         `extra`: parsed statements added beside the files (solver/against.py:
         another version of one plan, renamed); its plans need not be the
         contract's."""
-        self.logic_dir = os.fspath(logic_dir)
+        self.logic_dir = in_use(logic_dir)
         self.extra = bool(extra)
         self.part = part
         if not os.path.isdir(self.logic_dir):
             raise RuleBaseError(f"{self.logic_dir}: not a folder")
         read = rule_files(self.logic_dir)      # reads and checks every file (no #script, UTF-8, size)
-        self.version = _version(read)
+        self.version = version_of(read)
         files = [path for path, _, own in read if own]
         if not files:
             raise RuleBaseError(f"no .lp files in {self.logic_dir}")
@@ -441,12 +443,10 @@ class RuleBase:
                 yield atom.symbol.arguments
 
     def _read_static(self) -> None:
-        self._check_declarations()
-        errors = sorted(f"{_text(m)}: {n}" for m, n in self._facts("error", 2))
-        if errors:
-            more = f" (and {len(errors) - SAY_ERRORS} more)" if len(errors) > SAY_ERRORS else ""
-            raise RuleBaseError(f"the rule base in {self.logic_dir} fails its checks: "
-                                + "; ".join(errors[:SAY_ERRORS]) + more)
+        from .declared import Declared, check
+
+        check(self.ctl, self.logic_dir)     # declarations, error/2 (each with its files), every plan's document
+        self.declared = Declared.read(self.ctl)     # plans, drugs, facts: what the case models are built from
         self.plans = {p.name: _text(n) for p, n in self._facts("plan", 2)}
         self.documents = {
             p.name: {"document": _text(t), "id": _text(i), "date": _text(d), "source": _text(s)}
@@ -545,9 +545,8 @@ class RuleBase:
             if kind in ("need", "new", "dset"):
                 self.shown[sym] = (kind, f, self.facts[f].values.index(d))
         self.shown_by_handle = {sym._rep: v for sym, v in self.shown.items()}
-        if (not set(PLANS) <= set(self.plans)) if self.extra else set(self.plans) != set(PLANS):
-            raise RuleBaseError(f"the rule base in {self.logic_dir}: plans {sorted(self.plans)} differ from the "
-                                f"contract's {list(PLANS)}")
+        if not self.plans:
+            raise RuleBaseError(f"the rule base in {self.logic_dir} declares no plan (plan/2)")
         # Externals start false; release them so that assumptions decide them.  These are all
         # of vocabulary.lp's #external declarations (val/2, asked/1, search_off, limit/1);
         # tests/test_solver_core.py checks that no other atom is external.
@@ -561,51 +560,6 @@ class RuleBase:
             raise RuleBaseError(f"the rule base in {self.logic_dir} has no atom {atom}: vocabulary.lp declares it "
                                 f"#external (is it the project's?)")
         return got.literal
-
-    def _check_declarations(self) -> None:
-        """RULES.md's bad rule bases the ground program shows and error/2 cannot: a fact declared
-        twice differently, two plans with one id (two names or two documents), and the facts every
-        case carries (drug, request) undeclared.  Each named with the files that declare it."""
-        kinds: dict[str, set] = {}
-        for f, k in self._facts("fact", 2):
-            kinds.setdefault(f.name if f.type == SymbolType.Function else str(f), set()).add(str(k))
-        for name in ("drug", "request"):
-            if name not in kinds:
-                raise RuleBaseError(f"the rule base in {self.logic_dir} does not declare the fact {name} "
-                                    f"(fact({name}, enum), in facts.lp)")
-        for name, got in sorted(kinds.items()):
-            if len(got) > 1:
-                raise RuleBaseError(f"the rule base in {self.logic_dir}: fact {name} is declared twice differently "
-                                    f"({', '.join(sorted(got))}): "
-                                    + self._declared_in("fact", 2, name))
-        for pred, arity in (("plan", 2), ("policy_document", 5)):
-            seen: dict[str, int] = {}
-            for args in self._facts(pred, arity):
-                seen[str(args[0])] = seen.get(str(args[0]), 0) + 1
-            for plan, n in sorted(seen.items()):
-                if n > 1:
-                    raise RuleBaseError(f"the rule base in {self.logic_dir}: two plans with the id {plan} "
-                                        f"({pred}/{arity} twice): "
-                                        + self._declared_in(pred, arity, plan))
-
-    def _declared_in(self, pred: str, arity: int, first: str) -> str:
-        """Where `pred(first, ...)` is declared: each rule file grounded alone (an error's path,
-        so its cost does not matter), as `file: atom` joined by '; '."""
-        out = []
-        for path in _lp_files(self.logic_dir):
-            ctl = clingo.Control(["--warn=none"], logger=lambda code, msg: None)
-            try:
-                from .loading import loading
-
-                with loading(self.logic_dir):
-                    ctl.load(path)
-                    ctl.ground([("base", [])])
-            except RuntimeError:
-                continue
-            for atom in ctl.symbolic_atoms.by_signature(pred, arity):
-                if str(atom.symbol.arguments[0]) == first:
-                    out.append(f"{os.path.basename(path)}: {atom.symbol}")
-        return "; ".join(out) or "(in rules, not as facts)"
 
     def _read_tests(self) -> None:
         """What `because` reads: each criterion's options (branch/2), each option's tests (test/2)
@@ -736,10 +690,11 @@ def derive_diagnosis(case: Case, icd10: list[tuple[str, str]]) -> Optional[str]:
 class Solver:
     """Decides cases against one grounding of the rule base (reused per case)."""
 
-    def __init__(self, logic_dir=LOGIC_DIR, rules: Optional[RuleBase] = None):
+    def __init__(self, logic_dir=None, rules: Optional[RuleBase] = None):
         """`rules`: a rule base grounded elsewhere (diff --against decides with
-        today's plans and another version of one of them)."""
-        self.logic_dir = logic_dir
+        today's plans and another version of one of them).  `logic_dir`: default, the
+        rule base in use (`--rules`, PA_SOLVER_LOGIC, else logic/)."""
+        self.logic_dir = rules.logic_dir if rules is not None and logic_dir is None else in_use(logic_dir)
         self.rules = rules or RuleBase(logic_dir)
         self._explainer: Optional[RuleBase] = None
         self._rester: Optional[RuleBase] = None
@@ -1192,7 +1147,7 @@ class SharedSolver:
     """One Solver for many threads (a web server's sessions): a clingo Control
     is not thread-safe, so solves take turns; a solve takes milliseconds."""
 
-    def __init__(self, logic_dir=LOGIC_DIR):
+    def __init__(self, logic_dir=None):
         self.solver = Solver(logic_dir)
         self.rules = self.solver.rules
         self._lock = threading.Lock()

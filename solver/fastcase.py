@@ -2,8 +2,9 @@
 
 A one-shot `pa-solver decide` spent more time importing pydantic (about 120
 ms, see bench/bench_startup.py) than reading, grounding and solving together.
-msgspec imports in a few milliseconds.  The structs below mirror
-`models.Facts` and `models.Case` field for field (a test compares them), and
+msgspec imports in a few milliseconds.  The structs, built from the rule
+base's declarations as the pydantic models are, mirror `models.Facts` and
+`models.Case` field for field (a test compares them), and
 are *narrower*: whatever they accept, pydantic accepts, with the same values
 (a property test checks that on random cases).  Whatever they refuse, or
 anything they are unsure of (a code not already in upper case, a duplicate
@@ -12,6 +13,7 @@ the field.  So the fast path changes how fast a valid case is read, never
 what is accepted, refused, or said.
 
     fast = fastcase.parse(obj)          # a FastCase, or None: use models.parse_case(obj)
+    fast = fastcase.parse(obj, fastcase.types(declared))     # another rule base's
 """
 
 from __future__ import annotations
@@ -22,92 +24,104 @@ from typing import Annotated, Literal, Optional
 import msgspec
 from msgspec import Meta
 
-from .contract import icd10
+from .contract import ICD10_AFTER, ICD10_CODES, icd10
 from .jsontext import not_text_at
 
-Age = Annotated[float, Meta(ge=0, le=130)]
-Weight = Annotated[float, Meta(gt=0, le=500)]
-Height = Annotated[float, Meta(gt=0, le=300)]
-Cycles = Annotated[int, Meta(ge=1, le=20)]
-Count = Annotated[int, Meta(ge=0)]
-Received = Annotated[int, Meta(ge=0, le=20)]
-Months = Annotated[float, Meta(ge=0)]
+
+def _one_of(values: tuple):
+    return Literal[values] if values else Literal[""]
 
 
-class FastFacts(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
-    """models.Facts, field for field."""
-
-    age_years: Optional[Age] = None
-    weight_kg: Optional[Weight] = None
-    height_cm: Optional[Height] = None
-    diagnosis: Optional[Literal["all", "lymphoblastic_lymphoma", "other_cancer", "non_cancer"]] = None
-    icd10_codes: Optional[list[str]] = None
-    b_cell_precursor: Optional[bool] = None
-    cd22_positive: Optional[bool] = None
-    ph_status: Optional[Literal["positive", "negative"]] = None
-    disease_setting: Optional[Literal["frontline_induction", "frontline_consolidation", "relapsed_refractory"]] = None
-    nccn_category: Optional[Literal["1", "2A", "2B", "3", "none"]] = None
-    regimen: Optional[
-        Literal["single_agent", "mini_hyper_cvd", "mini_hyper_cvd_blinatumomab", "tki_combination", "other_combination"]
-    ] = None
-    with_rituximab: Optional[bool] = None
-    planned_cycles: Optional[Cycles] = None
-    units_per_21_days: Optional[Count] = None
-    dose_within_label: Optional[bool] = None
-    baseline_ecg_normal: Optional[bool] = None
-    ecg_monitoring_planned: Optional[bool] = None
-    substantial_comorbidities: Optional[bool] = None
-    prior_inotuzumab: Optional[bool] = None
-    tki_failure: Optional[bool] = None
-    prior_systemic_therapies: Optional[Count] = None
-    complete_remission_after_initial: Optional[bool] = None
-    cycles_received: Optional[Received] = None
-    unacceptable_toxicity: Optional[bool] = None
-    disease_progression: Optional[bool] = None
-    prescriber_specialty: Optional[Literal["oncology", "hematology", "other"]] = None
-    months_since_initial_authorization: Optional[Months] = None
-    new_to_plan_on_treatment: Optional[bool] = None
-    supplied_by_samples_or_pap: Optional[bool] = None
+def _fact_type(fd):
+    """The msgspec type of one declared fact: models._fact_type's, constraint for constraint."""
+    if fd.kind == "bool":
+        return Optional[bool]
+    if fd.kind == "enum":
+        return Optional[_one_of(fd.values)]
+    bounds: dict = {}
+    if fd.low is not None:
+        bounds["gt" if fd.low_open else "ge"] = fd.low
+    if fd.high is not None:
+        bounds["le"] = fd.high
+    inner = int if fd.kind == "integer" else float
+    return Optional[Annotated[inner, Meta(**bounds)]] if bounds else Optional[inner]
 
 
-class FastCase(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
-    """models.Case, field for field."""
+class FastTypes:
+    """The msgspec structs of one rule base's case, field for field its pydantic models
+    (solver/models.py; a test compares them), built once per rule base."""
 
-    case_id: Optional[str] = None
-    drug: Literal["inotuzumab_ozogamicin", "blinatumomab"] = "inotuzumab_ozogamicin"
-    request: Literal["initial", "continuation"] = "initial"
-    plans: Optional[list[Literal["bcbs_fep", "bcbsnc", "cvs_caremark", "masshealth", "ohsu"]]] = None
-    facts: FastFacts = msgspec.field(default_factory=FastFacts)
+    def __init__(self, d):
+        fields = []
+        for name in d.case_facts:
+            fields.append((name, _fact_type(d.facts[name]), None))
+            if name == ICD10_AFTER:
+                fields.append((ICD10_CODES, Optional[list[str]], None))
+        if all(f[0] != ICD10_CODES for f in fields):
+            fields.append((ICD10_CODES, Optional[list[str]], None))
+        self.FastFacts = msgspec.defstruct("FastFacts", fields, forbid_unknown_fields=True, frozen=True,
+                                           module=__name__)
+        self.FastCase = msgspec.defstruct("FastCase", [
+            ("case_id", Optional[str], None),
+            ("drug", _one_of(tuple(d.drugs)), d.default_drug),
+            ("request", _one_of(d.requests), d.default_request),
+            ("plans", Optional[list[_one_of(tuple(d.plans))]], None),
+            ("facts", self.FastFacts, msgspec.field(default_factory=self.FastFacts)),
+        ], forbid_unknown_fields=True, frozen=True, module=__name__)
+        self.floats = tuple(n for n in d.case_facts if d.facts[n].kind == "number")
 
 
-_FLOATS = ("age_years", "weight_kg", "height_cm", "months_since_initial_authorization")
+_TYPES: dict = {}
 
 
-def parse(obj) -> Optional[FastCase]:
+def types(d=None) -> FastTypes:
+    """The fast path's structs for the rule base `d` declares (default: the rule base in use)."""
+    if d is None:
+        from . import declared
+
+        d = declared.of()
+    key = d.key()
+    t = _TYPES.get(key)
+    if t is None:
+        t = _TYPES[key] = FastTypes(d)
+    return t
+
+
+def __getattr__(name: str):
+    """`fastcase.FastCase` and `fastcase.FastFacts`: the rule base in use's."""
+    if name in ("FastCase", "FastFacts"):
+        return getattr(types(), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def parse(obj, fast_types: Optional[FastTypes] = None):
     """The case in a decoded JSON object when it is plainly valid, with the
-    values pydantic would give it; None when pydantic must decide."""
+    values pydantic would give it; None when pydantic must decide.
+    `fast_types`: the rule base's structs (default: the rule base in use)."""
     if type(obj) is not dict:
         return None
+    t = fast_types or types()
     try:
-        case = msgspec.convert(obj, FastCase, strict=True)
+        case = msgspec.convert(obj, t.FastCase, strict=True)
     except (msgspec.ValidationError, TypeError, ValueError, RecursionError):
         return None
     if case.case_id is not None and not_text_at(case.case_id) is not None:
         return None                        # a lone surrogate is no text: pydantic names it
     facts = case.facts
-    for name in _FLOATS:                   # pydantic refuses infinity and NaN everywhere
+    for name in t.floats:                   # pydantic refuses infinity and NaN everywhere
         v = getattr(facts, name)
         if v is not None and not math.isfinite(v):
             return None
     changes: dict = {}
-    if facts.icd10_codes is not None:
+    given = getattr(facts, ICD10_CODES)
+    if given is not None:
         codes = []
-        for code in facts.icd10_codes:
+        for code in given:
             norm = icd10(code)
             if norm is None:
                 return None
             codes.append(norm)
-        changes["facts"] = msgspec.structs.replace(facts, icd10_codes=codes)
+        changes["facts"] = msgspec.structs.replace(facts, **{ICD10_CODES: codes})
     if case.plans is not None:
         if len(set(case.plans)) != len(case.plans):
             return None

@@ -1,6 +1,7 @@
 """A decoded input (a CASE.md case or a FHIR Bundle) as the case to decide.
 
     case, fhir = case_from(obj, as_of=None, drug=None)
+    case, fhir = case_from(obj, declared=solver)        # read against that solver's rule base
 
 A case is read by the fast path when it is plainly valid, else by pydantic
 (solver/fastcase.py); a FHIR resource (an object with `resourceType`) by
@@ -15,20 +16,24 @@ import datetime as dt
 from typing import Any, Optional
 
 
-def case_from(obj: Any, as_of: Optional[dt.date] = None, drug: Optional[str] = None):
+def case_from(obj: Any, as_of: Optional[dt.date] = None, drug: Optional[str] = None, declared=None):
+    """`declared`: the rule base's declarations the case is read against (a `Declared`, or a
+    Solver or RuleBase that has them); default, the rule base in use."""
     from . import fastcase
 
+    if declared is not None and not hasattr(declared, "facts"):
+        declared = getattr(declared, "rules", declared).declared
     fhir = None
     if isinstance(obj, dict) and "resourceType" in obj:
         from .fhir import read_bundle
 
-        fhir = read_bundle(obj, as_of=as_of, drug=drug)
+        fhir = read_bundle(obj, as_of=as_of, drug=drug, declared=declared)
         obj = fhir.case
-    case = fastcase.parse(obj)
+    case = fastcase.parse(obj, fastcase.types(declared))
     if case is None:
-        from .models import parse_case
+        from .models import parse_case, types
 
-        case = parse_case(obj)
+        case = parse_case(obj, types(declared))
     return case, fhir
 
 

@@ -1,9 +1,12 @@
-"""Typed models of the case contract (shared/spec/CASE.md, version 1).
+"""Typed models of the case contract (shared/spec/CASE.md), built from the rule base.
 
 `Case` and `Facts` validate input: unknown keys, wrong types, out-of-range
 numbers, NaN and unknown enum values are rejected, and `CaseError` names the
-field.  The result models are what the solver returns and what `--json`
-prints.
+field.  Their fields are the facts the rule base declares (logic/facts.lp and
+any plan file: kind, values, range; solver/declared.py), so a fact added there
+is a field here with no code changed.  `models.Case` is the rule base in use;
+`models.types(declared)` gives another's.  The result models are what the
+solver returns and what `--json` prints.
 """
 
 from __future__ import annotations
@@ -11,14 +14,10 @@ from __future__ import annotations
 import math
 from typing import Literal, Optional
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, field_validator
 
-from .contract import ICD10, PLANS, CaseError, icd10  # noqa: F401  (PLANS, ICD10, CaseError: re-exported)
+from .contract import ICD10, ICD10_AFTER, ICD10_CODES, CaseError, icd10  # noqa: F401  (ICD10, CaseError: re-exported)
 from .jsontext import not_text_at
-
-Drug = Literal["inotuzumab_ozogamicin", "blinatumomab"]
-Request = Literal["initial", "continuation"]
-PlanId = Literal["bcbs_fep", "bcbsnc", "cvs_caremark", "masshealth", "ohsu"]
 
 Decision = Literal["approved", "case_review", "needs_info", "denied", "no_policy"]
 
@@ -28,50 +27,15 @@ _STRICT = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False, frozen=Tr
 Number = float
 
 
-class Facts(BaseModel):
-    """Every fact of CASE.md; absent or null means unknown."""
+def _one_of(values: tuple):
+    return Literal[values] if values else Literal[""]      # Literal[()] is no type; an empty domain takes nothing
+
+
+class _FactsBase(BaseModel):
+    """Every declared fact of the rule base, and the case's ICD-10 codes; absent or null means unknown."""
 
     model_config = _STRICT
 
-    # patient
-    age_years: Optional[Number] = Field(None, ge=0, le=130, description="age at the request")
-    weight_kg: Optional[Number] = Field(None, gt=0, le=500, description="body weight")
-    height_cm: Optional[Number] = Field(None, gt=0, le=300, description="height")
-    # diagnosis and disease
-    diagnosis: Optional[Literal["all", "lymphoblastic_lymphoma", "other_cancer", "non_cancer"]] = None
-    icd10_codes: Optional[list[str]] = Field(None, description="ICD-10 diagnosis codes")
-    b_cell_precursor: Optional[bool] = None
-    cd22_positive: Optional[bool] = None
-    ph_status: Optional[Literal["positive", "negative"]] = None
-    disease_setting: Optional[Literal["frontline_induction", "frontline_consolidation", "relapsed_refractory"]] = None
-    nccn_category: Optional[Literal["1", "2A", "2B", "3", "none"]] = None
-    # regimen and dosing
-    regimen: Optional[
-        Literal["single_agent", "mini_hyper_cvd", "mini_hyper_cvd_blinatumomab", "tki_combination", "other_combination"]
-    ] = None
-    with_rituximab: Optional[bool] = None
-    planned_cycles: Optional[int] = Field(None, ge=1, le=20)
-    units_per_21_days: Optional[int] = Field(None, ge=0)
-    dose_within_label: Optional[bool] = None
-    baseline_ecg_normal: Optional[bool] = None
-    ecg_monitoring_planned: Optional[bool] = None
-    # history
-    substantial_comorbidities: Optional[bool] = None
-    prior_inotuzumab: Optional[bool] = None
-    tki_failure: Optional[bool] = None
-    prior_systemic_therapies: Optional[int] = Field(None, ge=0)
-    complete_remission_after_initial: Optional[bool] = None
-    cycles_received: Optional[int] = Field(None, ge=0, le=20)
-    unacceptable_toxicity: Optional[bool] = None
-    disease_progression: Optional[bool] = None
-    # administrative
-    prescriber_specialty: Optional[Literal["oncology", "hematology", "other"]] = None
-    months_since_initial_authorization: Optional[Number] = Field(None, ge=0)
-    new_to_plan_on_treatment: Optional[bool] = None
-    supplied_by_samples_or_pap: Optional[bool] = None
-
-    @field_validator("planned_cycles", "units_per_21_days", "prior_systemic_therapies", "cycles_received",
-                     mode="before")
     @classmethod
     def _whole(cls, v):
         # JSON has one kind of number: 4.0 is the integer 4 (JSON Schema says so too); 3.5 is refused
@@ -79,7 +43,7 @@ class Facts(BaseModel):
             return int(v)
         return v
 
-    @field_validator("icd10_codes")
+    @field_validator(ICD10_CODES, check_fields=False)
     @classmethod
     def _codes(cls, codes):
         if codes is None:
@@ -93,16 +57,10 @@ class Facts(BaseModel):
         return out
 
 
-class Case(BaseModel):
+class _CaseBase(BaseModel):
     model_config = _STRICT
 
-    case_id: Optional[str] = None
-    drug: Drug = "inotuzumab_ozogamicin"
-    request: Request = "initial"
-    plans: Optional[list[PlanId]] = None
-    facts: Facts = Facts()
-
-    @field_validator("case_id")
+    @field_validator("case_id", check_fields=False)
     @classmethod
     def _case_id(cls, case_id):
         # JSON input cannot carry a lone UTF-16 surrogate (solver/jsontext.py refuses it); a dict
@@ -112,7 +70,7 @@ class Case(BaseModel):
             raise ValueError(f"not text: a lone UTF-16 surrogate at {at}")
         return case_id
 
-    @field_validator("plans")
+    @field_validator("plans", check_fields=False)
     @classmethod
     def _plans(cls, plans):
         if plans is None:
@@ -120,6 +78,76 @@ class Case(BaseModel):
         if len(set(plans)) != len(plans):
             raise ValueError("a plan is listed twice")
         return sorted(plans)
+
+
+def _fact_type(fd):
+    """The pydantic annotation and Field of one declared fact (solver/declared.py)."""
+    if fd.kind == "bool":
+        return Optional[bool], Field(None, description=fd.help or None)
+    if fd.kind == "enum":
+        return Optional[_one_of(fd.values)], Field(None, description=fd.help or None)
+    bounds: dict = {}
+    if fd.low is not None:
+        bounds["gt" if fd.low_open else "ge"] = fd.low
+    if fd.high is not None:
+        bounds["le"] = fd.high
+    inner = int if fd.kind == "integer" else Number
+    return Optional[inner], Field(None, description=fd.help or None, **bounds)
+
+
+class CaseTypes:
+    """The pydantic models of one rule base's case (`Facts`, `Case`) and its lists of ids.
+
+        t = models.types(declared)      # cached by what the declarations fix
+        case = t.parse_case(obj)        # a Case, or CaseError naming the field
+    """
+
+    def __init__(self, d):
+        self.declared = d
+        self.plans: tuple[str, ...] = tuple(d.plans)
+        self.drugs: tuple[str, ...] = tuple(d.drugs)
+        self.requests: tuple[str, ...] = d.requests
+        fields: dict = {}
+        for name in d.case_facts:
+            fields[name] = _fact_type(d.facts[name])
+            if name == ICD10_AFTER:
+                fields[ICD10_CODES] = (Optional[list[str]], Field(None, description="ICD-10 diagnosis codes"))
+        if ICD10_CODES not in fields:
+            fields[ICD10_CODES] = (Optional[list[str]], Field(None, description="ICD-10 diagnosis codes"))
+        self.integers = tuple(n for n in d.case_facts if d.facts[n].kind == "integer")
+        self.numbers = tuple(n for n in d.case_facts if d.facts[n].kind == "number")
+        validators = {}
+        if self.integers:
+            validators["_whole_numbers"] = field_validator(*self.integers, mode="before")(_FactsBase._whole.__func__)
+        self.Facts = create_model("Facts", __base__=_FactsBase, __module__=__name__, __validators__=validators,
+                                  **fields)
+        self.Case = create_model(
+            "Case", __base__=_CaseBase, __module__=__name__,
+            case_id=(Optional[str], None),
+            drug=(_one_of(self.drugs), d.default_drug),
+            request=(_one_of(self.requests), d.default_request),
+            plans=(Optional[list[_one_of(self.plans)]], None),
+            facts=(self.Facts, self.Facts()),
+        )
+
+    def parse_case(self, data):
+        return parse_case(data, self)
+
+
+_TYPES: dict = {}
+
+
+def types(d=None) -> CaseTypes:
+    """The case models of the rule base `d` declares (default: the rule base in use)."""
+    if d is None:
+        from . import declared
+
+        d = declared.of()
+    key = d.key()
+    t = _TYPES.get(key)
+    if t is None:
+        t = _TYPES[key] = CaseTypes(d)
+    return t
 
 
 def _loc(loc) -> str:
@@ -143,8 +171,10 @@ def format_validation_error(err: ValidationError) -> str:
     return "; ".join(dict.fromkeys(msgs))
 
 
-def parse_case(data) -> Case:
-    """Validate a decoded JSON object (dict) or a JSON text into a `Case`."""
+def parse_case(data, case_types: Optional[CaseTypes] = None):
+    """Validate a decoded JSON object (dict) or a JSON text into a `Case` of the rule base
+    `case_types` was built from (default: the rule base in use)."""
+    Case = (case_types or types()).Case
     case_id = None
     try:
         if isinstance(data, (str, bytes, bytearray, memoryview)):
@@ -186,7 +216,14 @@ _RESULTS = ("Authorization", "CriterionResult", "PathwayResult", "MissingFact", 
             "ChangedFact", "Change", "PlanResult", "CaseResult")
 
 
+_DEFAULT = {"Facts": "Facts", "Case": "Case", "PLANS": "plans", "DRUGS": "drugs", "REQUESTS": "requests"}
+
+
 def __getattr__(name: str):
+    """The default rule base's models (`models.Case`, `models.Facts`, `models.PLANS`), built when first
+    asked for, and the result models."""
+    if name in _DEFAULT:
+        return getattr(types(), _DEFAULT[name])
     if name in _RESULTS:
         from . import results
 

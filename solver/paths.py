@@ -34,7 +34,25 @@ def logic_dir() -> str:
     return os.environ.get("PA_SOLVER_LOGIC") or data_dir("logic")
 
 
+def in_use(folder=None) -> str:
+    """`folder` as a string, or when None the rule-base folder in use now (`--rules DIR` sets
+    PA_SOLVER_LOGIC for the whole command, its worker processes and pages included)."""
+    return os.fspath(folder) if folder is not None else logic_dir()
+
+
 POLICIES_DIR = data_dir("policies")
+
+
+def find_document(name: str, folder=None) -> str:
+    """Where a plan's document (policy_document/5's file) is for the rules in `folder`
+    (shared/spec/RULES.md): DIR/policies/<file>, then DIR/<file>, then among the installed
+    documents; the installed place when it is nowhere (opening it then says so)."""
+    folder = in_use(folder)
+    for place in (os.path.join(folder, "policies", name), os.path.join(folder, name),
+                  os.path.join(POLICIES_DIR, name)):
+        if os.path.isfile(place):
+            return place
+    return os.path.join(POLICIES_DIR, name)
 
 
 def __getattr__(name: str):

@@ -78,7 +78,7 @@ from .inputs import case_from
 from .jsontext import BOM, NotJSON
 from .jsontext import loads as read_json
 from .jsontext import same_members
-from .models import PLANS, CaseError
+from .contract import CaseError
 from .text import OUT_ERRORS
 from .text import condition
 
@@ -91,8 +91,14 @@ STATUSES = ("met", "not_met", "unknown")
 BLOCKING_RULE = RULE
 KIND_LIMIT = 120             # characters of an error kind (the field at fault)
 
-_PLAN = frozenset(PLANS)
 _DECISION = frozenset(DECISIONS)
+
+
+def _plans() -> dict:
+    """The plans of the rule base in use (`--rules`): a result line naming another is refused."""
+    from .declared import of
+
+    return of().plans
 _BOUND = (int, float, type(None))              # a range's ends (bool is not one)
 _ERROR_LINE = frozenset(("case_id", "error", "line"))   # what batch writes for a line it could not decide
 _BAD = (KeyError, TypeError, ValueError, AttributeError, IndexError)   # a line of the wrong shape
@@ -217,7 +223,7 @@ def _gather(results: Iterable[dict], lists: dict) -> tuple[int, int]:
             plan = r["plan"]
             mine = lists.get(plan)
             if mine is None:
-                if plan not in _PLAN:
+                if plan not in _plans():
                     raise ValueError("plan")
                 mine = lists[plan] = ([], [], [], [], [])
             dec = r["decision"]
@@ -359,7 +365,7 @@ def _check(result: Any) -> None:
         p = f"results[{i}]"
         if type(r) is not dict:
             raise _Fault(f"{p}: must be an object, not {_what(r)}")
-        _one_of(_field(r, "plan", p), PLANS, f"{p}.plan")
+        _one_of(_field(r, "plan", p), tuple(_plans()), f"{p}.plan")
         dec = _field(r, "decision", p)
         _one_of(dec, DECISIONS, f"{p}.decision")
         pws = _field(r, "pathways", p, list)
@@ -674,7 +680,8 @@ def render(t: Tally, top: int = 8) -> str:
     lines = [f"{t.cases} cases ({t.explained} with changes searched), {sum(t.errors.values())} could not be read"]
     for kind, n in sorted(t.errors.items()):
         lines.append(f"  error {kind}: {n}")
-    for plan_id in sorted(data["plans"], key=lambda p: PLANS.index(p) if p in PLANS else 99):
+    order = list(_plans())
+    for plan_id in sorted(data["plans"], key=lambda p: (order.index(p) if p in order else len(order), p)):
         p = data["plans"][plan_id]
         total = sum(p["decisions"].values())
         lines.append("")

@@ -8,9 +8,10 @@ from __future__ import annotations
 import datetime as dt
 from typing import Optional
 
+from solver import declared
 from solver.fhir import codes
 
-HCPCS_FOR = {drug: code for (system, code), drug in codes.DRUG_CODES.items() if system == codes.HCPCS}
+HCPCS_FOR = {drug: code for (system, code), drug in declared.of().drug_codes.items() if system == codes.HCPCS}
 
 
 def birth_date(age: float, on: dt.date) -> dt.date:

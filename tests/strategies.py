@@ -21,10 +21,12 @@ import typing
 from annotated_types import Ge, Gt, Le, Lt
 from hypothesis import strategies as st
 
-from solver.models import PLANS, Facts
+from solver import declared
+from solver.models import Facts
 
-DRUGS = ("inotuzumab_ozogamicin", "blinatumomab")
-REQUESTS = ("initial", "continuation")
+PLANS = tuple(declared.of().plans)
+DRUGS = tuple(declared.of().drugs)
+REQUESTS = declared.of().requests
 
 # Values at and around the bounds the rules use (vocabulary.lp cuts numbers at
 # exactly these), drawn most of the time; arbitrary in-range values otherwise.

@@ -17,8 +17,10 @@ from pathlib import Path
 import pytest
 
 from solver import coverage as cov
-from solver.contract import PLANS
+from solver.declared import of as _declared
 from solver.engine import Solver
+
+PLANS = tuple(_declared().plans)
 
 ROOT = Path(__file__).resolve().parent.parent
 CASE_MD = ROOT.parent / "shared" / "spec" / "CASE.md"

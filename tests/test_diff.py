@@ -14,10 +14,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from solver.contract import PLANS
+from solver.declared import of as _declared
 from solver.diff import diff
 from solver.engine import Solver
 from solver.inputs import case_from
+
+PLANS = tuple(_declared().plans)
 
 ROOT = Path(__file__).resolve().parent.parent
 SOLVER = Solver()

@@ -13,10 +13,12 @@ from pathlib import Path
 
 import pytest
 
-from solver.contract import PLANS
+from solver.declared import of as _declared
 from solver.diff import Against
 from solver.engine import RuleBaseError, Solver
 from solver.inputs import case_from
+
+PLANS = tuple(_declared().plans)
 
 ROOT = Path(__file__).resolve().parent.parent
 TODAY = Solver()

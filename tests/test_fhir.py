@@ -21,6 +21,7 @@ from solver.fhir import FhirError, read_bundle
 from solver.inputs import case_from, result_for
 from solver.models import parse_case
 from strategies import cases
+from solver import declared
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = sorted((ROOT / "tests" / "fhir" / "examples").glob("*.json"))
@@ -351,7 +352,7 @@ def test_the_bundled_pas_example_is_decided_with_its_sources():
     res = subprocess.run([sys.executable, "-m", "solver.cli", "decide", str(path)], capture_output=True, text=True,
                          cwd=ROOT, timeout=120)
     assert res.returncode == 0
-    for plan in ("bcbs_fep", "bcbsnc", "cvs_caremark", "masshealth", "ohsu"):
+    for plan in declared.of().plans:
         assert f"{plan}: APPROVED" in res.stdout
     assert "age_years = 52  <- Patient/pat1 birthDate" in res.stdout
     got = read_bundle(json.loads(path.read_text()))

@@ -19,6 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from test_service import Server
+from solver import declared
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = json.loads((ROOT / "examples" / "crd" / "order_sign_besponsa.json").read_text())
@@ -150,7 +151,7 @@ def test_which_plan_comes_from_the_coverage(server):
     bare = copy.deepcopy(EXAMPLE)
     del bare["prefetch"]["coverage"]
     got = hook(server, bare)
-    assert len(coverage_info(got)) == 5
+    assert len(coverage_info(got)) == len(declared.of().plans)
     assert all("no Coverage in the request" in i["coverage"]["display"] for i in coverage_info(got))
 
 
@@ -243,7 +244,7 @@ def needed_value(missing_facts: dict):
 
 @pytest.mark.parametrize("drug, req", [("inotuzumab_ozogamicin", "initial"), ("inotuzumab_ozogamicin", "continuation"),
                                            ("blinatumomab", "initial")])
-@pytest.mark.parametrize("plan", ["bcbs_fep", "bcbsnc", "cvs_caremark", "masshealth", "ohsu"])
+@pytest.mark.parametrize("plan", list(declared.of().plans))
 def test_next_question_reaches_a_decision_within_the_smallest_missing_set(server, plan, drug, req):
     from solver import decide
 

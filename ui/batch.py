@@ -31,7 +31,7 @@ import altair as alt  # noqa: E402
 import pandas as pd  # noqa: E402
 import streamlit as st  # noqa: E402
 
-from solver import report  # noqa: E402
+from solver import declared, report  # noqa: E402
 from solver.text import condition  # noqa: E402
 
 from solver.paths import EXAMPLES  # noqa: E402
@@ -44,7 +44,7 @@ DECISION_COLOURS = {"approved": "#2e9e44", "case_review": "#1c6fd1", "needs_info
 TARGETS = ("approved", "case_review", "needs_info", "denied")
 TARGET_LABEL = {"approved": "approved", "case_review": "case review", "needs_info": "needs info",
                 "denied": "denied"}
-SHORT = {"bcbs_fep": "FEP", "bcbsnc": "BCBS NC", "cvs_caremark": "CVS", "masshealth": "MassHealth", "ohsu": "OHSU"}
+SHORT = dict(declared.of().plan_labels)      # plan_label/2: a plan's short name
 WRAP = 46                    # characters per line of a bar's label
 LABEL_LINES = 3              # lines of a label at most (the whole text is in the tooltip)
 LINE_PX = 13                 # pixels per label line

@@ -1,11 +1,11 @@
 """Widget state <-> case, for the what-if page (no Streamlit here).
 
-Every fact of `solver.models.Facts` gets one widget whose value is never a
+Every fact the rule base declares gets one widget whose value is never a
 guess: bool and enum widgets start on "unknown", number widgets start empty
 (None), the ICD-10 box starts blank.  `case_from_state` leaves an unknown fact
 out of the case, so an untouched widget stays unknown in the solver.
 
-    spec = FACTS["age_years"]          # kind, choices, bounds, group
+    spec = FACTS[name]                 # kind, choices, bounds, group, label: the fact's declaration
     state = state_from_case(case)      # {"fact:age_years": 52.0, "fact:cd22_positive": "yes", ...}
     case = case_from_state(state)      # the case dict again (known facts only)
     fill_values(missing_set["facts"])  # {fact: a value that meets it}
@@ -21,48 +21,22 @@ import typing
 from dataclasses import dataclass
 from typing import Any, Optional
 
-from annotated_types import Ge, Gt, Le, Lt
-
-from solver import jsontext
-from solver.models import PLANS, Case, CaseError, Facts, parse_case
+from solver import declared, jsontext
+from solver.contract import ICD10_AFTER, ICD10_CODES
+from solver.models import CaseError, Facts, parse_case
 from solver.fhir.reader import is_fhir
 
 UNKNOWN = "unknown"
 YES, NO = "yes", "no"
 
-# The one hand-written mapping: facts grouped the way a reviewer reads a chart.
-GROUPS: dict[str, tuple[str, ...]] = {
-    "Patient": ("age_years", "weight_kg", "height_cm"),
-    "Diagnosis and disease": ("diagnosis", "icd10_codes", "b_cell_precursor", "cd22_positive", "ph_status",
-                              "disease_setting", "nccn_category"),
-    "Regimen and dosing": ("regimen", "with_rituximab", "planned_cycles", "units_per_21_days", "dose_within_label",
-                           "baseline_ecg_normal", "ecg_monitoring_planned"),
-    "History": ("prior_inotuzumab", "prior_systemic_therapies", "tki_failure", "complete_remission_after_initial",
-                "substantial_comorbidities", "cycles_received", "months_since_initial_authorization",
-                "unacceptable_toxicity", "disease_progression"),
-    "Administrative": ("prescriber_specialty", "new_to_plan_on_treatment", "supplied_by_samples_or_pap"),
-}
-
-# A reviewer's words for each fact; the widget label adds the fact's name.
-WORDS: dict[str, str] = {
-    "age_years": "Age, years", "weight_kg": "Weight, kg", "height_cm": "Height, cm",
-    "diagnosis": "Diagnosis", "icd10_codes": "ICD-10 codes", "b_cell_precursor": "B-cell precursor",
-    "cd22_positive": "CD22-positive", "ph_status": "Philadelphia chromosome", "disease_setting": "Disease setting",
-    "nccn_category": "NCCN category", "regimen": "Regimen", "with_rituximab": "With rituximab",
-    "planned_cycles": "Planned cycles", "units_per_21_days": "Units per 21 days",
-    "dose_within_label": "Dose within the label", "baseline_ecg_normal": "Baseline ECG normal",
-    "ecg_monitoring_planned": "ECG monitoring planned", "prior_inotuzumab": "Prior inotuzumab",
-    "prior_systemic_therapies": "Prior systemic therapies", "tki_failure": "TKI failure",
-    "complete_remission_after_initial": "Complete remission after initial therapy",
-    "substantial_comorbidities": "Substantial comorbidities", "cycles_received": "Cycles received",
-    "months_since_initial_authorization": "Months since the initial authorization",
-    "unacceptable_toxicity": "Unacceptable toxicity", "disease_progression": "Disease progression",
-    "prescriber_specialty": "Prescriber specialty", "new_to_plan_on_treatment": "New to the plan, on treatment",
-    "supplied_by_samples_or_pap": "Supplied by samples or a PAP",
-}
-
-DRUGS: tuple[str, ...] = typing.get_args(Case.model_fields["drug"].annotation)
-REQUESTS: tuple[str, ...] = typing.get_args(Case.model_fields["request"].annotation)
+# Everything below is read from the rule base in use (logic/facts.lp and the plan files; shared/
+# spec/RULES.md): a fact declared there is a widget here, in its group, with its label and range.
+DECLARED = declared.of()
+PLANS: tuple[str, ...] = tuple(DECLARED.plans)
+DRUGS: tuple[str, ...] = tuple(DECLARED.drugs)
+REQUESTS: tuple[str, ...] = DECLARED.requests
+SHORT: dict[str, str] = dict(DECLARED.plan_labels)      # badges, column headings
+ICD10_WORDS = "ICD-10 codes"
 
 
 @dataclass(frozen=True)
@@ -80,6 +54,7 @@ class FactSpec:
     # its widget's bounds to the default, which here would be unknown.
     min_value: Optional[float] = None
     max_value: Optional[float] = None
+    words: str = ""           # a reviewer's words: label/2
 
     @property
     def key(self) -> str:
@@ -89,36 +64,39 @@ class FactSpec:
     def label(self) -> str:
         """What the widget is called: a reviewer's words and the fact's name,
         the one the reasons, missing sets and changes use."""
-        return f"{WORDS.get(self.name, self.name.replace('_', ' ').capitalize())} ({self.name})"
+        return f"{self.words} ({self.name})"
 
 
-def _spec(name: str, group: str) -> FactSpec:
-    field = Facts.model_fields[name]
-    inner = [a for a in typing.get_args(field.annotation) if a is not type(None)][0]
+def _spec(name: str) -> FactSpec:
+    """A fact's widget, from its declaration (kind, values, range, label, group)."""
+    if name == ICD10_CODES:
+        field = Facts.model_fields[name]
+        return FactSpec(name, "list", DECLARED.facts[ICD10_AFTER].group if ICD10_AFTER in DECLARED.facts
+                        else "Other facts", help=field.description or "", words=ICD10_WORDS)
+    fd = DECLARED.facts[name]
     low = high = min_value = max_value = None
-    for m in field.metadata:
-        if isinstance(m, Ge):
-            low = min_value = m.ge
-        elif isinstance(m, Gt):
-            low, min_value = m.gt + (1 if inner is int else 0.1), m.gt
-        elif isinstance(m, Le):
-            high = max_value = m.le
-        elif isinstance(m, Lt):
-            high, max_value = m.lt - (1 if inner is int else 0.1), m.lt
-    if inner is bool:
-        kind, choices = "bool", ()
-    elif inner is int:
-        kind, choices = "integer", ()
-    elif inner is float:
-        kind, choices = "number", ()
-    elif typing.get_origin(inner) is typing.Literal:
-        kind, choices = "enum", typing.get_args(inner)
-    else:
-        kind, choices = "list", ()
-    return FactSpec(name, kind, group, choices, low, high, field.description or "", min_value, max_value)
+    if fd.low is not None:
+        # a widget bound is inclusive: for `> 0` it is 0 and the case check refuses 0 by name
+        min_value = fd.low
+        low = fd.low + (1 if fd.kind == "integer" else 0.1) if fd.low_open else fd.low
+    if fd.high is not None:
+        high = max_value = fd.high
+    return FactSpec(name, fd.kind, fd.group, fd.values if fd.kind == "enum" else (), low, high, fd.help,
+                    min_value, max_value, fd.label)
 
 
-FACTS: dict[str, FactSpec] = {n: _spec(n, g) for g, names in GROUPS.items() for n in names}
+def _order() -> list[str]:
+    """The form's facts: by group in the order groups are first declared, then in declaration order."""
+    names = list(Facts.model_fields)         # declaration order, the ICD-10 codes after their fact
+    groups = {n: _spec(n).group for n in names}
+    heads = list(dict.fromkeys(groups.values()))
+    return sorted(names, key=lambda n: heads.index(groups[n]))
+
+
+FACTS: dict[str, FactSpec] = {n: _spec(n) for n in _order()}
+GROUPS: dict[str, tuple[str, ...]] = {}
+for _name, _s in FACTS.items():
+    GROUPS[_s.group] = GROUPS.get(_s.group, ()) + (_name,)
 
 
 # ------------------------------------------------------------------ widget <-> case
@@ -238,7 +216,7 @@ def load_input(data: bytes | str) -> tuple[dict, Optional[FhirState]]:
                             fhir.claim, fhir.patient)
 
 
-def canonical(case: Case) -> dict:
+def canonical(case) -> dict:
     """A validated case as a plain dict: unknown facts left out."""
     out = {"drug": case.drug, "request": case.request,
            "facts": {k: v for k, v in case.facts.model_dump().items() if v is not None}}

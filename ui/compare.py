@@ -34,7 +34,6 @@ import caseform as cf  # noqa: E402
 import present as pr  # noqa: E402
 from solver import diff as sd  # noqa: E402
 from solver.blocking import blocking  # noqa: E402
-from solver.contract import DRUGS, PLANS, REQUESTS  # noqa: E402
 from solver.engine import RuleBaseError, Solver, rules_version  # noqa: E402
 from solver.models import CaseError, parse_case  # noqa: E402
 from solver.text import condition  # noqa: E402
@@ -337,7 +336,7 @@ def keep_widgets() -> None:
 
 engine = get_engine()
 NAMES = engine.solver.rules.plans
-PLAN_IDS = [p for p in PLANS if p in NAMES]
+PLAN_IDS = [p for p in cf.PLANS if p in NAMES]
 remember_widgets({"cmp:a": "cvs_caremark" if "cvs_caremark" in PLAN_IDS else PLAN_IDS[0],
                   "cmp:b": "ohsu" if "ohsu" in PLAN_IDS else PLAN_IDS[-1]})
 
@@ -356,8 +355,8 @@ else:
     folder = c2.text_input("against the rules in folder", key="cmp:folder",
                            placeholder="e.g. ../old-checkout/logic",
                            help="a folder of .lp files: another version of this rule base (on the server)")
-drug = c3.selectbox("Drug", DRUGS, key="cmp:drug")
-request = c4.selectbox("Request", REQUESTS, key="cmp:request")
+drug = c3.selectbox("Drug", cf.DRUGS, key="cmp:drug")
+request = c4.selectbox("Request", cf.REQUESTS, key="cmp:request")
 keep_widgets()
 
 if mode == MODES[0]:

@@ -23,8 +23,10 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from solver.contract import PLANS  # noqa: E402
+from solver import declared  # noqa: E402
 from solver.service.store import DamagedRecord, StoreError, is_url, open_store, shown  # noqa: E402
+
+PLANS = tuple(declared.of().plans)
 
 
 KINDS = {"submit": "PAS $submit", "crd": "CRD hook"}

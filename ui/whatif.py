@@ -34,7 +34,7 @@ import present as pr  # noqa: E402
 from solver.engine import SharedSolver  # noqa: E402
 from solver.fhir.dtr import questionnaire  # noqa: E402
 from solver.fhir.pas import pas_bundle  # noqa: E402
-from solver.models import PLANS, CaseError, parse_case  # noqa: E402
+from solver.models import CaseError, parse_case  # noqa: E402
 
 from solver.paths import EXAMPLES  # noqa: E402
 DEFAULT_EXAMPLE = "ohsu_adult_rr.json"
@@ -43,7 +43,8 @@ ASK_TOP = 5                  # questions listed under "Ask next"
 
 badge = pr.badge
 LABEL = pr.LABEL
-SHORT = {"bcbs_fep": "FEP", "bcbsnc": "BCBS NC", "cvs_caremark": "CVS", "masshealth": "MassHealth", "ohsu": "OHSU"}
+SHORT = cf.SHORT             # plan_label/2: a plan's short name
+PLANS = cf.PLANS
 
 # Wide screens: facts and decisions in panes of the window's height, each
 # scrolling on its own.  Narrow screens (Streamlit stacks columns below 640 px):
@@ -470,8 +471,11 @@ with st.sidebar:
 
 st.html(CSS)
 st.markdown("### Prior authorization: what if?")
-st.caption("Besponsa and Blincyto against five plans' written criteria, decided by ASP rules (clingo). "
-           "An empty or 'unknown' field is unknown, never false.")
+_NUMBERS = ("no", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten")
+_PLAN_COUNT = len(PLANS)
+st.caption(f"{' and '.join(cf.DECLARED.drugs.values())} against "
+           f"{_NUMBERS[_PLAN_COUNT] if _PLAN_COUNT < len(_NUMBERS) else _PLAN_COUNT} plans' written criteria, "
+           f"decided by ASP rules (clingo). An empty or 'unknown' field is unknown, never false.")
 
 
 @st.fragment

@@ -12,12 +12,8 @@ HCPCS = "http://www.cms.gov/Medicare/Coding/HCPCSReleaseCodeSets"
 RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
 NDC = "http://hl7.org/fhir/sid/ndc"
 
-# (system, code) -> CASE.md drug.  RxNorm and NDC codes may be added here, each
-# with where it was found; none is yet.
-DRUG_CODES: dict[tuple[str, str], str] = {
-    (HCPCS, "J9229"): "inotuzumab_ozogamicin",
-    (HCPCS, "J9039"): "blinatumomab",
-}
+# The codes that name each drug are the rule base's: drug_code/3 (logic/facts.lp, or a plan's
+# own file; solver/declared.py reads them as (system, code) -> drug).
 
 # PAS certificationType (X12 1322) on Claim.item -> CASE.md request.
 CERTIFICATION_TYPE_URL = "http://hl7.org/fhir/us/davinci-pas/StructureDefinition/extension-certificationType"

@@ -22,47 +22,16 @@ from . import codes
 CRITERION_SYSTEM = "urn:pa-solver:criterion"
 QUESTIONNAIRE_URL = "urn:pa-solver:questionnaire"
 
-QUESTIONS: dict[str, str] = {
-    "age_years": "Age of the patient on the request date, in years",
-    "weight_kg": "Body weight",
-    "height_cm": "Body height",
-    "diagnosis": "Diagnosis",
-    "b_cell_precursor": "Is the disease B-cell precursor?",
-    "cd22_positive": "Is the disease CD22-positive (confirmed by testing)?",
-    "ph_status": "Philadelphia chromosome status",
-    "disease_setting": "Disease setting",
-    "nccn_category": "NCCN category of evidence for this use",
-    "regimen": "Regimen",
-    "with_rituximab": "Will it be given with rituximab?",
-    "planned_cycles": "Number of treatment cycles planned",
-    "units_per_21_days": "Billable units per 21 days",
-    "dose_within_label": "Is the dose within the FDA label?",
-    "baseline_ecg_normal": "Is the baseline ECG within normal limits?",
-    "ecg_monitoring_planned": "Will the ECG be monitored during treatment?",
-    "substantial_comorbidities": "Does the patient have substantial comorbidities?",
-    "prior_inotuzumab": "Has the patient received inotuzumab ozogamicin before?",
-    "tki_failure": "Has a tyrosine kinase inhibitor failed (intolerance or refractory disease)?",
-    "prior_systemic_therapies": "Number of prior systemic therapies",
-    "complete_remission_after_initial": "Complete remission after the initial course?",
-    "cycles_received": "Number of cycles received so far",
-    "unacceptable_toxicity": "Has there been unacceptable toxicity?",
-    "disease_progression": "Has the disease progressed on this drug?",
-    "prescriber_specialty": "Specialty of the prescriber",
-    "months_since_initial_authorization": "Months since the initial authorization",
-    "new_to_plan_on_treatment": "Is the member new to the plan and already on this drug?",
-    "supplied_by_samples_or_pap": "Was the drug supplied by samples or a patient assistance program?",
-}
+def _kinds(rules) -> dict[str, tuple[str, tuple]]:
+    from .reader import fact_kinds
+
+    return fact_kinds(rules.declared)
 
 
-def _kinds() -> dict[str, tuple[str, tuple]]:
-    from .reader import _fact_kinds
-
-    return _fact_kinds()
-
-
-def _item(fact: str, kind: tuple, criteria: list, rules) -> dict:
+def question_item(fact: str, kind: tuple, criteria: list, rules) -> dict:
     k, choices = kind
-    item = {"linkId": fact, "text": QUESTIONS.get(fact, fact.replace("_", " ").capitalize()),
+    decl = rules.declared.facts.get(fact)
+    item = {"linkId": fact, "text": decl.asked if decl is not None else fact.replace("_", " ").capitalize(),
             "code": [{"system": CRITERION_SYSTEM, "code": c, "display": rules.criteria[c].source}
                      for c in criteria if c in rules.criteria]}
     if k == "bool":
@@ -101,7 +70,7 @@ def questionnaire(solver, drug: str, request: str, plans: Optional[Iterable[str]
             for c in pw.criteria:
                 for f in cfacts.get(c, ()):
                     serves.setdefault(f, set()).add(c)
-    kinds = _kinds()
+    kinds = _kinds(rules)
     if result is None:
         order = sorted(f for f in serves if f in kinds)
         title = "Prior authorization questions"
@@ -114,7 +83,7 @@ def questionnaire(solver, drug: str, request: str, plans: Optional[Iterable[str]
                         need.setdefault(f["fact"], set()).add(r["plan"])
         order = sorted((f for f in need if f in kinds), key=lambda f: (-len(need[f]), f))
         title = "Prior authorization: what the rules still need"
-    items = [_item(f, kinds[f], sorted(serves.get(f, ())), rules) for f in order]
+    items = [question_item(f, kinds[f], sorted(serves.get(f, ())), rules) for f in order]
     name = f"{drug}-{request}".replace("_", "-")
     return {
         "resourceType": "Questionnaire", "id": f"pa-{name}", "url": f"{QUESTIONNAIRE_URL}:{name}",

@@ -19,11 +19,10 @@ decision needs), and an unknown resource type is refused.
 from __future__ import annotations
 
 import datetime as dt
-import functools
-import typing
 from typing import Any, Optional
 
-from ..contract import CaseError, icd10
+from ..contract import ICD10_CODES, CaseError, icd10
+from ..declared import CODE_SYSTEMS
 from . import codes, fast
 
 
@@ -51,26 +50,36 @@ def is_fhir(obj: Any) -> bool:
 
 # ------------------------------------------------------------------ facts by kind
 
-@functools.lru_cache(maxsize=None)
-def _fact_kinds() -> dict[str, tuple[str, tuple]]:
-    """fact -> (bool | enum | integer | number | list, enum values), from the case model."""
-    from ..models import Facts
-
+def fact_kinds(declared) -> dict[str, tuple[str, tuple]]:
+    """fact -> (bool | enum | integer | number | list, enum values): the rule base's declared facts
+    (solver/declared.py) and the case's list of ICD-10 codes."""
     out = {}
-    for name, field in Facts.model_fields.items():
-        args = [a for a in typing.get_args(field.annotation) if a is not type(None)]
-        t = args[0] if args else field.annotation
-        if t is bool:
-            out[name] = ("bool", ())
-        elif t is int:
-            out[name] = ("integer", ())
-        elif t is float:
-            out[name] = ("number", ())
-        elif typing.get_origin(t) is typing.Literal:
-            out[name] = ("enum", typing.get_args(t))
-        else:
-            out[name] = ("list", ())
+    for name in declared.case_facts:
+        fd = declared.facts[name]
+        out[name] = (fd.kind, fd.values if fd.kind == "enum" else ())
+    out[ICD10_CODES] = ("list", ())
     return out
+
+
+def _declared(declared):
+    if declared is None:
+        from .. import declared as d
+
+        return d.of()
+    return declared
+
+
+def _drug_words(declared) -> str:
+    """The drugs a bundle may request, as an error names them: 'X (HCPCS J9229)'."""
+    by_drug: dict[str, list[str]] = {}
+    names = {v: k.upper() for k, v in CODE_SYSTEMS.items()}
+    for (system, code), drug in declared.drug_codes.items():
+        by_drug.setdefault(drug, []).append(f"{names.get(system, system)} {code}")
+    words = [f"{d.replace('_', ' ')} ({', '.join(by_drug[d])})" if d in by_drug else d.replace("_", " ")
+             for d in declared.drugs]
+    if len(words) == 2:
+        return f"neither {words[0]} nor {words[1]}"
+    return "none of " + ", ".join(words)
 
 
 # ------------------------------------------------------------------ reading
@@ -203,10 +212,13 @@ def _same(a, b) -> bool:
 
 
 def read_bundle(obj: Any, as_of: Optional[dt.date] = None, drug: Optional[str] = None,
-                fast_path: bool = True) -> FhirCase:
+                fast_path: bool = True, declared=None) -> FhirCase:
     """The case a FHIR R4 Bundle asks about (FHIR.md), or FhirError.  `fast_path`
     False validates every read resource with its R4B model (fast.py reads the
-    same elements the same way, and defers to R4B on anything it doubts)."""
+    same elements the same way, and defers to R4B on anything it doubts).
+    `declared`: the rule base's declarations (its drugs' codes, its facts); default, the
+    rule base in use."""
+    declared = _declared(declared)
     if not isinstance(obj, dict):
         raise FhirError("(bundle): expected a JSON object")
     rtype = obj.get("resourceType")
@@ -282,7 +294,7 @@ def read_bundle(obj: Any, as_of: Optional[dt.date] = None, drug: Optional[str] =
         used.add(_ref(claim))
         for k, item in enumerate(claim.item or []):
             for c in _codings(item.productOrService):
-                d = codes.DRUG_CODES.get((c.system, c.code))
+                d = declared.drug_codes.get((c.system, c.code))
                 if d:
                     drugs.setdefault(d, []).append({"resource": _ref(claim),
                                                     "element": f"item[{k}].productOrService"})
@@ -291,7 +303,7 @@ def read_bundle(obj: Any, as_of: Optional[dt.date] = None, drug: Optional[str] =
         if mr.status in codes.MEDICATION_REQUEST_EXCLUDED:
             continue
         for c in _codings(mr.medicationCodeableConcept):
-            d = codes.DRUG_CODES.get((c.system, c.code))
+            d = declared.drug_codes.get((c.system, c.code))
             if d:
                 drugs.setdefault(d, []).append({"resource": _ref(mr), "element": "medicationCodeableConcept"})
                 used.add(_ref(mr))
@@ -305,8 +317,7 @@ def read_bundle(obj: Any, as_of: Optional[dt.date] = None, drug: Optional[str] =
         raise FhirError(f"the bundle requests both {' and '.join(sorted(drugs))}: pick one with --drug")
     else:
         where = "; ".join(looked) or "no Claim or MedicationRequest in the bundle"
-        raise FhirError(f"the bundle requests neither inotuzumab ozogamicin (HCPCS J9229) nor blinatumomab "
-                        f"(HCPCS J9039): looked in {where}")
+        raise FhirError(f"the bundle requests {_drug_words(declared)}: looked in {where}")
 
     # request: the certificationType extension on the Claim item, else a QuestionnaireResponse item
     request, request_src = None, None
@@ -319,7 +330,7 @@ def read_bundle(obj: Any, as_of: Optional[dt.date] = None, drug: Optional[str] =
                             request = codes.CERTIFICATION_TYPES[c.code]
                             request_src = {"resource": _ref(claim), "element": f"item[{k}].extension(certificationType)"}
 
-    kinds = _fact_kinds()
+    kinds = fact_kinds(declared)
     # QuestionnaireResponse items, at any depth
     for q in qrs:
         for item, path in _items(q.item or [], "item"):
@@ -329,7 +340,7 @@ def read_bundle(obj: Any, as_of: Optional[dt.date] = None, drug: Optional[str] =
                 used.add(_ref(q))
                 for a in answers:
                     v = a.valueCoding.code if a.valueCoding is not None else a.valueString
-                    if v in ("initial", "continuation") and request is None:
+                    if v in declared.requests and request is None:
                         request, request_src = v, {"resource": _ref(q), "element": f"{path}[linkId=request]"}
                 continue
             if link not in kinds or kinds[link][0] == "list":
@@ -414,20 +425,20 @@ def read_bundle(obj: Any, as_of: Optional[dt.date] = None, drug: Optional[str] =
     facts, sources, conflicts = vals.resolve()
     for c in conflicts:                  # a conflict makes a fact unknown, never hides a bad value
         for v in c["values"]:
-            _check({"facts": {c["fact"]: v["value"]}}, {c["fact"]: [v]})
+            _check({"facts": {c["fact"]: v["value"]}}, {c["fact"]: [v]}, declared)
     if icd:
-        facts["icd10_codes"] = sorted(icd)
-        sources["icd10_codes"] = [{"resource": r, "element": e} for r, e in sorted(set().union(*icd.values()))]
-    case = {"drug": chosen, "request": request or "initial", "facts": facts}
+        facts[ICD10_CODES] = sorted(icd)
+        sources[ICD10_CODES] = [{"resource": r, "element": e} for r, e in sorted(set().union(*icd.values()))]
+    case = {"drug": chosen, "request": request or declared.default_request, "facts": facts}
     if case_id:
         case["case_id"] = str(case_id)
     sources["drug"] = sorted(drug_sources, key=lambda s: (s["resource"], s["element"]))
-    sources["request"] = [request_src] if request_src else [{"resource": "(default)", "element": "initial"}]
+    sources["request"] = [request_src] if request_src else [{"resource": "(default)", "element": declared.default_request}]
     sources["request_date"] = [when_src]
     for r in resources:
         if _ref(r) not in used and not any(u.startswith(_ref(r)) for u in unused):
             unused.append(_ref(r))
-    _check(case, sources)
+    _check(case, sources, declared)
     return FhirCase(case, dict(sorted(sources.items())), conflicts, sorted(set(unused)), when,
                     claim=_ref(claim) if claim is not None else None,
                     patient=_ref(patient) if patient is not None else None)
@@ -494,12 +505,12 @@ def _age(born: dt.date, on: dt.date) -> int:
     return max(years, 0) if on >= born else -1
 
 
-def _check(case: dict, sources: dict) -> None:
+def _check(case: dict, sources: dict, declared) -> None:
     """The case is valid CASE.md, or FhirError naming the source of the bad value."""
-    from ..models import parse_case
+    from ..models import parse_case, types
 
     try:
-        parse_case(case)
+        parse_case(case, types(declared))
     except CaseError as err:
         msg = str(err)
         field = msg.split(":", 1)[0]

@@ -311,7 +311,7 @@ class Service:
     async def openapi(self, request: Request) -> Response:
         from .openapi import document
 
-        return Response(document(), media_type="application/json")
+        return Response(document(self.config.logic_dir), media_type="application/json")
 
 
 def create_app(config: Config) -> Starlette:

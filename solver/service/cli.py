@@ -8,6 +8,8 @@ import os
 import sys
 from typing import Optional
 
+from ..declared import Choices
+
 DEFAULT_PORT = 8700
 
 
@@ -33,8 +35,9 @@ def add_parsers(sub, positive) -> None:
                    help="normal: a recorded answer survives the server being killed; full: also a power cut "
                         "(an fsync per answer)")
     s.add_argument("--rules", default=None, metavar="DIR", help="serve the rule base in DIR instead of logic/")
-    s.add_argument("--plans", nargs="+", choices=("bcbs_fep", "bcbsnc", "cvs_caremark", "masshealth", "ohsu"),
-                   default=None, help="the plans a request that names none is judged for (default: every plan)")
+    s.add_argument("--plans", nargs="+", choices=Choices("plans"), metavar="PLAN",
+                   default=None, help="the plans a request that names none is judged for (default: every plan: "
+                                      "%(choices)s)")
     s.add_argument("--time-limit", type=float, default=10.0, metavar="S",
                    help="stop a decision that takes longer (answered 503 too-costly; default 10 s)")
     s.add_argument("--max-body", type=positive, default=16 << 20, metavar="BYTES",
@@ -58,8 +61,8 @@ def add_parsers(sub, positive) -> None:
                    help="the record `serve --store` writes: a SQLite file (default decisions.sqlite) or a "
                         "PostgreSQL database, postgresql://user@host/db")
     a.add_argument("--since", default=None, metavar="WHEN", help="from this UTC date or time on (YYYY-MM-DD[THH:MM])")
-    a.add_argument("--plan", choices=("bcbs_fep", "bcbsnc", "cvs_caremark", "masshealth", "ohsu"), default=None,
-                   help="only the records that decided this plan")
+    a.add_argument("--plan", choices=Choices("plans"), default=None, metavar="PLAN",
+                   help="only the records that decided this plan (%(choices)s)")
     a.add_argument("--kind", choices=("submit", "crd"), default=None,
                    help="only PAS $submit records, or only CRD (CDS Hooks) records")
     a.add_argument("--json", action="store_true", help="one JSON object per line")
@@ -114,9 +117,9 @@ def cmd_serve(args) -> int:
         # What each worker builds (work.init), here first and within the load limits: a worker
         # process has no watch on its time, and a rule base that never loads would leave the
         # service starting for good (solver/loading.py).
-        from ..engine import LOGIC_DIR, Solver
+        from ..engine import Solver
 
-        Solver(args.rules or LOGIC_DIR).explainer
+        Solver(args.rules).explainer
     except RuleBaseError as err:
         _error(f"--rules {args.rules}: {err}" if args.rules is not None else str(err))
         return 2

@@ -20,7 +20,6 @@ import json
 import uuid
 from typing import Any, Optional
 
-from ..contract import PLANS
 from ..fhir import codes
 
 EXT = "http://hl7.org/fhir/us/davinci-crd/StructureDefinition/ext-coverage-information"
@@ -40,8 +39,6 @@ PREFETCH = {
     "observations": "Observation?patient={{context.patientId}}&code=http://loinc.org|29463-7,http://loinc.org|8302-2",
     "questionnaireResponses": "QuestionnaireResponse?subject={{context.patientId}}",
 }
-DRUG_NAMES = {"inotuzumab_ozogamicin": "Besponsa (inotuzumab ozogamicin)",
-              "blinatumomab": "Blincyto (blinatumomab)"}
 
 
 class HookError(ValueError):
@@ -80,7 +77,8 @@ def _codings(cc: Any) -> list[dict]:
     return [c for c in (cc or {}).get("coding") or [] if isinstance(c, dict)] if isinstance(cc, dict) else []
 
 
-def _drug(order: dict) -> Optional[str]:
+def _drug(order: dict, declared) -> Optional[str]:
+    """The drug an order asks for, by the codes the rule base declares (drug_code/3)."""
     rtype = order.get("resourceType")
     if rtype == "MedicationRequest":
         ccs = [order.get("medicationCodeableConcept")]
@@ -93,22 +91,28 @@ def _drug(order: dict) -> Optional[str]:
     for cc in ccs:
         for c in _codings(cc):
             system, code = c.get("system"), c.get("code")
-            if system in HCPCS_SYSTEMS and (codes.HCPCS, code) in codes.DRUG_CODES:
-                return codes.DRUG_CODES[(codes.HCPCS, code)]
-            if (system, code) in codes.DRUG_CODES:
-                return codes.DRUG_CODES[(system, code)]
+            if system in HCPCS_SYSTEMS and (codes.HCPCS, code) in declared.drug_codes:
+                return declared.drug_codes[(codes.HCPCS, code)]
+            if (system, code) in declared.drug_codes:
+                return declared.drug_codes[(system, code)]
     return None
 
 
-def _plans_of(coverage: dict) -> list[str]:
-    """The plan a Coverage names: class type plan whose value is a plan id, else a payor identifier."""
+def _plans_of(coverage: dict, declared) -> list[str]:
+    """The plan a Coverage names: class type plan whose value is a plan id, else a payor identifier
+    that payer_id/3 declares, else a payor identifier whose value is a plan id."""
     for cls in coverage.get("class") or []:
-        if isinstance(cls, dict) and cls.get("value") in PLANS and any(
+        if isinstance(cls, dict) and cls.get("value") in declared.plans and any(
                 c.get("code") == "plan" for c in _codings(cls.get("type"))):
             return [cls["value"]]
-    for payor in coverage.get("payor") or []:
-        ident = payor.get("identifier") if isinstance(payor, dict) else None
-        if isinstance(ident, dict) and ident.get("value") in PLANS:
+    idents = [p.get("identifier") for p in coverage.get("payor") or [] if isinstance(p, dict)]
+    idents = [i for i in idents if isinstance(i, dict)]
+    for ident in idents:
+        plan = declared.payer_ids.get((ident.get("system"), ident.get("value")))
+        if plan is not None:
+            return [plan]
+    for ident in idents:
+        if ident.get("value") in declared.plans:
             return [ident["value"]]
     return []
 
@@ -156,6 +160,7 @@ def answer(req: Any, solver, server_plans: Optional[list[str]] = None, base_url:
         raise HookError("hookInstance: expected a string")
     if hook not in ORDER_HOOKS:
         return {"cards": [], "systemActions": []}, []
+    declared = solver.rules.declared
     drafts = ctx.get("draftOrders")
     if not isinstance(drafts, dict) or drafts.get("resourceType") != "Bundle":
         raise HookError("context.draftOrders: expected a Bundle of the draft orders")
@@ -174,14 +179,14 @@ def answer(req: Any, solver, server_plans: Optional[list[str]] = None, base_url:
 
     cards, actions, decided = [], [], []
     for order in orders:
-        drug = _drug(order)
+        drug = _drug(order, declared)
         if drug is None or order.get("resourceType") not in ORDER_TYPES:
             continue                                               # not ours: no card, no action
         covs = _order_coverages(order, coverages)
         if covs:
-            judged = [(cov, plan) for cov in covs for plan in _plans_of(cov)]
+            judged = [(cov, plan) for cov in covs for plan in _plans_of(cov, declared)]
         else:
-            judged = [(None, plan) for plan in (server_plans or PLANS)]
+            judged = [(None, plan) for plan in (server_plans or declared.plans)]
         if not judged:
             continue                                               # a Coverage that names none of our plans
         when = _date(order, today)
@@ -193,10 +198,10 @@ def answer(req: Any, solver, server_plans: Optional[list[str]] = None, base_url:
         if order.get("resourceType") == "Claim":
             bundle["entry"][0]["resource"] = dict(order, created=order.get("created") or when.isoformat())
         try:
-            fhir = read_bundle(bundle, as_of=when, drug=drug)
-            case, _ = case_from(dict(fhir.case, plans=sorted({p for _, p in judged})))
+            fhir = read_bundle(bundle, as_of=when, drug=drug, declared=declared)
+            case, _ = case_from(dict(fhir.case, plans=sorted({p for _, p in judged})), declared=declared)
         except CaseError as err:
-            cards.append(_card_error(drug, str(err)))
+            cards.append(_card_error(drug, str(err), declared))
             continue
         result = solver.solve(case)
         by_plan = {r["plan"]: r for r in result["results"]}
@@ -270,11 +275,11 @@ def questionnaire_id(plan: str, drug: str, request: str) -> str:
     return f"pa-{drug}-{request}-{plan}".replace("_", "-")
 
 
-def parse_questionnaire_id(qid: str) -> Optional[tuple[str, str, str]]:
+def parse_questionnaire_id(qid: str, declared) -> Optional[tuple[str, str, str]]:
     """(plan, drug, request) of a questionnaire id, or None."""
-    for plan in PLANS:
-        for drug in DRUG_NAMES:
-            for request in ("initial", "continuation"):
+    for plan in declared.plans:
+        for drug in declared.drugs:
+            for request in declared.requests:
                 if questionnaire_id(plan, drug, request) == qid:
                     return plan, drug, request
     return None
@@ -320,12 +325,12 @@ def _card(drug: str, lines: list, solver, base_url: str) -> dict:
     names = [solver.rules.plans.get(p, p) for p, _, _ in lines]
     if len(lines) == 1:
         plan, r, _ = lines[0]
-        summary = f"{DRUG_NAMES[drug].split(' (')[0]}: {words[r['decision']]}"
+        summary = f"{solver.rules.declared.drugs.get(drug, drug)}: {words[r['decision']]}"
         if r["decision"] == "needs_info":
             n = len(r["missing"][0]["facts"])
             summary += f" ({n} answer{'s' * (n != 1)} would complete it)"
     else:
-        summary = f"{DRUG_NAMES[drug].split(' (')[0]}: " + "; ".join(
+        summary = f"{solver.rules.declared.drugs.get(drug, drug)}: " + "; ".join(
             f"{solver.rules.plans.get(p, p)} {words[r['decision']].split(',')[0].split(':')[0]}" for p, r, _ in lines)
     detail = "\n\n".join(f"**{solver.rules.plans.get(p, p)}**: {words[r['decision']]}. {reason(r)}"
                          + (f" (policy: {r['policy']['document']})" if r.get("policy") else "")
@@ -343,9 +348,9 @@ def _card(drug: str, lines: list, solver, base_url: str) -> dict:
     return card
 
 
-def _card_error(drug: str, message: str) -> dict:
+def _card_error(drug: str, message: str, declared) -> dict:
     return {"uuid": str(uuid.uuid5(uuid.NAMESPACE_URL, "pa-solver-error:" + message)),
-            "summary": f"{DRUG_NAMES[drug].split(' (')[0]}: coverage could not be judged"[:140],
+            "summary": f"{declared.drugs.get(drug, drug)}: coverage could not be judged"[:140],
             "indicator": "warning", "detail": f"The order's data could not be read: {message}",
             "source": {"label": "pa-solver", "topic": {"system": CARD_TYPE, "code": "coverage-info",
                                                       "display": "Coverage Information"}}}

@@ -22,7 +22,6 @@ from __future__ import annotations
 import copy
 from typing import Any, Optional
 
-from ..contract import PLANS
 
 DECISION_EXT = "urn:pa-solver:plan-decision"
 DECISION_SYSTEM = "urn:pa-solver:decision"
@@ -72,7 +71,7 @@ def _split(obj: Any) -> tuple[dict, list[dict]]:
                             not_ours=True)
 
 
-def _target(qr: dict) -> Optional[tuple[str, str, str]]:
+def _target(qr: dict, declared) -> Optional[tuple[str, str, str]]:
     """(plan, drug, request) the response's Questionnaire is for, from its id or canonical."""
     from .crd import parse_questionnaire_id
 
@@ -83,15 +82,15 @@ def _target(qr: dict) -> Optional[tuple[str, str, str]]:
     if ref.startswith("#"):
         for c in qr.get("contained") or []:
             if isinstance(c, dict) and c.get("id") == qid and c.get("resourceType") == "Questionnaire":
-                return parse_questionnaire_id(str(c.get("name") or "")) or parse_questionnaire_id(qid)
-    return parse_questionnaire_id(qid)
+                return parse_questionnaire_id(str(c.get("name") or ""), declared) or parse_questionnaire_id(qid, declared)
+    return parse_questionnaire_id(qid, declared)
 
 
 def next_question(obj: Any, solver, server_plans: Optional[list[str]] = None, as_of=None) -> dict:
     import datetime as dt
 
-    from ..fhir.dtr import _item, _kinds
-    from ..fhir.reader import read_bundle
+    from ..fhir.dtr import question_item
+    from ..fhir.reader import fact_kinds, read_bundle
     from ..inputs import case_from
     from .crd import questionnaire_id
 
@@ -99,8 +98,9 @@ def next_question(obj: Any, solver, server_plans: Optional[list[str]] = None, as
     if qr.get("status") != "in-progress":
         raise NextQuestionError(f"QuestionnaireResponse.status: {qr.get('status')!r}; $next-question continues "
                                 f"an in-progress response")
-    target = _target(qr)
-    plans = [target[0]] if target else (server_plans or list(PLANS))
+    declared = solver.rules.declared
+    target = _target(qr, declared)
+    plans = [target[0]] if target else (server_plans or list(declared.plans))
     drug = target[1] if target else None
     bundle = {"resourceType": "Bundle", "type": "collection",
               "entry": [{"resource": _without_contained(qr)}] + [{"resource": r} for r in member
@@ -111,14 +111,14 @@ def next_question(obj: Any, solver, server_plans: Optional[list[str]] = None, as
                                              "item": [{"linkId": "request", "answer": [
                                                  {"valueCoding": {"code": target[2]}}]}]}})
     if drug is None:
-        drug = "inotuzumab_ozogamicin"
+        drug = declared.default_drug
     if as_of is None and not qr.get("authored"):
         if member:
             raise NextQuestionError("QuestionnaireResponse.authored: the request date is needed to read the "
                                     "member's resources (age, the latest observation); or give ?as_of=YYYY-MM-DD")
         as_of = dt.date(2000, 1, 1)          # answers alone: no fact depends on the date
-    fhir = read_bundle(bundle, as_of=as_of, drug=drug)
-    case, _ = case_from(dict(fhir.case, plans=plans))
+    fhir = read_bundle(bundle, as_of=as_of, drug=drug, declared=declared)
+    case, _ = case_from(dict(fhir.case, plans=plans), declared=declared)
     result = solver.solve(case)
     out = copy.deepcopy(qr)
     contained = [c for c in out.get("contained") or [] if isinstance(c, dict)]
@@ -140,11 +140,11 @@ def next_question(obj: Any, solver, server_plans: Optional[list[str]] = None, as
             nxt = next((f["fact"] for mm in r["missing"] for f in mm["facts"] if f["fact"] not in asked), None)
         if nxt is not None:
             break
-    kinds = _kinds()
+    kinds = fact_kinds(declared)
     if nxt is not None and nxt in kinds:
         serves = sorted({c for r in pending for m in r["missing"] for f in m["facts"] if f["fact"] == nxt
                          for c in f["criteria"]})
-        form.setdefault("item", []).append(_item(nxt, kinds[nxt], serves, solver.rules))
+        form.setdefault("item", []).append(question_item(nxt, kinds[nxt], serves, solver.rules))
         out.setdefault("item", []).append({"linkId": nxt, "text": form["item"][-1]["text"]})
         out["status"] = "in-progress"
     else:

@@ -53,22 +53,25 @@ def _post(summary: str, body: dict, ok: dict, media: str = "application/json", f
 
 _AS_OF = {"name": "as_of", "in": "query", "required": False, "schema": {"type": "string", "format": "date"},
           "description": "FHIR input: the request date (the CLI's --as-of)"}
-_DRUG = {"name": "drug", "in": "query", "required": False,
-         "schema": {"type": "string", "enum": ["inotuzumab_ozogamicin", "blinatumomab"]},
-         "description": "FHIR input: the drug, where a bundle requests both (the CLI's --drug)"}
+def _drug_param(drugs: list) -> dict:
+    return {"name": "drug", "in": "query", "required": False, "schema": {"type": "string", "enum": drugs},
+            "description": "FHIR input: the drug, where a bundle requests several (the CLI's --drug)"}
+
+
 _WHY = {"name": "why", "in": "query", "required": False, "schema": {"type": "string", "enum": ["true", "false"]},
         "description": "true: each plan also carries rests_on, rests_on_count and facts_count (the CLI's --why)"}
 _MAX = {"name": "max_changes", "in": "query", "required": False, "schema": {"type": "string", "pattern": "^[1-4]$"},
         "description": "at most this many fact changes together (1-4, default 2)"}
 
 
-def _case_schemas() -> dict:
-    """The case's JSON Schema, from the pydantic models that validate it (CASE.md), with what their
-    validators add: ICD-10 codes' form, no plan twice, a case id that is text."""
+def _case_schemas(declared) -> dict:
+    """The case's JSON Schema, from the pydantic models that validate it (CASE.md, built from the
+    rule base's declarations), with what their validators add: ICD-10 codes' form, no plan twice,
+    a case id that is text."""
     from ..contract import ICD10
-    from ..models import Case
+    from ..models import types
 
-    schema = Case.model_json_schema(ref_template="#/components/schemas/{model}")
+    schema = types(declared).Case.model_json_schema(ref_template="#/components/schemas/{model}")
     defs = schema.pop("$defs")
     codes = defs["Facts"]["properties"]["icd10_codes"]["anyOf"][0]
     codes["items"]["pattern"] = ICD10.pattern
@@ -77,15 +80,22 @@ def _case_schemas() -> dict:
     return {"Case": schema, **defs}
 
 
-@lru_cache(maxsize=1)
-def document() -> bytes:
+@lru_cache(maxsize=4)
+def document(logic_dir=None) -> bytes:
+    """The OpenAPI document of a server of the rule base in `logic_dir` (default: the one in use):
+    its enums are that rule base's plans, drugs and requests."""
+    from ..declared import of
+
+    declared = of(logic_dir)
+    plans, drugs, requests = list(declared.plans), list(declared.drugs), list(declared.requests)
+    _DRUG = _drug_param(drugs)
     doc = {
         "openapi": "3.1.0",
         "info": {"title": "pa-solver", "version": "1",
                  "description": "Prior-authorization eligibility (Besponsa, Blincyto) decided by ASP rules: "
                                 "shared/spec/SERVICE.md."},
         "components": {"securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
-                       "schemas": _case_schemas()},
+                       "schemas": _case_schemas(declared)},
         "paths": {
             "/health": {"get": {"summary": "liveness and the rules version", "responses": {
                 "200": {"description": "serving", "content": {"application/json": {"schema": {
@@ -143,9 +153,9 @@ def document() -> bytes:
             "/diff": _post("diff A B --json", {
                 "type": "object", "required": ["plans"], "additionalProperties": False,
                 "properties": {"plans": {"type": "array", "minItems": 2, "maxItems": 2, "uniqueItems": True, "items": {
-                    "type": "string", "enum": ["bcbs_fep", "bcbsnc", "cvs_caremark", "masshealth", "ohsu"]}},
-                    "drug": {"type": "string", "enum": ["inotuzumab_ozogamicin", "blinatumomab"]},
-                    "request": {"type": "string", "enum": ["initial", "continuation"]}}},
+                    "type": "string", "enum": plans}},
+                    "drug": {"type": "string", "enum": drugs},
+                    "request": {"type": "string", "enum": requests}}},
                 {"type": "object", "required": ["plans", "differences"]}),
         },
     }

@@ -56,7 +56,7 @@ def init(logic_dir=None, plans: Optional[list[str]] = None, server: Optional[int
     _PLANS = sorted(plans) if plans else None
     from ..inputs import case_from
 
-    case, _ = case_from({"facts": {"age_years": 40, "diagnosis": "all"}})
+    case, _ = case_from({"facts": {"age_years": 40, "diagnosis": "all"}}, declared=_SOLVER)
     _SOLVER.solve(case, max_changes=1)
 
 
@@ -195,16 +195,13 @@ def _choice(params: dict, name: str, allowed: tuple) -> Optional[str]:
     return v
 
 
-DRUGS = ("inotuzumab_ozogamicin", "blinatumomab")
-REQUESTS = ("initial", "continuation")
-
-
-def _read(body, params: dict):
+def _read(body, params: dict, s: Solver):
     """The case in a request: `body` its bytes, or the JSON value already read from them."""
     from ..inputs import case_from
 
     obj = loads(body) if isinstance(body, bytes) else body
-    return case_from(obj, as_of=_date(params, "as_of"), drug=_choice(params, "drug", DRUGS))
+    return case_from(obj, as_of=_date(params, "as_of"), drug=_choice(params, "drug", tuple(s.rules.declared.drugs)),
+                     declared=s.rules.declared)
 
 
 def _plain(s: Solver, op: str, body: bytes, params: dict) -> dict:
@@ -213,7 +210,7 @@ def _plain(s: Solver, op: str, body: bytes, params: dict) -> dict:
     if op == "diff":
         return _diff(s, loads(body))
     why = _choice(params, "why", ("true", "false")) == "true"
-    case, fhir = _read(body, params)
+    case, fhir = _read(body, params, s)
     if op == "decide":
         return result_for(s, case, fhir, why=why)
     if op == "explain":
@@ -230,9 +227,9 @@ def _plain(s: Solver, op: str, body: bytes, params: dict) -> dict:
 
 
 def _diff(s: Solver, obj) -> dict:
-    from ..contract import PLANS
     from ..diff import diff
 
+    PLANS, DRUGS, REQUESTS = tuple(s.rules.plans), tuple(s.rules.declared.drugs), s.rules.declared.requests
     if not isinstance(obj, dict):
         raise Refused(400, "invalid", "(body): expected a JSON object {\"plans\": [A, B], \"drug\", \"request\"}")
     unknown = sorted(set(obj) - {"plans", "drug", "request"})
@@ -243,8 +240,8 @@ def _diff(s: Solver, obj) -> dict:
     if not (isinstance(plans, list) and len(plans) == 2 and all(isinstance(p, str) and p in PLANS for p in plans)
             and plans[0] != plans[1]):
         raise Refused(400, "invalid", f"plans: two different plan ids of {', '.join(PLANS)}")
-    drug = obj.get("drug") or "inotuzumab_ozogamicin"
-    request = obj.get("request") or "initial"
+    drug = obj.get("drug") or s.rules.declared.default_drug
+    request = obj.get("request") or s.rules.declared.default_request
     if drug not in DRUGS:
         raise Refused(400, "invalid", f"drug: one of {', '.join(DRUGS)}")
     if request not in REQUESTS:
@@ -270,7 +267,7 @@ def _submit(s: Solver, body: bytes, params: dict) -> Answer:
     if key is None:
         raise Refused(400, "required", "Claim.identifier: a PAS request names itself with an identifier "
                                        "($inquire finds the answer by it)")
-    case, fhir = _read(obj, params)
+    case, fhir = _read(obj, params, s)
     if _PLANS and not case.plans:
         case = case.model_copy(update={"plans": _PLANS}) if hasattr(case, "model_copy") else \
             _with_plans(case, _PLANS)
@@ -348,7 +345,7 @@ def _fhir_questionnaire(s: Solver, params: dict) -> Answer:
     from .crd import parse_questionnaire_id
 
     qid = params.get("id", "")
-    got = parse_questionnaire_id(qid)
+    got = parse_questionnaire_id(qid, s.rules.declared)
     if got is None:
         raise Refused(404, "not-found", f"no Questionnaire {qid!r} (ids are pa-<drug>-<request>-<plan>)")
     plan, drug, request = got

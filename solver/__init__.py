@@ -53,7 +53,8 @@ def explain(case: Union[Case, dict, str, bytes], max_changes: int = 2,
             from .jsontext import loads
 
             case = loads(case)
-        case, fhir = case_from(case)
+        solver = solver or default_solver()
+        case, fhir = case_from(case, declared=solver)          # read against that solver's rule base
     return CaseResult.model_validate(result_for(solver or default_solver(), case, fhir, max_changes))
 
 

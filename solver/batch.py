@@ -66,7 +66,7 @@ def decide_one(item, solver, max_changes: int = 0, lean: bool = False, fhir_opti
     if isinstance(data, CaseError):
         return _encode(data)
     try:
-        case, fhir = case_from(data, *fhir_options)             # a case, or a FHIR Bundle
+        case, fhir = case_from(data, *fhir_options, declared=solver)     # a case, or a FHIR Bundle
         if why:                                     # the why line (Solver.why)
             line = solver.why(case)
             if fhir is not None:                    # where each fact came from, as decide --why gives it

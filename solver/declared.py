@@ -19,6 +19,7 @@ the files' `base` alone (about 30 ms) for whoever has no engine at hand.
 from __future__ import annotations
 
 import os
+import time
 from typing import Optional
 
 import clingo
@@ -162,7 +163,14 @@ class Declared:
         return self.plan_labels.get(plan, plan)
 
     def key(self) -> tuple:
-        """What the types built from these declarations depend on (solver/models.py caches by it)."""
+        """What the types built from these declarations depend on (solver/models.py caches by it);
+        computed once (a Declared is not changed after it is read)."""
+        got = self.__dict__.get("_key")
+        if got is None:
+            got = self.__dict__["_key"] = self._make_key()
+        return got
+
+    def _make_key(self) -> tuple:
         return tuple((f.name, f.kind, f.values, f.low, f.high, f.low_open, f.default, f.always_known)
                      for f in self.facts.values()) + (tuple(self.plans), tuple(self.drugs))
 
@@ -290,6 +298,8 @@ def _files(ident: str, folder: str, lp_files) -> str:
 
 
 _CACHE: dict[tuple[str, str], Declared] = {}
+_SEEN: dict[str, tuple] = {}          # folder -> (its stamp, the files read, its Declared, when looked at)
+FRESH = 1.0                           # seconds of()'s answer for a folder stands without looking at its files
 
 
 def of(logic_dir=None) -> Declared:
@@ -300,12 +310,22 @@ def of(logic_dir=None) -> Declared:
     from .paths import in_use
 
     folder = in_use(logic_dir)
+    seen = _SEEN.get(folder)
+    if seen is not None:
+        now = time.monotonic()
+        if now - seen[3] < FRESH:
+            return seen[2]                # looked at less than FRESH seconds ago
+        if seen[0] == _stamp(folder, seen[1]):
+            _SEEN[folder] = seen[:3] + (now,)
+            return seen[2]                # no file it read, and no file of the folder, changed since
     if not os.path.isdir(folder):
         raise RuleBaseError(f"{folder}: not a folder")
     read = rule_files(folder)             # every byte clingo reads, checked (no #script, UTF-8, size, includes)
     version = version_of(read)
+    paths = [path for path, _, _ in read]
     hit = _CACHE.get((folder, version))
     if hit is not None:
+        _SEEN[folder] = (_stamp(folder, paths), paths, hit, time.monotonic())
         return hit
     files = [path for path, _, own in read if own]
     if not files:
@@ -326,4 +346,16 @@ def of(logic_dir=None) -> Declared:
     check(ctl, folder)
     d = Declared.read(ctl)
     _CACHE[(folder, version)] = d
+    _SEEN[folder] = (_stamp(folder, paths), paths, d, time.monotonic())
     return d
+
+
+def _stamp(folder: str, paths: list) -> Optional[tuple]:
+    """What would show a change to a rule base without reading it: the folder's names and each
+    file's size and modification time (a file rewritten within one clock tick with the same size
+    is the one change it misses; a new process reads the files afresh)."""
+    try:
+        names = tuple(sorted(n for n in os.listdir(folder) if n.endswith(".lp")))
+        return names, tuple((st.st_size, st.st_mtime_ns) for st in map(os.stat, paths))
+    except OSError:
+        return None

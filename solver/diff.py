@@ -40,7 +40,7 @@ def _differences(solver, rb: RuleBase, a: str, b: str, drug: str, request: str) 
         if p not in rb.plans:
             raise ValueError(f"unknown plan {p!r}")
     # the profile starts as a case of only the drug and the request, asked of the two plans
-    empty, _ = case_from({"drug": drug, "request": request})
+    empty, _ = case_from({"drug": drug, "request": request}, declared=solver)
     asked = {a, b}
     own = set(rb.asked.values())
     lits = [lit for lit in solver.assumptions(empty, {}, rb) if abs(lit) not in own]

@@ -17,13 +17,16 @@ costs a one-shot command about 10 ms).
 
 from __future__ import annotations
 
+import functools
 import os
 
 PACKAGE = os.path.dirname(os.path.abspath(__file__))
 
 
+@functools.lru_cache(maxsize=None)
 def data_dir(name: str) -> str:
-    """solver/<name> when installed, else <repository>/<name>."""
+    """solver/<name> when installed, else <repository>/<name> (looked up once: the layout of an
+    installation does not change while it runs)."""
     for base in (PACKAGE, os.path.dirname(PACKAGE)):
         if os.path.isdir(os.path.join(base, name)):
             return os.path.join(base, name)

@@ -491,7 +491,7 @@ def _count_line(tally: Tally, line: bytes, max_changes: int, results: list) -> N
         tally.error(str(obj["error"]))          # a line `pa-solver batch` could not decide
     else:
         try:
-            case, _ = case_from(obj)             # a case, or a FHIR Bundle (its derived case)
+            case, _ = case_from(obj, declared=worker_solver())   # a case, or a FHIR Bundle (its derived case)
         except CaseError as err:
             tally.error(str(err))
             return

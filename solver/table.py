@@ -272,7 +272,7 @@ def render_diff(got: dict, solver, width: Optional[int] = None, color: bool = Fa
             profile = profile_case(got, d, solver.rules.facts)
             if against is not None:
                 del profile["plans"]                    # every plan of the combined rules; two are shown
-            result = solver.solve(case_from(profile)[0])
+            result = solver.solve(case_from(profile, declared=solver)[0])
             for r in result["results"]:
                 name = shown(r["plan"])
                 if name not in (a, b):

@@ -366,3 +366,67 @@ def test_sigterm_drains_and_exits_0(tmp_path):
     got = load.end()
     # every request the server took was answered in full before it exited (no 503, no broken response)
     assert got and all(r.status_code == 200 for r in got), {r.status_code for r in got}
+
+
+def many_orders(n: int) -> bytes:
+    """The worked CRD example with `n` draft orders (each a decision: seconds of solving for
+    thousands, so a small time limit stops it)."""
+    import copy
+
+    req = json.loads((EXAMPLES / "crd" / "order_sign_besponsa.json").read_text())
+    (order, *_) = req["context"]["draftOrders"]["entry"]
+    req["context"]["draftOrders"]["entry"] = []
+    for i in range(n):
+        one = copy.deepcopy(order)
+        one["resource"]["id"] = f"mr-{i}"
+        req["context"]["draftOrders"]["entry"].append(one)
+    return json.dumps(req).encode()
+
+
+def every_kind() -> list[tuple[str, bytes, dict]]:
+    """One request of each kind a worker answers (work.handle's op, body, params)."""
+    case = (EXAMPLES / "ohsu_adult_rr.json").read_bytes()
+    qid = "pa-inotuzumab-ozogamicin-initial-ohsu"
+    qr = {"resourceType": "QuestionnaireResponse", "status": "in-progress",
+          "questionnaire": f"http://127.0.0.1/fhir/Questionnaire/{qid}", "item": []}
+    return [("decide", case, {}), ("decide", case, {"why": "true"}), ("explain", case, {}),
+            ("questionnaire", case, {}), ("diff", b'{"plans": ["ohsu", "masshealth"]}', {}),
+            ("submit", PAS.read_bytes(), {}), ("crd", many_orders(1), {}),
+            ("next_question", json.dumps(qr).encode(), {}), ("fhir_questionnaire", b"", {"id": qid})]
+
+
+def test_a_request_over_the_time_limit_stops_that_request_only():
+    """Issue 23: the watchdog interrupted every clingo control of the worker, and a control
+    not solving keeps an interrupt until its next solve, which it stops at once: after one
+    request over the limit, the worker's next /explain and /diff were answered 503 in
+    milliseconds.  Here, in this process, as a worker does it: every kind answered, one request
+    stopped by a small limit, then every kind again, with a generous limit: the same answers."""
+    from solver.service import work
+
+    work.init()
+    before = [work.handle(op, body, params, 60.0) for op, body, params in every_kind()]
+    assert [a.status for a in before] == [200] * len(before), [a.body[:200] for a in before]
+    over = work.handle("crd", many_orders(2000), {}, 0.1)
+    assert over.status == 503 and b"longer than the server's limit of 0.1 s" in over.body, over.body[:200]
+    after = [work.handle(op, body, params, 60.0) for op, body, params in every_kind()]
+    assert [(op, a.status) for (op, _, _), a in zip(every_kind(), after)] == \
+        [(op, 200) for op, _, _ in every_kind()], [a.body[:200] for a in after]
+    assert [a.body for a in after] == [a.body for a in before]
+
+
+def test_after_a_request_over_the_time_limit_the_worker_answers_the_next_ones(tmp_path):
+    """The same through the served app: one worker, a CDS Hooks call too costly for the limit,
+    then /explain, /diff and /decide?why=true on that worker answer as the CLI does."""
+    s = Server(tmp_path, "--workers", "1", "--time-limit", "2", "--max-body", str(32 << 20))
+    try:
+        r = s.post("/cds-services/pa-solver-order-sign", many_orders(10000))
+        assert r.status_code == 503 and "longer than the server's limit of 2 s" in r.json()["error"], r.text[:300]
+        case = EXAMPLES / "ohsu_adult_rr.json"
+        r = s.post("/explain", case.read_bytes())
+        assert r.status_code == 200 and r.content == cli("explain", str(case), "--json"), r.text[:300]
+        r = s.post("/diff", b'{"plans": ["ohsu", "masshealth"]}')
+        assert r.status_code == 200 and r.content == cli("diff", "ohsu", "masshealth", "--json"), r.text[:300]
+        r = s.post("/decide?why=true", case.read_bytes())
+        assert r.status_code == 200 and r.content == cli("decide", str(case), "--json", "--why"), r.text[:300]
+    finally:
+        assert s.stop() == 0

@@ -39,7 +39,7 @@ class Server:
         self.proc = subprocess.Popen([sys.executable, "-m", "solver.cli", "serve", "--port", str(self.port),
                                       "--store", str(self.store), *args], cwd=tmp,
                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        deadline = time.time() + 60
+        deadline = time.time() + 120                   # its workers warm every kind of request first
         while time.time() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"the server exited: {self.proc.stderr.read().decode()}")
@@ -229,10 +229,11 @@ def test_kill_9_during_load_loses_no_answered_submission(tmp_path):
     kill_9_during_load_loses_nothing(tmp_path, tmp_path / "kept.sqlite")
 
 
-def kill_9_during_load_loses_nothing(tmp_path: Path, store) -> None:
-    """Four clients $submit without pause; SIGKILL the server; restart it on the same store:
-    $inquire gives back every answered submission byte for byte, and `audit` lists each.
-    `store`: a SQLite file or a PostgreSQL URL (tests/test_store_pg.py)."""
+def kill_9_during_load_loses_nothing(tmp_path: Path, store, answers: int = 20) -> None:
+    """Four clients $submit without pause; once `answers` are answered, SIGKILL the server;
+    restart it on the same store: $inquire gives back every answered submission byte for byte,
+    and `audit` lists each.  `store`: a SQLite file or a PostgreSQL URL (tests/test_store_pg.py).
+    It waits for the answers, not for a time: on a busy machine a fixed 2.5 s held none."""
     s = Server(tmp_path, "--workers", "2", store=store)
     template = json.loads(PAS.read_text())
     answered: dict[str, bytes] = {}
@@ -247,7 +248,7 @@ def kill_9_during_load_loses_nothing(tmp_path: Path, store) -> None:
             b["entry"][0]["resource"]["identifier"] = [{"system": "urn:test", "value": ident}]
             try:
                 r = httpx.post(s.url + "/fhir/Claim/$submit", content=json.dumps(b).encode(),
-                               headers={"Content-Type": FHIR}, timeout=10)
+                               headers={"Content-Type": FHIR}, timeout=120)
             except httpx.HTTPError:
                 return                                      # the server is gone
             if r.status_code == 200:
@@ -256,7 +257,8 @@ def kill_9_during_load_loses_nothing(tmp_path: Path, store) -> None:
     threads = [threading.Thread(target=client, args=(k,)) for k in range(4)]
     for t in threads:
         t.start()
-    time.sleep(2.5)
+    assert wait_for(lambda: len(answered) >= answers or not any(t.is_alive() for t in threads), 120) and \
+        len(answered) >= answers, f"{len(answered)} answered in 120 s"
     import psutil
 
     left = psutil.Process(s.proc.pid).children(recursive=True)   # solver processes, fork server
@@ -264,10 +266,9 @@ def kill_9_during_load_loses_nothing(tmp_path: Path, store) -> None:
     s.proc.wait()
     stop.set()
     for t in threads:
-        t.join(30)
-    assert len(answered) > 20, len(answered)
+        t.join(120)
     # nothing of the killed server lingers: its solver processes leave when it is gone
-    _, alive = psutil.wait_procs(left, timeout=20)
+    _, alive = psutil.wait_procs(left, timeout=60)
     assert not alive, [p.cmdline()[-1][:80] for p in alive]
     again = Server(tmp_path, "--workers", "1", store=store)
     try:
@@ -309,11 +310,12 @@ class Load:
         return self.responses
 
 
-def wait_for(condition, seconds: float = 60.0) -> None:
-    """Until `condition()` holds (a loaded machine is slow), at most `seconds`."""
+def wait_for(condition, seconds: float = 60.0) -> bool:
+    """Until `condition()` holds (a loaded machine is slow), at most `seconds`; whether it holds."""
     deadline = time.time() + seconds
     while not condition() and time.time() < deadline:
         time.sleep(0.05)
+    return bool(condition())
 
 
 def test_a_worker_killed_mid_request_gives_that_request_503_and_the_server_goes_on(tmp_path):
@@ -322,7 +324,7 @@ def test_a_worker_killed_mid_request_gives_that_request_503_and_the_server_goes_
     s = Server(tmp_path, "--workers", "1", "--time-limit", "60")
     try:
         load = Load(s)
-        wait_for(lambda: len(load.responses) >= 10)            # the load is under way: a request is always held
+        assert wait_for(lambda: len(load.responses) >= 10, 120)   # the load is under way: a request is always held
         # the solver processes: forked by the forkserver, itself a child of the server
         (forkserver,) = [c for c in psutil.Process(s.proc.pid).children() if "forkserver" in " ".join(c.cmdline())]
         workers = forkserver.children()
@@ -330,9 +332,14 @@ def test_a_worker_killed_mid_request_gives_that_request_503_and_the_server_goes_
         for w in workers:
             w.kill()
         seen = len(load.responses)
-        wait_for(lambda: any(r.status_code == 200 for r in load.responses[seen:])
-                 and any(r.status_code == 503 for r in load.responses[seen:]))
-        time.sleep(0.5)
+
+        def answered_again() -> bool:
+            """The requests held by the dead worker were answered 503, and then every client had
+            answers from the new workers (12: twice the clients, so none still waits for a 503)."""
+            codes = [r.status_code for r in load.responses[seen:]]
+            return 503 in codes and codes[len(codes) - codes[::-1].index(503):].count(200) >= 12
+
+        assert wait_for(answered_again, 120), [r.status_code for r in load.responses[seen:]]
         got = load.end()
         codes = [r.status_code for r in got]
         assert set(codes) == {200, 503} and codes.count(503) <= 6, codes     # at most what was in flight
@@ -361,7 +368,7 @@ def test_a_decision_over_the_time_limit_is_stopped(tmp_path):
 def test_sigterm_drains_and_exits_0(tmp_path):
     s = Server(tmp_path, "--workers", "1")
     load = Load(s)
-    time.sleep(1.0)
+    assert wait_for(lambda: len(load.responses) >= 10, 120)    # requests are in flight
     assert s.stop(signal.SIGTERM) == 0
     got = load.end()
     # every request the server took was answered in full before it exited (no 503, no broken response)
@@ -417,10 +424,10 @@ def test_a_request_over_the_time_limit_stops_that_request_only():
 def test_after_a_request_over_the_time_limit_the_worker_answers_the_next_ones(tmp_path):
     """The same through the served app: one worker, a CDS Hooks call too costly for the limit,
     then /explain, /diff and /decide?why=true on that worker answer as the CLI does."""
-    s = Server(tmp_path, "--workers", "1", "--time-limit", "2", "--max-body", str(32 << 20))
+    s = Server(tmp_path, "--workers", "1", "--time-limit", "5", "--max-body", str(32 << 20))
     try:
-        r = s.post("/cds-services/pa-solver-order-sign", many_orders(10000))
-        assert r.status_code == 503 and "longer than the server's limit of 2 s" in r.json()["error"], r.text[:300]
+        r = s.post("/cds-services/pa-solver-order-sign", many_orders(20000))       # 35 s of solving here
+        assert r.status_code == 503 and "longer than the server's limit of 5 s" in r.json()["error"], r.text[:300]
         case = EXAMPLES / "ohsu_adult_rr.json"
         r = s.post("/explain", case.read_bytes())
         assert r.status_code == 200 and r.content == cli("explain", str(case), "--json"), r.text[:300]

@@ -50,17 +50,38 @@ class Refused(Exception):
 
 
 def init(logic_dir=None, plans: Optional[list[str]] = None, server: Optional[int] = None) -> None:
-    """Build the worker's solver once, and warm it with one solve of every kind it will do.
+    """Build the worker's solver once, and warm it with one request of every kind it will answer.
     `server`: the serving process's pid; the worker leaves when it is gone (solver/procs.py)."""
     global _SOLVER, _PLANS
     if server is not None:
         leave_with(server)
     _SOLVER = Solver(logic_dir) if logic_dir is not None else Solver()
     _PLANS = sorted(plans) if plans else None
-    from ..inputs import case_from
+    _warm()
 
-    case, _ = case_from({"facts": {"age_years": 40, "diagnosis": "all"}})
-    _SOLVER.solve(case, max_changes=1)
+
+def _warm() -> None:
+    """Answer one request of every kind and let the answers go, so that no client pays for a
+    first time.  A worker's first $submit imported the FHIR models and built its bundle reader
+    (1.0-1.6 s, measured: the kill -9 test's clients got no answer in their first 2.5 s on a
+    busy machine), its first CDS Hooks call about 1 s, its first questionnaire or diff 0.2-0.5 s;
+    the first diff and the first `why` ground their own control.  The requests are the bundled
+    examples (solver/paths.py); nothing is recorded (the store is the serving process's)."""
+    from ..contract import DRUGS, PLANS
+    from ..paths import EXAMPLES
+    from .crd import questionnaire_id
+
+    case = (EXAMPLES / "ohsu_adult_rr.json").read_bytes()
+    qid = questionnaire_id((_PLANS or PLANS)[0], DRUGS[0], "initial")
+    qr = {"resourceType": "QuestionnaireResponse", "status": "in-progress",
+          "questionnaire": f"/fhir/Questionnaire/{qid}", "item": []}
+    for op, body, params in (
+            ("decide", case, {"why": "true"}), ("explain", case, {}), ("questionnaire", case, {}),
+            ("diff", dump_bytes({"plans": list(PLANS[:2])}), {}),
+            ("submit", (EXAMPLES / "fhir" / "pas_request_besponsa.json").read_bytes(), {}),
+            ("crd", (EXAMPLES / "crd" / "order_sign_besponsa.json").read_bytes(), {}),
+            ("next_question", dump_bytes(qr), {}), ("fhir_questionnaire", b"", {"id": qid})):
+        handle(op, body, params)
 
 
 def ready() -> bool:

@@ -151,14 +151,17 @@ class Watchdog(threading.Thread):
     """One thread per worker that stops clingo when a request outlives its time limit.  It looks
     at the clock every `tick` (a quarter of the limit, at most 50 ms) instead of being woken per
     request: a timer thread per request cost 0.7 of a 1.7 ms decision, a wake-up per request
-    still showed as kernel time under load (measured)."""
+    still showed as kernel time under load (measured).  Past the deadline it interrupts again
+    each tick until the request ends: clingo lets an interrupt go unheeded now and then (one
+    interrupt among short solves back to back stopped none in 155 of 300 tries; sent each
+    millisecond, every one of 300 was stopped, within 72 ms: measured)."""
 
     def __init__(self, s: Solver, limit: float):
         super().__init__(daemon=True, name="pa-solver-watchdog")
         self.solver, self.deadline = s, None
         self.tick = max(0.0002, min(0.05, limit / 4))
         self.lock = threading.Lock()
-        self.interrupted: list = []             # the controls it stopped, still to be cleared
+        self.interrupted: set = set()           # the controls it interrupted, still to be cleared
 
     def arm(self, seconds: float) -> None:
         self.deadline = time.monotonic() + seconds
@@ -173,7 +176,7 @@ class Watchdog(threading.Thread):
         is otherwise unsatisfiable at once (under 1 ms, measured), so each request starts clean."""
         with self.lock:                         # after this, no interrupt can reach the next solve
             self.deadline = None
-            stopped, self.interrupted = self.interrupted, []
+            stopped, self.interrupted = self.interrupted, set()
         for rb in stopped:
             rb.ctl.solve(assumptions=[(_NO_SUCH_ATOM, True)])
 
@@ -186,11 +189,10 @@ class Watchdog(threading.Thread):
             with self.lock:
                 if self.deadline is None or time.monotonic() < self.deadline:
                     continue
-                self.deadline = None           # the solve running now is stopped
                 for rb in (self.solver.rules, self.solver._explainer, getattr(self.solver, "_diff", None)):
                     if rb is not None:
                         rb.ctl.interrupt()
-                        self.interrupted.append(rb)
+                        self.interrupted.add(rb)
 
 
 _WATCHDOG: Optional[Watchdog] = None

@@ -86,7 +86,6 @@ def test_a_worker_dead_half_way_through_its_result_leaves_a_bare_pool_waiting_fo
 
 
 def test_the_guard_takes_a_pool_a_dead_worker_left_waiting_for_broken():
-    import time
     from concurrent.futures.process import BrokenProcessPool
 
     import pytest
@@ -97,9 +96,9 @@ def test_the_guard_takes_a_pool_a_dead_worker_left_waiting_for_broken():
     guard(pool, grace=0.5)
     try:
         assert pool.submit(int, "7").result(timeout=60) == 7        # both workers up
-        t0 = time.monotonic()
+        # broken within a generous deadline (a bare pool waits for good; the guard takes about
+        # its grace, 0.5 s), not within a window a busy machine could miss
         with pytest.raises(BrokenProcessPool):
-            pool.submit(_die_half_way_through_a_result).result(timeout=30)
-        assert time.monotonic() - t0 < 10
+            pool.submit(_die_half_way_through_a_result).result(timeout=60)
     finally:
         pool.shutdown(wait=False, cancel_futures=True)

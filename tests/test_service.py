@@ -39,7 +39,7 @@ class Server:
         self.proc = subprocess.Popen([sys.executable, "-m", "solver.cli", "serve", "--port", str(self.port),
                                       "--store", str(self.store), *args], cwd=tmp,
                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        deadline = time.time() + 60
+        deadline = time.time() + 120                   # its workers warm every kind of request first
         while time.time() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"the server exited: {self.proc.stderr.read().decode()}")
@@ -52,7 +52,7 @@ class Server:
 
     def post(self, path: str, body: bytes, media: str = "application/json", **kw) -> httpx.Response:
         return httpx.post(self.url + path, content=body, headers={"Content-Type": media, **kw.pop("headers", {})},
-                          timeout=60, **kw)
+                          timeout=kw.pop("timeout", 60), **kw)
 
     def stop(self, sig=signal.SIGTERM) -> int:
         if self.proc.poll() is None:
@@ -237,10 +237,11 @@ def test_kill_9_during_load_loses_no_answered_submission(tmp_path):
     kill_9_during_load_loses_nothing(tmp_path, tmp_path / "kept.sqlite")
 
 
-def kill_9_during_load_loses_nothing(tmp_path: Path, store) -> None:
-    """Four clients $submit without pause; SIGKILL the server; restart it on the same store:
-    $inquire gives back every answered submission byte for byte, and `audit` lists each.
-    `store`: a SQLite file or a PostgreSQL URL (tests/test_store_pg.py)."""
+def kill_9_during_load_loses_nothing(tmp_path: Path, store, answers: int = 20) -> None:
+    """Four clients $submit without pause; once `answers` are answered, SIGKILL the server;
+    restart it on the same store: $inquire gives back every answered submission byte for byte,
+    and `audit` lists each.  `store`: a SQLite file or a PostgreSQL URL (tests/test_store_pg.py).
+    It waits for the answers, not for a time: on a busy machine a fixed 2.5 s held none."""
     s = Server(tmp_path, "--workers", "2", store=store)
     template = json.loads(PAS.read_text())
     answered: dict[str, bytes] = {}
@@ -253,9 +254,10 @@ def kill_9_during_load_loses_nothing(tmp_path: Path, store) -> None:
             ident = f"load-{k}-{n}"
             b = json.loads(json.dumps(template))
             b["entry"][0]["resource"]["identifier"] = [{"system": "urn:test", "value": ident}]
+            b["identifier"] = {"system": "urn:test:bundles", "value": ident}    # so each answer's bytes are its own
             try:
                 r = httpx.post(s.url + "/fhir/Claim/$submit", content=json.dumps(b).encode(),
-                               headers={"Content-Type": FHIR}, timeout=10)
+                               headers={"Content-Type": FHIR}, timeout=120)
             except httpx.HTTPError:
                 return                                      # the server is gone
             if r.status_code == 200:
@@ -264,7 +266,8 @@ def kill_9_during_load_loses_nothing(tmp_path: Path, store) -> None:
     threads = [threading.Thread(target=client, args=(k,)) for k in range(4)]
     for t in threads:
         t.start()
-    wait_for(lambda: len(answered) > 20, 120)      # under way (the first answers wait for warm-up)
+    assert wait_for(lambda: len(answered) >= answers or not any(t.is_alive() for t in threads), 120) and \
+        len(answered) >= answers, f"{len(answered)} answered in 120 s"
     import psutil
 
     left = psutil.Process(s.proc.pid).children(recursive=True)   # solver processes, fork server
@@ -272,10 +275,9 @@ def kill_9_during_load_loses_nothing(tmp_path: Path, store) -> None:
     s.proc.wait()
     stop.set()
     for t in threads:
-        t.join(30)
-    assert len(answered) > 20, len(answered)
+        t.join(120)
     # nothing of the killed server lingers: its solver processes leave when it is gone
-    _, alive = psutil.wait_procs(left, timeout=20)
+    _, alive = psutil.wait_procs(left, timeout=60)
     assert not alive, [p.cmdline()[-1][:80] for p in alive]
     again = Server(tmp_path, "--workers", "1", store=store)
     try:
@@ -317,11 +319,12 @@ class Load:
         return self.responses
 
 
-def wait_for(condition, seconds: float = 60.0) -> None:
-    """Until `condition()` holds (a loaded machine is slow), at most `seconds`."""
+def wait_for(condition, seconds: float = 60.0) -> bool:
+    """Until `condition()` holds (a loaded machine is slow), at most `seconds`; whether it holds."""
     deadline = time.time() + seconds
     while not condition() and time.time() < deadline:
         time.sleep(0.05)
+    return bool(condition())
 
 
 def test_a_worker_killed_mid_request_gives_that_request_503_and_the_server_goes_on(tmp_path):
@@ -330,7 +333,7 @@ def test_a_worker_killed_mid_request_gives_that_request_503_and_the_server_goes_
     s = Server(tmp_path, "--workers", "1", "--time-limit", "60")
     try:
         load = Load(s)
-        wait_for(lambda: len(load.responses) >= 10)            # the load is under way: a request is always held
+        assert wait_for(lambda: len(load.responses) >= 10, 120)   # the load is under way: a request is always held
         # the solver processes: forked by the forkserver, itself a child of the server
         (forkserver,) = [c for c in psutil.Process(s.proc.pid).children() if "forkserver" in " ".join(c.cmdline())]
         workers = forkserver.children()
@@ -338,9 +341,14 @@ def test_a_worker_killed_mid_request_gives_that_request_503_and_the_server_goes_
         for w in workers:
             w.kill()
         seen = len(load.responses)
-        wait_for(lambda: any(r.status_code == 200 for r in load.responses[seen:])
-                 and any(r.status_code == 503 for r in load.responses[seen:]))
-        time.sleep(0.5)
+
+        def answered_again() -> bool:
+            """The requests held by the dead worker were answered 503, and then every client had
+            answers from the new workers (12: twice the clients, so none still waits for a 503)."""
+            codes = [r.status_code for r in load.responses[seen:]]
+            return 503 in codes and codes[len(codes) - codes[::-1].index(503):].count(200) >= 12
+
+        assert wait_for(answered_again, 120), [r.status_code for r in load.responses[seen:]]
         got = load.end()
         codes = [r.status_code for r in got]
         assert set(codes) == {200, 503} and codes.count(503) <= 6, codes     # at most what was in flight
@@ -369,8 +377,84 @@ def test_a_decision_over_the_time_limit_is_stopped(tmp_path):
 def test_sigterm_drains_and_exits_0(tmp_path):
     s = Server(tmp_path, "--workers", "1")
     load = Load(s)
-    time.sleep(1.0)
+    assert wait_for(lambda: len(load.responses) >= 10, 120)    # requests are in flight
     assert s.stop(signal.SIGTERM) == 0
     got = load.end()
     # every request the server took was answered in full before it exited (no 503, no broken response)
     assert got and all(r.status_code == 200 for r in got), {r.status_code for r in got}
+
+
+def many_orders(n: int) -> bytes:
+    """The worked CRD example with `n` draft orders (each a decision: seconds of solving for
+    thousands, so a small time limit stops it).  Written as text: a deep copy per order took
+    13 s for 20,000 on a busy machine."""
+    req = json.loads((EXAMPLES / "crd" / "order_sign_besponsa.json").read_text())
+    (order, *_) = req["context"]["draftOrders"]["entry"]
+    req["context"]["draftOrders"]["entry"] = ["ORDERS"]
+    order["resource"]["id"] = "mr-ORDER"
+    one = json.dumps(order)
+    orders = ", ".join(one.replace("mr-ORDER", f"mr-{i}") for i in range(n))
+    return json.dumps(req).replace('"ORDERS"', orders).encode()
+
+
+def every_kind() -> list[tuple[str, bytes, dict]]:
+    """One request of each kind a worker answers (work.handle's op, body, params)."""
+    case = (EXAMPLES / "ohsu_adult_rr.json").read_bytes()
+    qid = "pa-inotuzumab-ozogamicin-initial-ohsu"
+    qr = {"resourceType": "QuestionnaireResponse", "status": "in-progress",
+          "questionnaire": f"http://127.0.0.1/fhir/Questionnaire/{qid}", "item": []}
+    return [("decide", case, {}), ("decide", case, {"why": "true"}), ("explain", case, {}),
+            ("questionnaire", case, {}), ("diff", b'{"plans": ["ohsu", "masshealth"]}', {}),
+            ("submit", PAS.read_bytes(), {}), ("crd", many_orders(1), {}),
+            ("next_question", json.dumps(qr).encode(), {}), ("fhir_questionnaire", b"", {"id": qid})]
+
+
+def test_a_request_over_the_time_limit_stops_that_request_only():
+    """Issue 23: the watchdog interrupted every clingo control of the worker, and a control
+    not solving keeps an interrupt until its next solve, which it stops at once: after one
+    request over the limit, the worker's next /explain and /diff were answered 503 in
+    milliseconds.  Here, in this process, as a worker does it: every kind answered, one request
+    stopped by a small limit, then every kind again, with a generous limit: the same answers."""
+    from solver.service import work
+
+    work.init()
+    before = [work.handle(op, body, params, 60.0) for op, body, params in every_kind()]
+    assert [a.status for a in before] == [200] * len(before), [a.body[:200] for a in before]
+    over = work.handle("crd", many_orders(2000), {}, 0.1)
+    assert over.status == 503 and b"longer than the server's limit of 0.1 s" in over.body, over.body[:200]
+    after = [work.handle(op, body, params, 60.0) for op, body, params in every_kind()]
+    assert [(op, a.status) for (op, _, _), a in zip(every_kind(), after)] == \
+        [(op, 200) for op, _, _ in every_kind()], [a.body[:200] for a in after]
+    assert [a.body for a in after] == [a.body for a in before]
+
+
+def test_every_request_over_the_time_limit_is_stopped():
+    """A single interrupt among short solves back to back goes unheeded now and then (clingo:
+    in 155 of 300 tries, measured); the watchdog sent one, and about one CDS Hooks call in six
+    over a 0.1 s limit ran to its end and was answered 200.  Fifteen such calls: each stopped."""
+    from solver.service import work
+
+    work.init()
+    body = many_orders(2000)                     # seconds of solving, on any machine over 0.1 s
+    codes = [work.handle("crd", body, {}, 0.1).status for _ in range(15)]
+    assert codes == [503] * 15, codes
+
+
+def test_after_a_request_over_the_time_limit_the_worker_answers_the_next_ones(tmp_path):
+    """The same through the served app: one worker, a CDS Hooks call too costly for the limit,
+    then /explain, /diff and /decide?why=true on that worker answer as the CLI does."""
+    s = Server(tmp_path, "--workers", "1", "--time-limit", "3")
+    try:
+        # 18 s of solving on this machine (a machine 5 times as fast is still over the limit);
+        # reading its 5 MB is not limited, and slow on a busy machine: a generous deadline
+        r = s.post("/cds-services/pa-solver-order-sign", many_orders(10000), timeout=600)
+        assert r.status_code == 503 and "longer than the server's limit of 3 s" in r.json()["error"], r.text[:300]
+        case = EXAMPLES / "ohsu_adult_rr.json"
+        r = s.post("/explain", case.read_bytes())
+        assert r.status_code == 200 and r.content == cli("explain", str(case), "--json"), r.text[:300]
+        r = s.post("/diff", b'{"plans": ["ohsu", "masshealth"]}')
+        assert r.status_code == 200 and r.content == cli("diff", "ohsu", "masshealth", "--json"), r.text[:300]
+        r = s.post("/decide?why=true", case.read_bytes())
+        assert r.status_code == 200 and r.content == cli("decide", str(case), "--json", "--why"), r.text[:300]
+    finally:
+        assert s.stop() == 0

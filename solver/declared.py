@@ -88,6 +88,7 @@ class Declared:
         self.drug_codes: dict[tuple[str, str], str] = {}    # (FHIR system, code) -> drug
         self.payer_ids: dict[tuple[str, str], str] = {}     # (system, value) -> plan
         self.icd10: list[tuple[str, str]] = []      # (code prefix, diagnosis value)
+        self.observations: dict[str, tuple[str, dict[str, float]]] = {}   # fact -> (LOINC, {UCUM unit: factor})
         self.groups: list[str] = []                 # the form's headings, in order
 
     # ------------------------------------------------------------ reading
@@ -137,6 +138,10 @@ class Declared:
         for p, system, value in facts("payer_id", 3):
             d.payer_ids[(_text(system), _text(value))] = p.name
         d.icd10 = sorted((_text(p), _text(v)) for p, v in facts("icd10_prefix", 2))
+        loinc = {f.name: _text(c) for f, c in facts("loinc", 2)}
+        for f, u, factor in facts("unit", 3):
+            if f.name in loinc:
+                d.observations.setdefault(f.name, (loinc[f.name], {}))[1][_text(u)] = float(_text(factor))
         return d
 
     # ------------------------------------------------------------ what the rest reads

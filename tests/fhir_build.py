@@ -51,7 +51,7 @@ def patient(birth: Optional[dt.date], pid: str = "pat1") -> dict:
 
 def observation(fact: str, value: float, unit: Optional[str] = None, oid: str = "obs1",
                 status: str = "final", effective: Optional[str] = None) -> dict:
-    loinc, units = codes.OBSERVATIONS[fact]
+    loinc, units = declared.of().observations[fact]
     unit = unit or next(iter(units))
     out = {"resourceType": "Observation", "id": oid, "status": status,
            "code": {"coding": [{"system": codes.LOINC, "code": loinc}]}, "subject": {"reference": "Patient/pat1"},
@@ -111,7 +111,7 @@ def bundle_for(case: dict, on: dt.date = dt.date(2025, 3, 1), nested: bool = Tru
     for name, value in facts.items():
         if value is None or name == "age_years":
             continue
-        if name in codes.OBSERVATIONS:
+        if name in declared.of().observations:
             resources.append(observation(name, value, oid=f"obs-{name.replace('_', '-')}"))
         elif name == "icd10_codes":
             resources += [condition(c, cid=f"cond{i}") for i, c in enumerate(value)]

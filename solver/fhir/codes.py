@@ -19,11 +19,8 @@ NDC = "http://hl7.org/fhir/sid/ndc"
 CERTIFICATION_TYPE_URL = "http://hl7.org/fhir/us/davinci-pas/StructureDefinition/extension-certificationType"
 CERTIFICATION_TYPES = {"I": "initial", "R": "continuation", "4": "continuation"}
 
-# Observations: fact -> (LOINC code, {UCUM unit: factor to the CASE.md unit}).
-OBSERVATIONS: dict[str, tuple[str, dict[str, float]]] = {
-    "weight_kg": ("29463-7", {"kg": 1.0, "g": 0.001, "[lb_av]": 0.45359237}),
-    "height_cm": ("8302-2", {"cm": 1.0, "m": 100.0, "[in_i]": 2.54}),
-}
+# Which facts an Observation gives, by LOINC code and unit, is the rule base's: loinc/2 and unit/3
+# (logic/facts.lp; solver/declared.py reads them as Declared.observations).
 OBSERVATION_STATUSES = frozenset({"final", "amended", "corrected"})
 
 CONDITION_EXCLUDED = frozenset({"entered-in-error", "refuted"})            # verificationStatus codes

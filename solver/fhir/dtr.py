@@ -43,12 +43,13 @@ def question_item(fact: str, kind: tuple, criteria: list, rules) -> dict:
         item["answerOption"] = [{"valueCoding": {"code": v, "display": v.replace("_", " ")}} for v in values]
     elif k == "integer":
         item["type"] = "integer"
-    elif fact in codes.OBSERVATIONS:
+    elif fact in rules.declared.observations:
         item["type"] = "quantity"
-        unit = next(iter(codes.OBSERVATIONS[fact][1]))
+        units = rules.declared.observations[fact][1]
+        unit = next(iter(units))
         item["extension"] = [{"url": "http://hl7.org/fhir/StructureDefinition/questionnaire-unitOption",
                               "valueCoding": {"system": codes.UCUM, "code": u, "display": u}}
-                             for u in codes.OBSERVATIONS[fact][1]]
+                             for u in units]
         item["text"] += f" ({unit})"
     else:
         item["type"] = "decimal"

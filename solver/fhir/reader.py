@@ -350,7 +350,7 @@ def read_bundle(obj: Any, as_of: Optional[dt.date] = None, drug: Optional[str] =
                 continue
             used.add(_ref(q))
             for a in answers[:1]:
-                v = _answer(a, link, kinds[link], _ref(q))
+                v = _answer(a, link, kinds[link], _ref(q), declared)
                 if v is not None:
                     vals.add(link, v, _ref(q), f"item[linkId={link}]")
     for q in by_type.get("QuestionnaireResponse", []):
@@ -397,7 +397,7 @@ def read_bundle(obj: Any, as_of: Optional[dt.date] = None, drug: Optional[str] =
     # observations: the latest on or before the request date; equal dates that disagree conflict
     obs_by_fact: dict[str, list] = {}
     for o in by_type.get("Observation", []):
-        fact = next((f for f, (loinc, _) in codes.OBSERVATIONS.items()
+        fact = next((f for f, (loinc, _) in declared.observations.items()
                      if any(c.system == codes.LOINC and c.code == loinc for c in _codings(o.code))), None)
         if fact is None or o.status not in codes.OBSERVATION_STATUSES:
             unused.append(_ref(o) + ("" if fact is None else f" (status {o.status})"))
@@ -408,7 +408,7 @@ def read_bundle(obj: Any, as_of: Optional[dt.date] = None, drug: Optional[str] =
         if taken > when:
             unused.append(f"{_ref(o)} (taken after the request date)")
             continue
-        v = _quantity(o.valueQuantity, fact, f"{_ref(o)} valueQuantity")
+        v = _quantity(o.valueQuantity, fact, f"{_ref(o)} valueQuantity", declared)
         if v is None:
             unused.append(f"{_ref(o)} (no value)")
             continue
@@ -461,7 +461,7 @@ def _items(items, path: str):
             yield from _items(a.item or [], f"{here}.answer[{j}].item")
 
 
-def _answer(a, fact: str, kind: tuple, ref: str) -> Any:
+def _answer(a, fact: str, kind: tuple, ref: str, declared) -> Any:
     k, choices = kind
     where = f"{ref} item {fact}"
     if k == "bool":
@@ -477,8 +477,8 @@ def _answer(a, fact: str, kind: tuple, ref: str) -> Any:
         if a.valueInteger is None:
             raise FhirError(f"{where}: expected valueInteger")
         return int(a.valueInteger)
-    if fact in codes.OBSERVATIONS and a.valueQuantity is not None:
-        return _quantity(a.valueQuantity, fact, f"{where} valueQuantity")
+    if fact in declared.observations and a.valueQuantity is not None:
+        return _quantity(a.valueQuantity, fact, f"{where} valueQuantity", declared)
     if a.valueDecimal is not None:
         return float(a.valueDecimal)
     if a.valueInteger is not None:
@@ -486,10 +486,10 @@ def _answer(a, fact: str, kind: tuple, ref: str) -> Any:
     raise FhirError(f"{where}: expected valueDecimal or valueInteger")
 
 
-def _quantity(q, fact: str, where: str) -> Optional[float]:
+def _quantity(q, fact: str, where: str, declared) -> Optional[float]:
     if q is None or q.value is None:
         return None
-    units = codes.OBSERVATIONS[fact][1]
+    units = declared.observations[fact][1]
     unit = q.code or q.unit
     if (q.system not in (None, codes.UCUM)) or unit not in units:
         raise FhirError(f"{where}: unit {unit!r} is not one of {', '.join(units)} (UCUM)")

@@ -271,7 +271,9 @@ class Service:
         from ..engine import dump_json
         from .crd import services
 
-        return Response(dump_json(services()) + "\n", media_type="application/json")
+        from ..declared import of
+
+        return Response(dump_json(services(of(self.config.logic_dir))) + "\n", media_type="application/json")
 
     async def cds_hook(self, request: Request) -> Response:
         from ..jsontext import NotJSON, loads

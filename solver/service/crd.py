@@ -36,7 +36,7 @@ PREFETCH = {
     "patient": "Patient/{{context.patientId}}",
     "coverage": "Coverage?patient={{context.patientId}}&status=active",
     "conditions": "Condition?patient={{context.patientId}}",
-    "observations": "Observation?patient={{context.patientId}}&code=http://loinc.org|29463-7,http://loinc.org|8302-2",
+    "observations": "Observation?patient={{context.patientId}}&code={loinc}",    # the rule base's loinc/2 codes
     "questionnaireResponses": "QuestionnaireResponse?subject={{context.patientId}}",
 }
 
@@ -45,7 +45,17 @@ class HookError(ValueError):
     """A CDS Hooks request that cannot be answered (400), with the field named."""
 
 
-def services() -> dict:
+def prefetch(declared=None) -> dict:
+    """The prefetch templates: the Observations asked for are those the rule base reads (loinc/2)."""
+    if declared is None:
+        from ..declared import of
+
+        declared = of()
+    codes_asked = ",".join(f"{codes.LOINC}|{loinc}" for loinc, _ in declared.observations.values())
+    return {k: v.replace("{loinc}", codes_asked) for k, v in PREFETCH.items()}
+
+
+def services(declared=None) -> dict:
     out = []
     for hook, sid in HOOKS.items():
         if hook in ORDER_HOOKS:
@@ -53,7 +63,7 @@ def services() -> dict:
                         "description": "Prior-authorization requirements for Besponsa and Blincyto, decided by the "
                                        "plans' written criteria: covered, auth needed (with the questions the rules "
                                        "still need), or not covered with the criteria not met.",
-                        "prefetch": dict(PREFETCH),
+                        "prefetch": prefetch(declared),
                         "usageRequirements": "Send the order's Coverage (prefetch coverage) to be judged under its "
                                              "plan."})
         else:

@@ -150,6 +150,14 @@ class Service:
         self.store = open_store(self.config.store, self.config.store_sync)
         self.pool = Pool(self.config)
         await asyncio.get_running_loop().run_in_executor(None, self.pool.warm)
+        # what the event loop itself answers (CDS Hooks discovery, the hook's checks, metadata, OpenAPI),
+        # imported and built now: the first such request would otherwise hold every request for a second
+        from . import crd, metadata, openapi
+        from ..declared import of
+
+        crd.services(of(self.config.logic_dir))
+        metadata.capability_statement(self.rules_version)
+        openapi.document(self.config.logic_dir)
 
     async def shutdown(self) -> None:
         self.draining = True

@@ -333,10 +333,16 @@ def mark_facts(shown: dict | None) -> None:
     if r["rests_on"]:
         # Named here, once, rather than under each fact: an element under a widget would move
         # every element after it whenever the marks change (measured: slower clicks in chromium).
-        listed = ", ".join(f"`{n}`" for n in sorted(marked))
+        # Counted and listed alike: the facts it rests on (of facts_count).  A widget marked besides
+        # them (the ICD-10 codes a diagnosis was derived from) is named after, not counted as one.
+        rested = sorted(f["fact"] for f in r["rests_on"])
+        extra = sorted(marked - set(rested))
+        listed = ", ".join(f"`{n}`" for n in rested)
+        also = (f" {' and '.join(f'`{n}`' for n in extra)} {'is' if len(extra) == 1 else 'are'} marked too: "
+                f"the diagnosis was derived from {'it' if len(extra) == 1 else 'them'}." if extra else "")
         st.caption(f":material/push_pin: **{name}: {LABEL[r['decision']].lower()}** rests on the "
-                   f"{len(r['rests_on'])} marked fact{'s' * (len(r['rests_on']) != 1)} of {r['facts_count']} "
-                   f"({listed}). The muted ones cannot change {name}'s decision, whatever you set them to.")
+                   f"{len(rested)} marked fact{'s' * (len(rested) != 1)} of {r['facts_count']} "
+                   f"({listed}).{also} The muted ones cannot change {name}'s decision, whatever you set them to.")
     else:
         st.caption(f":material/push_pin: **{name}: {LABEL[r['decision']].lower()}** rests on none of the facts: "
                    f"no fact below can change it.")

@@ -62,6 +62,15 @@ CSS = """<style>
     position: sticky; top: 3.75rem; z-index: 100; background: var(--background-color, #fff);
     padding: 0.25rem 0; border-bottom: 1px solid rgba(49, 51, 63, 0.2); }
 }
+/* The facts: a label breaks between words, never inside the fact's name (its column is one
+   wide enough for the longest name when the pane is narrow); a radio's options stay on one line. */
+.st-key-facts-pane { container-type: inline-size; }
+@container (max-width: 560px) {
+  .st-key-facts-pane div[data-testid="stHorizontalBlock"] { flex-direction: column; gap: 1rem; }
+  .st-key-facts-pane div[data-testid="stColumn"] { width: 100% !important; flex: 1 1 auto !important; }
+}
+.st-key-facts-pane [data-testid="stWidgetLabel"] p { word-break: normal; overflow-wrap: normal; }
+.st-key-facts-pane [role="radiogroup"] label p { white-space: nowrap; }
 [data-testid="stAppDeployButton"] { display: none; }
 .st-key-stale { opacity: 0.45; filter: grayscale(1); }
 .st-key-case-plans [data-tag], .st-key-case-plans span[data-baseweb="tag"] {
@@ -527,9 +536,14 @@ def what_if() -> None:
 
     shown = result if result is not None else (last or {}).get("result")
     if shown is not None:
-        with st.container(key="strip"):
-            st.markdown(" &nbsp; ".join(f"**{SHORT.get(r['plan'], r['plan'])}** {badge(r['decision'])}"
-                                        for r in shown["results"]) + (" &nbsp; *(stale)*" if result is None else ""))
+        # One element per plan, each kept on one line: a narrow screen wraps between plans, never
+        # between a plan's name and its badge.
+        with st.container(key="strip", horizontal=True, gap="small"):
+            for r in shown["results"]:
+                st.markdown(f"**{SHORT.get(r['plan'], r['plan'])}** {badge(r['decision'])}", width="content",
+                            wrap=False)
+            if result is None:
+                st.markdown("*(stale)*", width="content")
 
     left, right = st.columns([1, 1], gap="large")
     with right, st.container(key="decisions-pane"):

@@ -33,7 +33,8 @@ def rows(app: AppTest) -> dict[str, str]:
     """Plan name -> its decision line (name, badge, what decides it or holds it back)."""
     out = {}
     for m in app.markdown:
-        if m.value.startswith("**") and "-badge[" in m.value and "**FEP**" not in m.value:
+        # a decision line: "**name** &nbsp; badge ..."; the strip's "**short name** badge" (one per plan) is not
+        if m.value.startswith("**") and "-badge[" in m.value and m.value.split("**", 2)[2].startswith(" &nbsp; "):
             out[m.value[2:].split("**", 1)[0]] = m.value
     return out
 

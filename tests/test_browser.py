@@ -236,3 +236,58 @@ def test_the_facts_a_decision_rests_on_are_marked_and_the_others_muted(server, b
     sync_api.expect(row(page, "ohsu")).to_contain_text("DENIED")
     sync_api.expect(row(page, "ohsu")).to_contain_text("planned_cycles is 8")
     page.close()
+
+
+# Issue 26: what a person reads.  Measured in the browser: a fact's name inside its label is drawn on
+# one line (the client rectangles of its characters share one top), a radio's options on one line,
+# and at 390 px each plan's name in the strip on the line of its badge.
+LINES_OF_NAMES = """() => [...document.querySelectorAll('.st-key-facts-pane [class*="st-key-fact-"]')].map(box => {
+    const name = [...box.classList].find(c => c.startsWith('st-key-fact-')).slice('st-key-fact-'.length);
+    const p = box.querySelector('[data-testid="stWidgetLabel"] p');
+    if (!p) return [name, -1, -1];
+    const walker = document.createTreeWalker(p, NodeFilter.SHOW_TEXT);
+    let node, lines = -1;
+    while ((node = walker.nextNode())) {
+        const at = node.data.indexOf('(' + name + ')');
+        if (at < 0) continue;
+        const range = document.createRange();
+        range.setStart(node, at); range.setEnd(node, at + name.length + 2);
+        lines = new Set([...range.getClientRects()].filter(r => r.width > 0).map(r => Math.round(r.top))).size;
+    }
+    const options = [...box.querySelectorAll('[role="radiogroup"] label')];
+    const tops = new Set(options.map(o => Math.round(o.getBoundingClientRect().top)));
+    const wrapped = options.filter(o => o.querySelector('p') && o.querySelector('p').getClientRects().length > 1);
+    return [name, lines, options.length ? tops.size + wrapped.length : 1];
+})"""
+
+
+@pytest.mark.parametrize("width,height", [(1366, 900), (390, 844)])
+def test_a_facts_name_is_never_broken_and_a_radios_options_stay_on_one_line(server, browser, width, height):
+    page = browser.new_page(viewport={"width": width, "height": height})
+    page.goto(server)
+    sync_api.expect(row(page, "ohsu")).to_contain_text("APPROVED", timeout=60000)
+    # every fact drawn with its label (the facts pane is drawn after the decisions)
+    page.wait_for_function(f"() => ({LINES_OF_NAMES})().filter(m => m[1] >= 0).length == {N_FACTS + 1}",
+                           timeout=30000)
+    measured = page.evaluate(LINES_OF_NAMES)
+    assert len(measured) == N_FACTS + 1, measured                    # every fact's widget (the codes too)
+    assert [m for m in measured if m[1] != 1] == [], measured         # each name found, on one line
+    assert [m for m in measured if m[2] != 1] == [], measured         # each radio's options on one line
+    page.close()
+
+
+def test_on_a_phone_each_plan_name_stays_with_its_badge(server, browser):
+    page = browser.new_page(viewport={"width": 390, "height": 844})
+    page.goto(server)
+    sync_api.expect(row(page, "ohsu")).to_contain_text("APPROVED", timeout=60000)
+    strip = page.locator(".st-key-strip")
+    sync_api.expect(strip).to_contain_text("OHSU")
+    pairs = strip.evaluate("""s => [...s.querySelectorAll('strong')].map(b => {
+        const badge = b.nextElementSibling;
+        const n = b.getBoundingClientRect(), g = badge ? badge.getBoundingClientRect() : null;
+        return [b.textContent, g ? Math.abs((n.top + n.bottom) / 2 - (g.top + g.bottom) / 2) : 999,
+                g ? g.left - n.right : -1];
+    })""")
+    assert len(pairs) >= 5, pairs
+    assert [p for p in pairs if p[1] > 6 or not 0 <= p[2] < 40] == [], pairs    # badge right beside, same line
+    page.close()

@@ -33,7 +33,8 @@ def rows(app: AppTest) -> dict[str, str]:
     """Plan name -> its decision line (name, badge, what decides it or holds it back)."""
     out = {}
     for m in app.markdown:
-        if m.value.startswith("**") and "-badge[" in m.value and "**FEP**" not in m.value:
+        # a decision line: "**name** &nbsp; badge ..."; the strip's "**short name** badge" (one per plan) is not
+        if m.value.startswith("**") and "-badge[" in m.value and m.value.split("**", 2)[2].startswith(" &nbsp; "):
             out[m.value[2:].split("**", 1)[0]] = m.value
     return out
 
@@ -319,3 +320,17 @@ def test_marking_follows_the_chosen_plan_and_can_be_cleared(at):
 
 def st_value(at: AppTest):
     return at.segmented_control(key="mark").value
+
+
+def test_the_marked_facts_legend_counts_what_it_lists(at):
+    """Issue 26: "rests on the 5 marked facts" listed 6 names: the ICD-10 codes a derived diagnosis
+    came from were listed (and marked) besides the facts counted.  The count is of the names in the
+    parentheses; the codes' widget is named after them, as marked too."""
+    assert any("derived from the ICD-10 codes" in c.value for c in at.caption)   # the example derives it
+    for plan in ("bcbs_fep", "bcbsnc", "ohsu"):
+        at.segmented_control(key="mark").set_value(plan).run()
+        (legend,) = [c.value for c in at.caption if "marked fact" in c.value]
+        count = int(re.search(r"rests on the (\d+) marked fact", legend).group(1))
+        assert len(marked(at)) == count, legend
+        assert "diagnosis" in marked(at) and "icd10_codes" not in marked(at), legend
+        assert "`icd10_codes` is marked too: the diagnosis was derived from it." in legend, legend

@@ -65,7 +65,8 @@ def upload(app: AppTest, name: str, obj) -> AppTest:
 def headers(app: AppTest) -> dict[str, str]:
     out = {}
     for m in app.markdown:
-        if m.value.startswith("**") and "-badge[" in m.value and "**FEP**" not in m.value:
+        # a decision line: "**name** &nbsp; badge ..."; the strip's "**short name** badge" (one per plan) is not
+        if m.value.startswith("**") and "-badge[" in m.value and m.value.split("**", 2)[2].startswith(" &nbsp; "):
             out[m.value[2:].split("**", 1)[0]] = m.value.split("-badge[", 1)[1].split("]", 1)[0].split(": ")[-1]
     return out
 

@@ -201,3 +201,22 @@ def test_a_damaged_record_is_said_damaged_and_its_bytes_not_shown(monkeypatch, t
     assert not any("made" in m.value for m in at.markdown)
     at.selectbox(key="rec:open").set_value(2).run()                  # the sound one opens as before
     assert not at.error and "Answer, as sent (application/json)" in [e.label for e in at.expander]
+
+
+def test_the_decisions_are_the_first_columns_and_the_columns_fit_the_screens(monkeypatch, recorded):
+    """Issue 26: the plan column `ohsu` was cut at 1366 px and a phone showed no decision without
+    scrolling sideways.  The plans come right after "#", headed by their short names; the widths
+    set fit: "#" and two plans in a 390 px phone's table (358 px), every column but the submission
+    (last, free width) in a 1366 px screen's (about 900 px beside the sidebar)."""
+    at = page(monkeypatch, str(recorded[0]))
+    frame = at.dataframe[0]
+    columns = list(frame.value.columns)
+    plans = list(cf.PLANS)
+    assert columns[:1 + len(plans)] == ["#", *plans] and columns[-1] == "submission", columns
+    config = json.loads(frame.proto.columns)
+    assert [config[p]["label"] for p in plans] == [cf.SHORT[p] for p in plans]
+    widths = {c: config[c]["width"] for c in columns if c != "submission"}
+    assert widths["#"] + sum(widths[p] for p in plans[:2]) <= 358, widths
+    assert sum(widths.values()) <= 880, widths
+    longest = max(len(d) for d in ("approved", "denied", "needs_info", "no_policy"))
+    assert all(widths[p] >= 8 * longest for p in plans), widths         # a decision is not cut

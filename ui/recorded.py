@@ -27,6 +27,7 @@ from solver import declared  # noqa: E402
 from solver.service.store import DamagedRecord, StoreError, is_url, open_store, shown  # noqa: E402
 
 PLANS = tuple(declared.of().plans)
+SHORT = dict(declared.of().plan_labels)          # plan_label/2: the column headings
 
 
 KINDS = {"submit": "PAS $submit", "crd": "CRD hook"}
@@ -87,10 +88,19 @@ def submission(r: dict) -> str:
     return (r["submission"] or "").split("|", 1)[-1]
 
 
-st.dataframe([{"#": r["seq"], "decided (UTC)": r["decided_at"][:19].replace("T", " "),
-               "kind": KINDS.get(r["kind"], r["kind"]), "submission": submission(r),
-               **{p: r["decisions"].get(p, "") for p in PLANS}, "rules": r["rules_version"]} for r in rows],
-             hide_index=True, width="stretch")
+# The decisions first, headed by the plans' short names and as wide as their longest word, so that a
+# phone shows them without scrolling sideways; when and what after them, and last the submission (a
+# CRD hookInstance is a UUID): what a 1366 px screen cuts, if anything, is its end.
+st.dataframe([{"#": r["seq"], **{p: r["decisions"].get(p, "") for p in PLANS},
+               "decided (UTC)": r["decided_at"][:19].replace("T", " "),
+               "kind": KINDS.get(r["kind"], r["kind"]), "rules": r["rules_version"],
+               "submission": submission(r)} for r in rows],
+             hide_index=True, width="stretch",
+             column_config={"#": st.column_config.NumberColumn(width=40),
+                            **{p: st.column_config.TextColumn(SHORT.get(p, p), help=p, width=86) for p in PLANS},
+                            "decided (UTC)": st.column_config.TextColumn(width=136),
+                            "kind": st.column_config.TextColumn(width=90),
+                            "rules": st.column_config.TextColumn(width=128)})
 if total > len(rows):
     st.caption(f"The newest {len(rows):,} are listed; set Until to see older ones.")
 

@@ -62,6 +62,15 @@ CSS = """<style>
     position: sticky; top: 3.75rem; z-index: 100; background: var(--background-color, #fff);
     padding: 0.25rem 0; border-bottom: 1px solid rgba(49, 51, 63, 0.2); }
 }
+/* The facts: a label breaks between words, never inside the fact's name (its column is one
+   wide enough for the longest name when the pane is narrow); a radio's options stay on one line. */
+.st-key-facts-pane { container-type: inline-size; }
+@container (max-width: 560px) {
+  .st-key-facts-pane div[data-testid="stHorizontalBlock"] { flex-direction: column; gap: 1rem; }
+  .st-key-facts-pane div[data-testid="stColumn"] { width: 100% !important; flex: 1 1 auto !important; }
+}
+.st-key-facts-pane [data-testid="stWidgetLabel"] p { word-break: normal; overflow-wrap: normal; }
+.st-key-facts-pane [role="radiogroup"] label p { white-space: nowrap; }
 [data-testid="stAppDeployButton"] { display: none; }
 .st-key-stale { opacity: 0.45; filter: grayscale(1); }
 .st-key-case-plans [data-tag], .st-key-case-plans span[data-baseweb="tag"] {
@@ -333,10 +342,16 @@ def mark_facts(shown: dict | None) -> None:
     if r["rests_on"]:
         # Named here, once, rather than under each fact: an element under a widget would move
         # every element after it whenever the marks change (measured: slower clicks in chromium).
-        listed = ", ".join(f"`{n}`" for n in sorted(marked))
+        # Counted and listed alike: the facts it rests on (of facts_count).  A widget marked besides
+        # them (the ICD-10 codes a diagnosis was derived from) is named after, not counted as one.
+        rested = sorted(f["fact"] for f in r["rests_on"])
+        extra = sorted(marked - set(rested))
+        listed = ", ".join(f"`{n}`" for n in rested)
+        also = (f" {' and '.join(f'`{n}`' for n in extra)} {'is' if len(extra) == 1 else 'are'} marked too: "
+                f"the diagnosis was derived from {'it' if len(extra) == 1 else 'them'}." if extra else "")
         st.caption(f":material/push_pin: **{name}: {LABEL[r['decision']].lower()}** rests on the "
-                   f"{len(r['rests_on'])} marked fact{'s' * (len(r['rests_on']) != 1)} of {r['facts_count']} "
-                   f"({listed}). The muted ones cannot change {name}'s decision, whatever you set them to.")
+                   f"{len(rested)} marked fact{'s' * (len(rested) != 1)} of {r['facts_count']} "
+                   f"({listed}).{also} The muted ones cannot change {name}'s decision, whatever you set them to.")
     else:
         st.caption(f":material/push_pin: **{name}: {LABEL[r['decision']].lower()}** rests on none of the facts: "
                    f"no fact below can change it.")
@@ -521,9 +536,14 @@ def what_if() -> None:
 
     shown = result if result is not None else (last or {}).get("result")
     if shown is not None:
-        with st.container(key="strip"):
-            st.markdown(" &nbsp; ".join(f"**{SHORT.get(r['plan'], r['plan'])}** {badge(r['decision'])}"
-                                        for r in shown["results"]) + (" &nbsp; *(stale)*" if result is None else ""))
+        # One element per plan, each kept on one line: a narrow screen wraps between plans, never
+        # between a plan's name and its badge.
+        with st.container(key="strip", horizontal=True, gap="small"):
+            for r in shown["results"]:
+                st.markdown(f"**{SHORT.get(r['plan'], r['plan'])}** {badge(r['decision'])}", width="content",
+                            wrap=False)
+            if result is None:
+                st.markdown("*(stale)*", width="content")
 
     left, right = st.columns([1, 1], gap="large")
     with right, st.container(key="decisions-pane"):

@@ -298,7 +298,6 @@ def test_every_criterion_whose_facts_a_reading_names_carries_a_reading():
 # ------------------------------------------------------------------ the page
 
 def test_document_html_marks_the_spans_and_escapes_the_rest():
-    sys.path.insert(0, str(ROOT / "ui"))
     import present as pr
 
     got = pr.document_html("<b>x</b> Patient & co <script>", [(9, 16)], "m1")

@@ -10,8 +10,6 @@ from __future__ import annotations
 import json
 import re
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -19,6 +17,7 @@ import pytest
 from solver import coverage as cov
 from solver.declared import of as _declared
 from solver.engine import Solver
+from conftest import run_cli as run
 
 PLANS = tuple(_declared().plans)
 
@@ -27,11 +26,6 @@ CASE_MD = ROOT.parent / "shared" / "spec" / "CASE.md"
 SHARED_POLICIES = ROOT.parent / "shared" / "policies"
 RULES = cov._plans()
 SOLVER = Solver()
-
-
-def run(*args, env=None):
-    return subprocess.run([sys.executable, "-m", "solver.cli", *args], capture_output=True, text=True, cwd=ROOT,
-                          timeout=300, env=env)
 
 
 def doc(plan: str) -> cov.Document:
@@ -298,7 +292,6 @@ def test_every_criterion_whose_facts_a_reading_names_carries_a_reading():
 # ------------------------------------------------------------------ the page
 
 def test_document_html_marks_the_spans_and_escapes_the_rest():
-    sys.path.insert(0, str(ROOT / "ui"))
     import present as pr
 
     got = pr.document_html("<b>x</b> Patient & co <script>", [(9, 16)], "m1")

@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import itertools
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -18,6 +16,7 @@ from solver.declared import of as _declared
 from solver.diff import diff
 from solver.engine import Solver
 from solver.inputs import case_from
+from conftest import run_cli
 
 PLANS = tuple(_declared().plans)
 
@@ -104,8 +103,7 @@ def test_no_difference_of_one_fact_is_missed(a, b):
 
 
 def test_the_command_line():
-    run = lambda *x: subprocess.run([sys.executable, "-m", "solver.cli", "diff", *x], capture_output=True, text=True,
-                                    cwd=ROOT, timeout=120)
+    run = lambda *x: run_cli("diff", *x, timeout=120)
     js = json.loads(run("cvs_caremark", "bcbs_fep", "--json").stdout)
     assert js["plans"] == ["bcbs_fep", "cvs_caremark"] and js["differences"]
     table = run("bcbs_fep", "cvs_caremark")

@@ -7,8 +7,6 @@ from __future__ import annotations
 import itertools
 import json
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -17,6 +15,7 @@ from solver.declared import of as _declared
 from solver.diff import Against
 from solver.engine import RuleBaseError, Solver
 from solver.inputs import case_from
+from conftest import run_cli as run
 
 PLANS = tuple(_declared().plans)
 
@@ -48,11 +47,6 @@ def older(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def same(tmp_path_factory) -> Path:
     return older_copy(tmp_path_factory, "same")
-
-
-def run(*args):
-    return subprocess.run([sys.executable, "-m", "solver.cli", *args], capture_output=True, text=True, cwd=ROOT,
-                          timeout=300)
 
 
 def inside(fd, f: dict) -> list:

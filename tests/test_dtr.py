@@ -4,8 +4,6 @@ response to it, in a bundle, decides like the case it answers."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -16,6 +14,7 @@ from solver.engine import Solver
 from solver.fhir.dtr import questionnaire
 from solver.inputs import case_from, result_for
 from strategies import FACT_NAMES, kind
+from conftest import run_cli
 
 ROOT = Path(__file__).resolve().parent.parent
 SOLVER = Solver()
@@ -94,8 +93,7 @@ def test_answering_the_questionnaire_in_a_bundle_decides_like_the_case_it_came_f
 
 
 def test_the_command_line():
-    run = lambda *a: subprocess.run([sys.executable, "-m", "solver.cli", "questionnaire", *a], capture_output=True,
-                                    text=True, cwd=ROOT, timeout=120)
+    run = lambda *a: run_cli("questionnaire", *a, timeout=120)
     full = run("--plans", "ohsu")
     Questionnaire.model_validate(json.loads(full.stdout))
     adaptive = run("examples/cvs_frontline_incomplete.json")

@@ -19,6 +19,7 @@ import pytest
 from solver import decide_many
 from solver.jsontext import NotJSON, loads
 from solver.models import CaseError, parse_case
+from conftest import run_cli
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
@@ -35,8 +36,7 @@ HOSTILE = [DEEP, HUGE_INT, BAD_UTF8, INF, DUP, SURROGATE]
 
 def cli(*args, stdin=None, timeout=180, **kw):
     """pa-solver as a user runs it (bytes in, bytes out)."""
-    return subprocess.run([sys.executable, "-m", "solver.cli", *args], input=stdin, capture_output=True,
-                          cwd=ROOT, timeout=timeout, **kw)
+    return run_cli(*args, stdin=stdin, timeout=timeout, text=False, **kw)
 
 
 def no_traceback(res):

@@ -16,7 +16,6 @@ from solver.batch import EngineError, stream_encoded
 distributed = pytest.importorskip("distributed", reason="Dask is not installed (pip install 'pa-solver[dask]')")
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "bench"))
 from bench import cases  # noqa: E402
 
 LINES = [json.dumps(c) for c in cases(150, seed=7)] + ["{not json", json.dumps({"facts": {"age_years": -1}})]

@@ -22,6 +22,7 @@ from solver.inputs import case_from, result_for
 from solver.models import parse_case
 from strategies import cases
 from solver import declared
+from conftest import run_cli
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = sorted((ROOT / "tests" / "fhir" / "examples").glob("*.json"))
@@ -229,8 +230,7 @@ def test_decide_a_bundle_on_the_command_line(tmp_path):
     case = json.loads((ROOT / "examples/ohsu_adult_rr.json").read_text())
     path = tmp_path / "b.json"
     path.write_text(json.dumps(bundle_for(case)))
-    run = lambda *a: subprocess.run([sys.executable, "-m", "solver.cli", *a], capture_output=True, text=True,
-                                    cwd=ROOT, timeout=120)
+    run = lambda *a: run_cli(*a, timeout=120)
     table = run("decide", str(path))
     assert table.returncode == 0 and "ohsu: APPROVED" in table.stdout
     assert "Patient/pat1 birthDate" in table.stdout and "Observation/obs-weight-kg valueQuantity" in table.stdout

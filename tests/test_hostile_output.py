@@ -19,7 +19,6 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -27,6 +26,7 @@ import pytest
 from solver import decide, decide_many
 from solver.contract import CaseError
 from solver.text import safe, utf8
+from conftest import run_cli
 
 ROOT = Path(__file__).resolve().parents[1]
 PAS = json.loads((ROOT / "examples" / "fhir" / "pas_request_besponsa.json").read_text())
@@ -75,8 +75,7 @@ HOSTILE = [
 
 
 def cli(*args, stdin: bytes | None = None, cwd=ROOT) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "solver.cli", *args], input=stdin, capture_output=True,
-                          cwd=cwd, timeout=300)
+    return run_cli(*args, stdin=stdin, cwd=cwd, text=False)
 
 
 def assert_clean(p: subprocess.CompletedProcess) -> None:

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -16,6 +14,7 @@ from fhir_build import bundle_for
 from solver.engine import Solver
 from solver.fhir.pas import ACTION, REVIEW_ACTION, REVIEW_ACTION_CODE, pas_bundle
 from solver.inputs import case_from, result_for
+from conftest import run_cli
 
 ROOT = Path(__file__).resolve().parent.parent
 SOLVER = Solver()
@@ -71,8 +70,7 @@ def test_the_command_line_prints_pas_for_a_bundle_and_asks_a_plain_case_for_its_
     case = json.loads((ROOT / "examples/ohsu_adult_rr.json").read_text())
     path = tmp_path / "b.json"
     path.write_text(json.dumps(bundle_for(case)))
-    run = lambda *a: subprocess.run([sys.executable, "-m", "solver.cli", *a], capture_output=True, text=True,
-                                    cwd=ROOT, timeout=120)
+    run = lambda *a: run_cli(*a, timeout=120)
     out = run("decide", str(path), "--format", "pas")
     assert out.returncode == 0
     Bundle.model_validate(json.loads(out.stdout))

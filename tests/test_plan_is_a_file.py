@@ -20,6 +20,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import run_cli
 
 ROOT = Path(__file__).resolve().parent.parent
 ACME = Path(__file__).resolve().parent / "rules_acme"
@@ -42,8 +43,7 @@ def rules(tmp_path_factory) -> Path:
 
 
 def run(*args: str, stdin: bytes | None = None, env: dict | None = None) -> subprocess.CompletedProcess:
-    r = subprocess.run([sys.executable, "-m", "solver.cli", *args], input=stdin, capture_output=True,
-                       cwd=ROOT, timeout=180, env={**os.environ, **(env or {})})
+    r = run_cli(*args, stdin=stdin, timeout=180, env={**os.environ, **(env or {})}, text=False)
     assert b"Traceback" not in r.stderr, r.stderr.decode()
     return r
 

@@ -6,21 +6,16 @@ from __future__ import annotations
 
 import io
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
 from solver import report
+from conftest import run_cli as cli
 
 ROOT = Path(__file__).resolve().parent.parent
 ADULT = json.loads((ROOT / "examples/ohsu_adult_rr.json").read_text())
-
-
-def cli(*args, **kw):
-    return subprocess.run([sys.executable, "-m", "solver.cli", *args], capture_output=True, text=True, cwd=ROOT, **kw)
 
 
 def batch_out(*args) -> str:

@@ -21,6 +21,7 @@ from clingo import ast
 from solver.engine import RuleBaseError, Solver, rule_files, rules_version
 from solver.inputs import case_from
 from solver.jsontext import loads
+from conftest import run_cli
 
 ROOT = Path(__file__).resolve().parent.parent
 LOGIC = ROOT / "logic"
@@ -40,8 +41,7 @@ def append(path: Path, text: str) -> None:
 
 
 def run(*args, env: dict | None = None, cwd: Path = ROOT, timeout: float = 300):
-    return subprocess.run([sys.executable, "-m", "solver.cli", *args], capture_output=True, text=True, cwd=cwd,
-                          env={**os.environ, **(env or {})}, timeout=timeout)
+    return run_cli(*args, env={**os.environ, **(env or {})}, cwd=cwd, timeout=timeout)
 
 
 def refused(res, *said: str) -> None:

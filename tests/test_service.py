@@ -16,6 +16,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from conftest import run_cli
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"
@@ -75,8 +76,7 @@ def server(tmp_path_factory):
 
 
 def cli(*args: str) -> bytes:
-    return subprocess.run([sys.executable, "-m", "solver.cli", *args], capture_output=True, cwd=ROOT,
-                          timeout=120).stdout
+    return run_cli(*args, timeout=120, text=False).stdout
 
 
 def outcome(r: httpx.Response, code: str) -> str:

@@ -4,8 +4,6 @@ determinism, the missing-set contract, and the command line."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -13,6 +11,7 @@ import pytest
 from solver import CaseError, decide
 from solver.engine import Solver
 from solver.models import parse_case
+from conftest import run_cli as run
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -137,11 +136,6 @@ def test_a_whole_number_written_with_a_point_is_that_integer():
     facts = {"planned_cycles": 4, "units_per_21_days": 30, "prior_systemic_therapies": 2, "cycles_received": 0}
     as_float = {k: float(v) for k, v in facts.items()}
     assert decide({"facts": as_float}).to_json() == decide({"facts": facts}).to_json()
-
-
-def run(*args, stdin=None):
-    return subprocess.run([sys.executable, "-m", "solver.cli", *args], input=stdin, capture_output=True,
-                          text=True, cwd=ROOT, timeout=120)
 
 
 def test_cli_decide_table_json_stdin_and_exit_codes():

@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from solver.service.store import DamagedRecord, Record, StoreError, open_store
+from conftest import run_cli
 
 DECISIONS = [{"ohsu": "approved"}, {"bcbs_fep": "denied", "bcbsnc": "approved"}, {"masshealth": "needs_info"},
              {"bcbs_fep": "approved", "ohsu": "needs_info"}, {}]
@@ -291,8 +292,7 @@ def said_damaged(r, ident: str) -> str:
 
 
 def audit(store: Path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "solver.cli", "audit", "--store", str(store), *args],
-                          capture_output=True, text=True, timeout=120)
+    return run_cli("audit", "--store", str(store), *args, timeout=120)
 
 
 def test_inquire_says_a_changed_record_is_damaged_and_audit_names_it(tmp_path):

@@ -6,13 +6,12 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 from solver.engine import Solver
 from solver.models import parse_case
 from solver.table import closest, missing_order, render
+from conftest import run_cli
 
 ROOT = Path(__file__).resolve().parent.parent
 SOLVER = Solver()
@@ -74,8 +73,7 @@ def test_a_case_id_is_neither_markup_nor_control_characters():
 
 
 def test_the_command_line_table_and_verbose_and_no_colour_when_piped():
-    run = lambda *a: subprocess.run([sys.executable, "-m", "solver.cli", *a], capture_output=True, text=True,
-                                    cwd=ROOT, timeout=120)
+    run = lambda *a: run_cli(*a, timeout=120)
     short, long = run("decide", "examples/ohsu_adult_rr.json"), run("decide", "examples/ohsu_adult_rr.json", "-v")
     assert short.returncode == long.returncode == 0
     assert "\x1b" not in short.stdout and len(long.stdout) > 2 * len(short.stdout)

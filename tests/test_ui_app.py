@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import re
-import sys
 from pathlib import Path
 
 import pytest
@@ -14,7 +13,6 @@ from streamlit.testing.v1 import AppTest
 
 ROOT = Path(__file__).resolve().parent.parent
 APP = str(ROOT / "ui" / "app.py")
-sys.path.insert(0, str(ROOT / "ui"))
 from caseform import FACTS  # noqa: E402
 from solver import declared  # noqa: E402
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import re
 import shutil
-import sys
 from pathlib import Path
 
 import pytest
@@ -20,7 +19,6 @@ from solver.models import parse_case
 
 ROOT = Path(__file__).resolve().parent.parent
 APP = str(ROOT / "ui" / "app.py")
-sys.path.insert(0, str(ROOT / "ui"))
 import caseform as cf  # noqa: E402
 
 SOLVER = Solver()

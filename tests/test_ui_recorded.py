@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import re
-import sys
 from pathlib import Path
 
 import pytest
@@ -20,7 +19,6 @@ ROOT = Path(__file__).resolve().parent.parent
 APP = str(ROOT / "ui" / "app.py")
 PAS = ROOT / "examples" / "fhir" / "pas_request_besponsa.json"
 CRD = ROOT / "examples" / "crd" / "order_sign_besponsa.json"
-sys.path.insert(0, str(ROOT / "ui"))
 import caseform as cf  # noqa: E402
 
 

@@ -15,8 +15,6 @@ from __future__ import annotations
 import itertools
 import json
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -24,6 +22,7 @@ import pytest
 from solver.diff import Against
 from solver.engine import Solver
 from solver.inputs import case_from
+from conftest import run_cli as run
 
 ROOT = Path(__file__).resolve().parents[1]
 V1 = ROOT / "tests" / "rules_v1"
@@ -53,11 +52,6 @@ def decide(solver: Solver, plan: str, facts: dict, request: str = "initial") -> 
     case, _ = case_from({"plans": [plan], "request": request, "facts": facts})
     (r,) = solver.solve(case)["results"]
     return r
-
-
-def run(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "solver.cli", *args], capture_output=True, text=True, cwd=ROOT,
-                          timeout=300)
 
 
 # ------------------------------------------------------------------ diff --against version 1

@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
-import sys
 from collections import Counter
 from pathlib import Path
 
@@ -15,6 +13,7 @@ import pytest
 
 from solver.engine import Solver
 from solver.inputs import case_from
+from conftest import run_cli as run
 
 ROOT = Path(__file__).resolve().parent.parent
 BATCH = ROOT / "examples" / "batch.jsonl"
@@ -30,11 +29,6 @@ def older(tmp_path_factory) -> Path:
     (old / "ohsu.lp").write_text(text.replace("at_most(ohsu_ii_1, units_per_21_days, 63).",
                                               "at_most(ohsu_ii_1, units_per_21_days, 45)."))
     return old
-
-
-def run(*args):
-    return subprocess.run([sys.executable, "-m", "solver.cli", *args], capture_output=True, text=True, cwd=ROOT,
-                          timeout=300)
 
 
 def test_batch_with_another_rule_base_and_the_impact_of_the_change(older, tmp_path):

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import run_cli
 
 ROOT = Path(__file__).resolve().parents[1]
 DENIED_8 = {"case_id": "d8", "facts": {"planned_cycles": 8, "age_years": 70, "diagnosis": "all",
@@ -23,8 +24,7 @@ def why(*args, stdin: str | None = None, columns: str | None = "10000") -> subpr
     env = {k: v for k, v in os.environ.items() if k != "COLUMNS"}
     if columns is not None:
         env["COLUMNS"] = columns
-    return subprocess.run([sys.executable, "-m", "solver.cli", "why", *args], input=stdin, capture_output=True,
-                          text=True, cwd=ROOT, timeout=120, env=env)
+    return run_cli("why", *args, stdin=stdin, timeout=120, env=env)
 
 
 def blocks(text: str) -> dict[str, list[str]]:

@@ -18,6 +18,7 @@ import pytest
 
 from solver import batch
 from solver.batch import MAX_WORKERS, WORKER_MEMORY, EngineError, usable_cores, worker_plan
+from conftest import run_cli
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"
@@ -25,8 +26,7 @@ BATCH = str(EXAMPLES / "batch.jsonl")
 
 
 def cli(*args: str, stdin: bytes | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "solver.cli", *args], input=stdin, capture_output=True, cwd=ROOT,
-                          timeout=timeout)
+    return run_cli(*args, stdin=stdin, timeout=timeout, text=False)
 
 
 # ------------------------------------------------------------------ refused: one line, exit 2, before any work

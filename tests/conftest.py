@@ -1,0 +1,28 @@
+"""What the test files share: where the repository is, and pa-solver run as a user runs it.
+
+The folders the tests import from (tests/ for strategies.py and fhir_build.py, ui/ for the pages'
+modules, bench/ for its case generator) are on the path by pytest's `pythonpath` option in
+pyproject.toml, so no test file edits sys.path. A test file takes these with
+`from conftest import ROOT, run_cli`.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLES = ROOT / "examples"
+
+
+def run_cli(*args: str, stdin: str | bytes | None = None, env: dict | None = None, cwd: Path | str = ROOT,
+            timeout: float = 300, text: bool = True, **kw) -> subprocess.CompletedProcess:
+    """`pa-solver *args` in a fresh interpreter (`python -m solver.cli`), output captured.
+
+    `text`: str in and out (the default) or bytes (for tests of the exact bytes written); `env`: the
+    whole environment, as subprocess takes it (None: this one's); `timeout` is generous, a deadline
+    for a hung run, not a measure of speed. Other keywords (check=..., input= as stdin) go to subprocess.run."""
+    kw.setdefault("input", stdin)
+    return subprocess.run([sys.executable, "-m", "solver.cli", *args], capture_output=True, text=text, cwd=cwd,
+                          env=env, timeout=timeout, **kw)

@@ -15,6 +15,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"
 
+# The plans CASE.md describes. A test about their decisions (the bundled examples, whose facts are
+# theirs) names them; a plan added as a file is decided beside them and changes none of these tests.
+CASE_MD_PLANS = ("bcbs_fep", "bcbsnc", "cvs_caremark", "masshealth", "ohsu")
+
 
 def run_cli(*args: str, stdin: str | bytes | None = None, env: dict | None = None, cwd: Path | str = ROOT,
             timeout: float = 300, text: bool = True, **kw) -> subprocess.CompletedProcess:

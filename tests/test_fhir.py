@@ -22,7 +22,7 @@ from solver.inputs import case_from, result_for
 from solver.models import parse_case
 from strategies import cases
 from solver import declared
-from conftest import run_cli
+from conftest import CASE_MD_PLANS, run_cli
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = sorted((ROOT / "tests" / "fhir" / "examples").glob("*.json"))
@@ -352,7 +352,7 @@ def test_the_bundled_pas_example_is_decided_with_its_sources():
     res = subprocess.run([sys.executable, "-m", "solver.cli", "decide", str(path)], capture_output=True, text=True,
                          cwd=ROOT, timeout=120)
     assert res.returncode == 0
-    for plan in declared.of().plans:
+    for plan in CASE_MD_PLANS:
         assert f"{plan}: APPROVED" in res.stdout
     assert "age_years = 52  <- Patient/pat1 birthDate" in res.stdout
     got = read_bundle(json.loads(path.read_text()))

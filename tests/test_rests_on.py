@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 from solver.engine import Solver
 from solver.inputs import case_from
 from strategies import any_cases
+from conftest import CASE_MD_PLANS
 
 SOLVER = Solver()
 RB_FACTS = SOLVER.rules.case_facts
@@ -287,6 +288,6 @@ def test_a_why_line_for_a_fhir_bundle_says_where_each_fact_came_from():
     whole = json.loads(subprocess.run([sys.executable, "-m", "solver.cli", "decide", str(bundle), "--json", "--why"],
                                       capture_output=True, text=True, cwd=root, timeout=120, check=True).stdout)
     assert first["fhir"] == whole["fhir"] and first["fhir"]["sources"]
-    rested = {f["fact"] for r in first["results"] for f in r["rests_on"]}
+    rested = {f["fact"] for r in first["results"] if r["plan"] in CASE_MD_PLANS for f in r["rests_on"]}
     assert rested and rested <= set(first["fhir"]["case"]["facts"]) | {"diagnosis"}
     assert "fhir" not in second                     # a plain case has no bundle to trace

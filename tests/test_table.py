@@ -11,7 +11,7 @@ from pathlib import Path
 from solver.engine import Solver
 from solver.models import parse_case
 from solver.table import closest, missing_order, render
-from conftest import run_cli
+from conftest import CASE_MD_PLANS, run_cli
 
 ROOT = Path(__file__).resolve().parent.parent
 SOLVER = Solver()
@@ -26,7 +26,7 @@ def example(name: str) -> dict:
 
 
 def test_an_all_approved_case_is_short_and_names_each_decision_and_pathway():
-    r = result(example("ohsu_adult_rr.json"))
+    r = result(dict(example("ohsu_adult_rr.json"), plans=list(CASE_MD_PLANS)))    # the plans its facts are for
     text = render(r, width=120)
     assert len(text.splitlines()) < 50
     for p in r["results"]:

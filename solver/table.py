@@ -23,7 +23,7 @@ from rich.padding import Padding
 from rich.table import Table
 from rich.text import Text
 
-from .blocking import closest_key
+from .outcome import closest
 from .text import condition, number, safe
 
 LABEL = {"approved": "APPROVED", "case_review": "CASE REVIEW", "needs_info": "NEEDS INFO", "denied": "DENIED",
@@ -33,19 +33,6 @@ STYLE = {"approved": "bold green", "case_review": "bold blue", "needs_info": "bo
 MARK = {"met": ("✔ met", "green"), "not_met": ("✘ not met", "red"), "unknown": ("? unknown", "yellow")}
 PATHWAY = {"met": "met", "open": "open: some criteria unknown", "not_met": "not met"}
 OUTCOME = {"approved": "approves", "case_review": "case review"}
-
-
-def closest(pathways: list[dict]) -> list[dict]:
-    """The pathways closest to approval, by the rule of solver/blocking.py
-    (the one the report counts blocking criteria by)."""
-    def key(pw):
-        crits = pw.get("criteria", [])
-        return closest_key(pw["outcome"], sum(c["status"] == "not_met" for c in crits),
-                           sum(c["status"] == "unknown" for c in crits))
-    if not pathways:
-        return []
-    best = min(key(pw) for pw in pathways)
-    return [pw for pw in pathways if key(pw) == best]
 
 
 def missing_order(sets: list[dict]) -> list[dict]:
@@ -84,7 +71,7 @@ def _why(r: dict) -> str:
         more = f" (or {len(r['missing']) - 1} other set{'s' * (len(r['missing']) > 2)})" if len(r["missing"]) > 1 else ""
         return f"needs {'; '.join(_fact(f) for f in m['facts'])} -> {m['pathway']}{more}"
     if dec == "denied":
-        from .why import broken as broken_words
+        from .outcome import broken as broken_words
 
         for pw in closest(r["pathways"]):
             broken = [c for c in pw.get("criteria", []) if c["status"] == "not_met"]

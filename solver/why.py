@@ -8,55 +8,12 @@ read from a result made with `why=True` (each criterion's `because`, each plan's
 
 from __future__ import annotations
 
-from .text import number, safe
+from .outcome import sentence
+from .text import safe
 
 MAX_LINES = 15
 LABEL = {"approved": "APPROVED", "case_review": "CASE REVIEW", "needs_info": "NEEDS INFO", "denied": "DENIED",
          "no_policy": "NO POLICY"}
-
-
-def need(test: str) -> str:
-    """A test in words a reviewer reads: "at most 6", "at least 18", "one of a, b", "yes"."""
-    if test in ("true", "false"):
-        return "yes" if test == "true" else "no"
-    if test == "documented":
-        return "any known value"
-    if test.startswith("in ["):
-        values = test[4:-1].split(", ")
-        return values[0] if len(values) == 1 else "one of " + ", ".join(values)
-    words = {">=": "at least", "<=": "at most", "<": "under"}
-    out = []
-    for part in test.split(" and "):
-        op, _, bound = part.partition(" ")
-        out.append(f"{words.get(op, op)} {bound}" if bound else part)
-    return " and ".join(out)
-
-
-def shown(value) -> str:
-    if value is None:
-        return "unknown"
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    return number(value) if not isinstance(value, str) else value
-
-
-def fact_words(b: dict) -> str:
-    """"planned_cycles is 8; the policy allows at most 6" (one test of a criterion's `because`)."""
-    if b["holds"] is None:
-        return f"{b['fact']} is unknown; the policy needs {need(b['test'])}"
-    if b["holds"]:
-        return f"{b['fact']} is {shown(b['value'])}, as the policy needs ({need(b['test'])})"
-    return f"{b['fact']} is {shown(b['value'])}; the policy allows {need(b['test'])}"
-
-
-def sentence(b: dict, source: str) -> str:
-    """"planned_cycles is 8; the policy allows at most 6 — I. Length of Authorization"."""
-    return f"{fact_words(b)} \u2014 {source}"
-
-
-def broken(c: dict) -> list[str]:
-    """The words of a criterion's tests that do not hold (a denial's specific reason)."""
-    return [fact_words(b) for b in c.get("because", []) if b["holds"] is False]
 
 
 def plan_lines(r: dict, given: list[str] | None = None) -> list[str]:

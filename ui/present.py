@@ -19,8 +19,8 @@ import re
 
 import caseform as cf
 from solver.text import condition
-from solver.why import broken as broken_words
-from solver.why import shown as shown_value
+from solver.outcome import broken as broken_words
+from solver.outcome import shown as shown_value
 
 LABEL = {"approved": "APPROVED", "case_review": "CASE REVIEW", "needs_info": "NEEDS INFO", "denied": "DENIED",
          "no_policy": "NO POLICY"}

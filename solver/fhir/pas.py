@@ -55,9 +55,9 @@ def _reasons(r: dict) -> tuple[list, list]:
     """(notes, reason codings) for one plan's result."""
     notes, codings = [], []
     if r["decision"] == "denied":
-        from ..table import closest
+        from ..outcome import closest
 
-        from ..why import broken
+        from ..outcome import broken
 
         for pw in closest(r["pathways"]):
             for c in pw.get("criteria", []):
@@ -95,7 +95,7 @@ def disposition(r: dict) -> str:
         Pended for case review: pathway ohsu_lbl_adult_rr_single
 
     The full reason (citations, policy sentences, values) is in `processNote`."""
-    from ..table import closest
+    from ..outcome import closest
     from ..text import number
 
     dec = r["decision"]

@@ -304,13 +304,13 @@ def questionnaire_url(base_url: str, r: dict) -> str:
 def reason(r: dict) -> str:
     """The specific reason in words: a denial's criteria not met (citation, sentence); a case
     review's pathway; the facts a pended plan still needs; an approval's pathway."""
-    from ..table import closest
+    from ..outcome import closest
 
     dec = r["decision"]
     if dec == "denied":
         broken = [c for pw in closest(r["pathways"]) for c in pw["criteria"] if c["status"] == "not_met"]
         seen, parts = set(), []
-        from ..why import broken as broken_words
+        from ..outcome import broken as broken_words
 
         for c in broken:
             if c["id"] not in seen:

@@ -19,9 +19,9 @@ import sys
 import time
 from collections import Counter
 
-from solver.batch import stream_encoded
-from solver.engine import Solver
-from solver.models import parse_case
+from solver.analysis.batch import stream_encoded
+from solver.engine.core import Solver
+from solver.case.models import parse_case
 
 PROFILES = {
     "adult_rr": {"age_years": 52, "weight_kg": 78, "diagnosis": "all", "b_cell_precursor": True,

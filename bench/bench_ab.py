@@ -25,8 +25,12 @@ import time
 WARM = r"""
 import json, sys, time
 sys.path.insert(0, sys.argv[1])
-from solver.engine import Solver
-from solver.inputs import case_from
+try:                                            # the layout by concern
+    from solver.engine.core import Solver
+    from solver.fhir.inputs import case_from
+except ImportError:                             # a checkout from before it
+    from solver.engine import Solver
+    from solver.inputs import case_from
 case = json.load(open(sys.argv[1] + "/examples/ohsu_adult_rr.json"))
 s = Solver()
 times = []

@@ -19,9 +19,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from solver.declared import of as _declared  # noqa: E402
-from solver.diff import Against, diff, diff_base  # noqa: E402
-from solver.engine import Solver  # noqa: E402
+from solver.rules.declared import of as _declared  # noqa: E402
+from solver.analysis.diff import Against, diff, diff_base  # noqa: E402
+from solver.engine.core import Solver  # noqa: E402
 
 PLANS = tuple(_declared().plans)
 

@@ -23,9 +23,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench import cases, peak_rss_mb, percentiles  # noqa: E402
 
-from solver.batch import stream_encoded  # noqa: E402
-from solver.engine import Solver  # noqa: E402
-from solver.models import parse_case  # noqa: E402
+from solver.analysis.batch import stream_encoded  # noqa: E402
+from solver.engine.core import Solver  # noqa: E402
+from solver.case.models import parse_case  # noqa: E402
 
 
 def main(argv=None):

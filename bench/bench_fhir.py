@@ -28,10 +28,10 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from fhir_build import bundle_for  # noqa: E402
 
-from solver.batch import stream_encoded  # noqa: E402
-from solver.engine import Solver, dump_json  # noqa: E402
-from solver.inputs import case_from, result_for  # noqa: E402
-from solver.jsontext import loads  # noqa: E402
+from solver.analysis.batch import stream_encoded  # noqa: E402
+from solver.engine.core import Solver, dump_json  # noqa: E402
+from solver.fhir.inputs import case_from, result_for  # noqa: E402
+from solver.text.jsontext import loads  # noqa: E402
 
 EXTRA = [
     {"resourceType": "Organization", "id": "prov1", "name": "Provider"},

@@ -28,8 +28,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench import cases  # noqa: E402
 
-from solver import report  # noqa: E402
-from solver.batch import stream_encoded  # noqa: E402
+from solver.analysis import report  # noqa: E402
+from solver.analysis.batch import stream_encoded  # noqa: E402
 
 
 def main(argv=None) -> int:

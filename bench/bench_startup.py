@@ -26,9 +26,9 @@ PY = sys.executable
 STEPS = [
     ("python -c pass", [PY, "-c", "pass"]),
     ("+ import clingo", [PY, "-c", "import clingo"]),
-    ("+ msgspec, the engine, the fast case reader", [PY, "-c", "import clingo, solver.engine, solver.fastcase"]),
-    ("+ Solver() (load, ground, static data)", [PY, "-c", "import solver.fastcase, solver.engine as e; e.Solver()"]),
-    ("(for comparison: clingo + pydantic's models)", [PY, "-c", "import clingo, solver.models"]),
+    ("+ msgspec, the engine, the fast case reader", [PY, "-c", "import clingo, solver.engine.core, solver.case.fastcase"]),
+    ("+ Solver() (load, ground, static data)", [PY, "-c", "import solver.case.fastcase, solver.engine.core as e; e.Solver()"]),
+    ("(for comparison: clingo + pydantic's models)", [PY, "-c", "import clingo, solver.case.models"]),
 ]
 
 

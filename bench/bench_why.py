@@ -22,9 +22,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench import cases  # noqa: E402
 
-from solver.batch import stream_encoded  # noqa: E402
-from solver.engine import Bounded, Solver, derive_diagnosis  # noqa: E402
-from solver.models import parse_case  # noqa: E402
+from solver.analysis.batch import stream_encoded  # noqa: E402
+from solver.engine.core import Bounded, Solver, derive_diagnosis  # noqa: E402
+from solver.case.models import parse_case  # noqa: E402
 
 
 def pct(ts: list[float], q: float) -> float:

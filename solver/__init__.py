@@ -16,8 +16,8 @@ from __future__ import annotations
 import threading
 from typing import Iterable, Iterator, Optional, Union
 
-from .contract import CaseError
-from .engine import RuleBaseError, Solver, rules_version
+from solver.base.contract import CaseError
+from solver.engine.core import RuleBaseError, Solver, rules_version
 
 __all__ = ["decide", "explain", "decide_many", "Case", "CaseError", "CaseResult", "Solver", "RuleBaseError", "rules_version"]
 
@@ -42,15 +42,15 @@ def explain(case: Union[Case, dict, str, bytes], max_changes: int = 2,
             solver: Optional[Solver] = None) -> CaseResult:
     """`decide`, and per plan the minimal sets of at most `max_changes` fact
     changes that would give another decision (`PlanResult.changes`)."""
-    from .inputs import case_from, result_for
-    from .models import Case
-    from .results import CaseResult
+    from solver.fhir.inputs import case_from, result_for
+    from solver.case.models import Case
+    from solver.case.results import CaseResult
 
     if isinstance(case, Case):
         case, fhir = case, None
     else:
         if isinstance(case, (str, bytes, bytearray, memoryview)):
-            from .jsontext import loads
+            from solver.text.jsontext import loads
 
             case = loads(case)
         solver = solver or default_solver()
@@ -59,7 +59,7 @@ def explain(case: Union[Case, dict, str, bytes], max_changes: int = 2,
 
 
 def decide_many(cases: Iterable, workers: Optional[int] = None) -> Iterator[Union[CaseResult, CaseError]]:
-    from .batch import stream
+    from solver.analysis.batch import stream
 
     yield from stream(cases, workers=workers)
 
@@ -68,11 +68,11 @@ def __getattr__(name: str):
     # pydantic's models are imported on first use: a one-shot `pa-solver
     # decide` of a valid case never needs them (solver/fastcase.py).
     if name == "CaseResult":
-        from .results import CaseResult
+        from solver.case.results import CaseResult
 
         return CaseResult
     if name in ("Case", "parse_case"):
-        from . import models
+        from solver.case import models
 
         return getattr(models, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

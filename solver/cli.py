@@ -11,10 +11,10 @@ from collections import deque
 from itertools import chain
 from typing import Iterator, Optional
 
-from .contract import CaseError
-from .declared import Choices
-from .loading import RuleBaseError
-from .text import OUT_ERRORS, columns, safe, safe_block, utf8, wrap_block
+from solver.base.contract import CaseError
+from solver.rules.declared import Choices
+from solver.rules.loading import RuleBaseError
+from solver.text.words import OUT_ERRORS, columns, safe, safe_block, utf8, wrap_block
 
 class InputError(Exception):
     """Input that cannot be read at all (no such file, stdin closed)."""
@@ -117,7 +117,7 @@ class _Out:
 
 def render_table(result, verbose: bool = False, color: bool = False) -> str:
     """The readable answer (solver/table.py) for a result dict or CaseResult."""
-    from .table import render
+    from solver.render.table import render
 
     if hasattr(result, "model_dump"):
         result = json.loads(result.to_json())
@@ -127,7 +127,7 @@ def render_table(result, verbose: bool = False, color: bool = False) -> str:
 def _load_case(path: str, data: Optional[bytes] = None, args=None, solver=None):
     """(case, fhir) for a JSON file (or - for stdin): a case or a FHIR Bundle, read against the
     solver's rule base; None after printing why not to stderr."""
-    from .jsontext import NotJSON
+    from solver.text.jsontext import NotJSON
 
     try:
         if data is None:
@@ -138,7 +138,7 @@ def _load_case(path: str, data: Optional[bytes] = None, args=None, solver=None):
     except NotJSON as err:
         _error(f"{'standard input' if path == '-' else path}: {err}")
     except CaseError as err:
-        from .fhir.reader import FhirError
+        from solver.fhir.reader import FhirError
 
         _error(f"invalid FHIR bundle: {err}" if isinstance(err, FhirError) else f"invalid case: {err}")
     return None
@@ -147,8 +147,8 @@ def _load_case(path: str, data: Optional[bytes] = None, args=None, solver=None):
 def read_case(data: bytes, args=None, solver=None):
     """(case, fhir) from bytes: a CASE.md case or a FHIR Bundle (solver/inputs.py), read against
     the solver's rule base (default: the rule base in use)."""
-    from .inputs import case_from
-    from .jsontext import loads
+    from solver.fhir.inputs import case_from
+    from solver.text.jsontext import loads
 
     return case_from(loads(data), as_of=getattr(args, "as_of", None), drug=getattr(args, "drug", None),
                      declared=solver)
@@ -174,8 +174,8 @@ def _warn(message: str) -> None:
 def _answer(loaded, args, max_changes: int = 0, solver=None) -> int:
     """Decide (and explain) one loaded case (None: it could not be read,
     already said); print its JSON, its PAS response or its table."""
-    from .engine import Solver, dump_json
-    from .inputs import result_for
+    from solver.engine.core import Solver, dump_json
+    from solver.fhir.inputs import result_for
 
     if loaded is None:
         return 2
@@ -197,7 +197,7 @@ def _answer(loaded, args, max_changes: int = 0, solver=None) -> int:
 
 def _pas(result: dict, fhir, args, solver) -> dict:
     """The PAS response bundle (solver/fhir/pas.py)."""
-    from .fhir.pas import pas_bundle
+    from solver.fhir.pas import pas_bundle
 
     created = fhir.request_date if fhir is not None else args.as_of
     patient = {"reference": fhir.patient} if fhir is not None and fhir.patient else None
@@ -212,7 +212,7 @@ def _color() -> bool:
 def cmd_decide(args) -> int:
     if not _format_ok(args):
         return 2
-    from .engine import Solver
+    from solver.engine.core import Solver
 
     solver = Solver()
     return _answer(_load_case(args.case, args=args, solver=solver), args, solver=solver)
@@ -243,7 +243,7 @@ def cmd_explain(args) -> int:
             args.cases, args.first_lines = "-", first
             return cmd_batch(args)
         data = first
-    from .engine import Solver
+    from solver.engine.core import Solver
 
     solver = Solver()
     return _answer(_load_case(args.case, data, args, solver), args, args.max_changes, solver)
@@ -253,7 +253,7 @@ def _sniff_stdin():
     """("jsonl", lines read) when standard input holds one JSON object per
     line (the first non-blank line is a whole object and another follows),
     else ("json", all of it)."""
-    from .jsontext import NotJSON, loads
+    from solver.text.jsontext import NotJSON, loads
 
     src = _stdin_bytes()
     head: list[bytes] = []
@@ -275,7 +275,7 @@ def _sniff_stdin():
 
 def _bad_max_changes(n: int, low: int) -> bool:
     """Say so (and return True) when --max-changes is outside low..MAX_CHANGES."""
-    from .engine import MAX_CHANGES
+    from solver.engine.core import MAX_CHANGES
 
     if low <= n <= MAX_CHANGES:
         return False
@@ -301,7 +301,7 @@ def _progress(args, unit: str = "case"):
 
 def _check_engine(args) -> bool:
     """Options of the engine checked before any work; False after saying why."""
-    from .batch import EngineError, check_scheduler
+    from solver.analysis.batch import EngineError, check_scheduler
 
     if args.scheduler is not None and args.engine != "dask":
         _error("--scheduler needs --engine dask")
@@ -320,7 +320,7 @@ def _check_engine(args) -> bool:
 def _planned_workers(workers: Optional[int], engine: str) -> int:
     """The worker processes to start on this machine for --workers (solver/batch.py's
     worker_plan); a number asked for and lowered is said in one line on stderr."""
-    from .batch import worker_plan
+    from solver.analysis.batch import worker_plan
 
     n, note = worker_plan(workers, engine)
     if note is not None:
@@ -331,7 +331,7 @@ def _planned_workers(workers: Optional[int], engine: str) -> int:
 def _workers(text: str) -> int:
     """--workers: a whole number from 1 to MAX_WORKERS (more is refused, not lowered: a
     number that large is a mistake, not a wish)."""
-    from .batch import MAX_WORKERS
+    from solver.analysis.batch import MAX_WORKERS
 
     n = _positive(text)
     if n > MAX_WORKERS:
@@ -344,7 +344,7 @@ def cmd_batch(args) -> int:
     """One output line per non-blank input line, in order.  Exit 0 when every
     line was decided, 1 when some are error lines (all written), 2 when the
     work could not run (bad option, unreadable input, unwritable output)."""
-    from .batch import EngineError, stream_encoded
+    from solver.analysis.batch import EngineError, stream_encoded
 
     if _bad_max_changes(args.max_changes, 0) or not _check_engine(args) or not _check_work_rules(args):
         return 2
@@ -407,7 +407,7 @@ def _check_rules(args) -> bool:
     rules = getattr(args, "rules", None)
     if rules is None:
         return True
-    from . import declared
+    from solver.rules import declared
 
     if not os.path.isdir(rules):
         _error(f"--rules {rules}: not a folder")
@@ -426,7 +426,7 @@ def _check_work_rules(args) -> bool:
     the limits and passes its own checks, checked here before any work: the worker processes
     load it again, with no watch on their time (solver/loading.py).  The groundings the work
     needs are built: the changes' (--max-changes), the why lines' (--why)."""
-    from .engine import Solver
+    from solver.engine.core import Solver
 
     rules = getattr(args, "rules", None)
     if rules is not None and not _check_rules(args):
@@ -481,7 +481,7 @@ def _input_file_ok(path: str) -> bool:
 
 
 def _cmd_compare(args) -> int:
-    from .compare import NothingToCompare, compare, render
+    from solver.analysis.compare import NothingToCompare, compare, render
 
     if args.cases is not None:
         _error("report --compare OLD NEW takes no other input file")
@@ -511,8 +511,8 @@ def _cmd_compare(args) -> int:
 
 
 def cmd_report(args) -> int:
-    from . import report
-    from .batch import EngineError
+    from solver.analysis import report
+    from solver.analysis.batch import EngineError
 
     if args.compare is not None:
         return _cmd_compare(args)
@@ -604,9 +604,9 @@ def _positive(text: str) -> int:
 
 def cmd_why(args) -> int:
     """What each plan's decision rests on (solver/why.py)."""
-    from .engine import Solver
-    from .inputs import result_for
-    from .why import render
+    from solver.engine.core import Solver
+    from solver.fhir.inputs import result_for
+    from solver.render.why import render
 
     solver = Solver()
     loaded = _load_case(args.case, args=args, solver=solver)
@@ -623,9 +623,9 @@ def cmd_why(args) -> int:
 
 def cmd_questionnaire(args) -> int:
     """A DTR Questionnaire from the rule base; adaptive for a case or bundle."""
-    from .engine import Solver, dump_json
-    from .fhir.dtr import questionnaire
-    from .inputs import result_for
+    from solver.engine.core import Solver, dump_json
+    from solver.fhir.dtr import questionnaire
+    from solver.fhir.inputs import result_for
 
     solver = Solver()
     result = None
@@ -648,8 +648,8 @@ def cmd_questionnaire(args) -> int:
 
 def cmd_diff(args) -> int:
     """Where two plans part ways, or two versions of one plan (solver/diff.py)."""
-    from .diff import Against, diff
-    from .engine import RuleBaseError, Solver, dump_json
+    from solver.analysis.diff import Against, diff
+    from solver.engine.core import RuleBaseError, Solver, dump_json
 
     if (args.plan_b is None) == (args.against is None):
         _error("diff needs two different plans, or one plan and --against DIR")
@@ -674,7 +674,7 @@ def cmd_diff(args) -> int:
     if args.json:
         out.line(dump_json(got))
     else:
-        from .table import render_diff
+        from solver.render.table import render_diff
 
         out.line(render_diff(got, solver, color=_color(), against=against))
     out.flush()
@@ -699,8 +699,8 @@ def cmd_coverage(args) -> int:
     """Every sentence of the plans' documents accounted for (solver/coverage.py).
     Exit 0 when every unit is encoded or set aside, 1 when some are not, 2 for
     an unknown plan or a document that cannot be read."""
-    from .coverage import UnknownPlan, coverage, render
-    from .engine import dump_json
+    from solver.analysis.coverage import UnknownPlan, coverage, render
+    from solver.engine.core import dump_json
 
     try:
         got = coverage(None if args.plan is None else [args.plan])
@@ -719,8 +719,8 @@ def cmd_coverage(args) -> int:
 def cmd_plan(args) -> int:
     """`plan new` writes a plan's file from its document; `plan check` says what is not yet right
     (solver/planfile.py).  Exit 0 when nothing is, 1 with one line per problem, 2 for bad input."""
-    from .engine import RuleBaseError
-    from .planfile import PlanError, check, new_plan
+    from solver.engine.core import RuleBaseError
+    from solver.analysis.planfile import PlanError, check, new_plan
 
     try:
         if args.plan_command == "new":
@@ -755,8 +755,8 @@ def cmd_ui(args) -> int:
     does, which the address given here overrides."""
     import subprocess
 
-    from .paths import UI
-    from .service.cli import _loopback
+    from solver.base.paths import UI
+    from solver.service.cli import _loopback
 
     app = UI / "app.py"
     if not app.is_file():
@@ -972,13 +972,13 @@ def build_parser(command: Optional[str] = None) -> argparse.ArgumentParser:
         _rules_option(pc)
         pc.set_defaults(func=cmd_plan)
     if command in (None, "serve", "audit"):
-        from .service.cli import add_parsers
+        from solver.service.cli import add_parsers
 
         add_parsers(sub, _positive)
     for name, sp in sub.choices.items():
         if name not in ("serve", "audit", "plan"):  # serve, plan's commands have their own; audit reads a record
             _rules_option(sp)
-    from .loading import HELP
+    from solver.rules.loading import HELP
 
     p.epilog = HELP
     for name, command_parser in sub.choices.items():
@@ -1053,7 +1053,7 @@ def _guard_loads() -> bool:
     """Every load of a rule base in this process under the limits the environment sets
     (solver/loading.py: past one, a line and exit 2; SIGTERM or Ctrl-C during one, a clean end).
     False after saying which setting is wrong."""
-    from . import loading
+    from solver.rules import loading
 
     try:
         limits = loading.Limits.from_env()

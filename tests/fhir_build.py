@@ -8,7 +8,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Optional
 
-from solver import declared
+from solver.rules import declared
 from solver.fhir import codes
 
 HCPCS_FOR = {drug: code for (system, code), drug in declared.of().drug_codes.items() if system == codes.HCPCS}

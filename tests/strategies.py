@@ -21,8 +21,8 @@ import typing
 from annotated_types import Ge, Gt, Le, Lt
 from hypothesis import strategies as st
 
-from solver import declared
-from solver.models import Facts
+from solver.rules import declared
+from solver.case.models import Facts
 
 PLANS = tuple(declared.of().plans)
 DRUGS = tuple(declared.of().drugs)

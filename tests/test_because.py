@@ -13,8 +13,8 @@ import re
 from hypothesis import HealthCheck, given, settings
 
 from solver import decide
-from solver.engine import Solver
-from solver.inputs import case_from
+from solver.engine.core import Solver
+from solver.fhir.inputs import case_from
 from strategies import any_cases
 
 SOLVER = Solver()

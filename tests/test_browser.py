@@ -17,7 +17,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from solver import declared
+from solver.rules import declared
 
 N_FACTS = len(declared.of().case_facts)
 

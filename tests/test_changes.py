@@ -22,8 +22,8 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 
 from solver import Solver, explain
-from solver.engine import dump_json
-from solver.models import parse_case
+from solver.engine.core import dump_json
+from solver.case.models import parse_case
 from strategies import any_cases, bounds, kind
 from conftest import CASE_MD_PLANS
 

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from solver import coverage as cov
-from solver.declared import of as _declared
-from solver.engine import Solver
+from solver.analysis import coverage as cov
+from solver.rules.declared import of as _declared
+from solver.engine.core import Solver
 from conftest import run_cli as run
 
 PLANS = tuple(_declared().plans)

@@ -12,10 +12,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from solver.declared import of as _declared
-from solver.diff import diff
-from solver.engine import Solver
-from solver.inputs import case_from
+from solver.rules.declared import of as _declared
+from solver.analysis.diff import diff
+from solver.engine.core import Solver
+from solver.fhir.inputs import case_from
 from conftest import run_cli
 
 PLANS = tuple(_declared().plans)
@@ -113,7 +113,7 @@ def test_the_command_line():
 
 def test_the_table_says_what_causes_each_side():
     """A pended plan: the fewest facts it still needs; a case review: its pathway; a denial: its broken criteria."""
-    from solver.table import render_diff
+    from solver.render.table import render_diff
 
     got = diff(SOLVER, "masshealth", "cvs_caremark")
     text = render_diff(got, SOLVER, width=200)

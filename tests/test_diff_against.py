@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from solver.declared import of as _declared
-from solver.diff import Against
-from solver.engine import RuleBaseError, Solver
-from solver.inputs import case_from
+from solver.rules.declared import of as _declared
+from solver.analysis.diff import Against
+from solver.engine.core import RuleBaseError, Solver
+from solver.fhir.inputs import case_from
 from conftest import run_cli as run
 
 PLANS = tuple(_declared().plans)

@@ -10,9 +10,9 @@ import pytest
 from fhir.resources.R4B.questionnaire import Questionnaire
 
 from fhir_build import answer, bundle_for, questionnaire_response
-from solver.engine import Solver
+from solver.engine.core import Solver
 from solver.fhir.dtr import questionnaire
-from solver.inputs import case_from, result_for
+from solver.fhir.inputs import case_from, result_for
 from strategies import FACT_NAMES, kind
 from conftest import run_cli
 

@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 
 from solver import decide_many
-from solver.jsontext import NotJSON, loads
-from solver.models import CaseError, parse_case
+from solver.text.jsontext import NotJSON, loads
+from solver.case.models import CaseError, parse_case
 from conftest import run_cli
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -221,7 +221,7 @@ def test_a_full_disk_is_an_error_not_a_traceback():
 
 
 def test_workers_are_capped_at_the_work():
-    from solver.batch import map_chunks
+    from solver.analysis.batch import map_chunks
 
     pids = set(map_chunks(_pid, [[1], [2]], workers=64))
     assert 1 <= len(pids) <= 2
@@ -229,7 +229,7 @@ def test_workers_are_capped_at_the_work():
 
 def test_a_dask_local_cluster_is_capped_at_the_work():
     pytest.importorskip("distributed")
-    from solver.batch import map_chunks
+    from solver.analysis.batch import map_chunks
 
     sizes = set(map_chunks(_cluster_size, [[1], [2]], workers=50, engine="dask"))
     assert sizes == {2}
@@ -249,8 +249,8 @@ def _pid(chunk):
 
 def test_something_that_is_not_a_scheduler_is_refused_in_seconds(monkeypatch):
     pytest.importorskip("distributed")
-    from solver import batch
-    from solver.batch import EngineError, map_chunks
+    from solver.analysis import batch
+    from solver.analysis.batch import EngineError, map_chunks
 
     listener = socket.socket()
     listener.bind(("127.0.0.1", 0))
@@ -275,7 +275,7 @@ def _crash_on_poison(chunk):
 
 
 def test_a_case_that_kills_its_worker_is_an_error_line_and_the_others_are_kept():
-    from solver.batch import _lost_cases, map_chunks
+    from solver.analysis.batch import _lost_cases, map_chunks
 
     chunks = [["a", "b"], ["c", "poison", "d"], ["e"], ["f"]]
     warnings: list = []
@@ -354,7 +354,7 @@ def test_a_worker_dies_of_sigterm_and_leaves_ctrl_c_to_its_parent():
     SIGINT (the parent handles Ctrl-C and they die with it)."""
     import signal as sg
 
-    from solver.batch import _die_with_parent, _pool
+    from solver.analysis.batch import _die_with_parent, _pool
 
     def handler(signum, frame):
         raise SystemExit(1)
@@ -398,7 +398,7 @@ def test_a_worker_dead_in_the_middle_of_sending_loses_nothing_and_hangs_nothing(
     """CPython 3.11's pool then waits forever for the rest of the message (and
     the other worker for the pipe's lock): seen here about once in 40 kills
     under load.  The batch notices the dead worker and starts over."""
-    from solver.batch import map_chunks
+    from solver.analysis.batch import map_chunks
 
     marker = str(tmp_path / "died")
     warned = []

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from solver import report
-from solver.batch import EngineError, stream_encoded
+from solver.analysis import report
+from solver.analysis.batch import EngineError, stream_encoded
 
 distributed = pytest.importorskip("distributed", reason="Dask is not installed (pip install 'pa-solver[dask]')")
 

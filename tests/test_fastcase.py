@@ -15,9 +15,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from solver import fastcase
-from solver.engine import Solver, dump_json
-from solver.models import Case, CaseError, Facts, parse_case
+from solver.case import fastcase
+from solver.engine.core import Solver, dump_json
+from solver.case.models import Case, CaseError, Facts, parse_case
 from strategies import FACT_NAMES, bounds, cases, enum_values, kind
 from test_properties import ANY, CASE_LIKE, JSON, JUNK_FACTS
 

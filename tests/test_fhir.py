@@ -16,12 +16,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from fhir_build import (bundle, bundle_for, claim, condition, observation, patient, questionnaire_response)
-from solver.engine import Solver, dump_json
-from solver.fhir import FhirError, read_bundle
-from solver.inputs import case_from, result_for
-from solver.models import parse_case
+from solver.engine.core import Solver, dump_json
+from solver.fhir.reader import FhirError, read_bundle
+from solver.fhir.inputs import case_from, result_for
+from solver.case.models import parse_case
 from strategies import cases
-from solver import declared
+from solver.rules import declared
 from conftest import CASE_MD_PLANS, run_cli
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -260,7 +260,7 @@ def _whole_age(case: dict) -> dict:
     if facts.get("age_years") is not None:
         facts["age_years"] = float(int(facts["age_years"]))
     if facts.get("icd10_codes") is not None:     # codes are a set: the reader gives them sorted, once each
-        from solver.contract import icd10
+        from solver.base.contract import icd10
 
         facts["icd10_codes"] = sorted({icd10(c) for c in facts["icd10_codes"]})
         if not facts["icd10_codes"]:             # no code: no Condition, so unknown
@@ -316,7 +316,7 @@ def test_mangled_bundles_give_an_error_or_a_result_never_a_traceback(data):
         assert str(err).strip()
         return
     except Exception as err:                                   # CaseError subclasses are fine too
-        from solver.contract import CaseError
+        from solver.base.contract import CaseError
 
         assert isinstance(err, CaseError), repr(err)
         return

@@ -12,9 +12,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from solver.engine import RuleBaseError, Solver
+from solver.engine.core import RuleBaseError, Solver
 from solver.fhir.pas import pas_bundle
-from solver.inputs import case_from
+from solver.fhir.inputs import case_from
 
 ROOT = Path(__file__).resolve().parent.parent
 SOLVER = Solver()

@@ -24,8 +24,8 @@ from pathlib import Path
 import pytest
 
 from solver import decide, decide_many
-from solver.contract import CaseError
-from solver.text import safe, utf8
+from solver.base.contract import CaseError
+from solver.text.words import safe, utf8
 from conftest import run_cli
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -19,7 +19,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from solver import declared
+from solver.rules import declared
 from conftest import CASE_MD_PLANS
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -74,7 +74,7 @@ def test_the_wheel_carries_the_rule_base_the_pages_and_the_examples(installed):
 
 
 def test_the_installed_command_decides_like_the_source_tree(installed):
-    where = subprocess.run([str(installed["python"]), "-c", "import solver, solver.paths as p; "
+    where = subprocess.run([str(installed["python"]), "-c", "import solver, solver.base.paths as p; "
                             "print(solver.__file__); print(p.LOGIC)"], capture_output=True, text=True,
                            cwd=installed["work"], check=True).stdout.split()
     assert all("site-packages" in w for w in where), where          # not the repository
@@ -111,7 +111,7 @@ def test_the_installed_command_finds_the_policy_documents(installed):
 def test_the_installed_pages_run(installed):
     script = textwrap.dedent("""
         from streamlit.testing.v1 import AppTest
-        from solver.paths import UI
+        from solver.base.paths import UI
         for page in ("whatif.py", "batch.py", "compare.py"):
             at = AppTest.from_file(str(UI / page), default_timeout=120)
             at.run()

@@ -6,8 +6,8 @@ import math
 
 from hypothesis import given, settings, strategies as st
 
-from solver.jsontext import _fast_dump, dump_bytes, dump_text
-from solver.text import utf8
+from solver.text.jsontext import _fast_dump, dump_bytes, dump_text
+from solver.text.words import utf8
 
 
 def reference(value) -> bytes:
@@ -51,9 +51,9 @@ def test_what_orjson_refuses_or_would_write_otherwise_is_json_dumps_s():
 
 
 def test_a_decided_case_takes_the_fast_path_and_matches():
-    from solver.engine import Solver
-    from solver.inputs import case_from
-    from solver.jsontext import loads
+    from solver.engine.core import Solver
+    from solver.fhir.inputs import case_from
+    from solver.text.jsontext import loads
 
     s = Solver()
     for line in open("examples/batch.jsonl", encoding="utf-8").read().splitlines()[:40]:

@@ -11,9 +11,9 @@ import pytest
 from fhir.resources.R4B.bundle import Bundle
 
 from fhir_build import bundle_for
-from solver.engine import Solver
+from solver.engine.core import Solver
 from solver.fhir.pas import ACTION, REVIEW_ACTION, REVIEW_ACTION_CODE, pas_bundle
-from solver.inputs import case_from, result_for
+from solver.fhir.inputs import case_from, result_for
 from conftest import run_cli
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parents[1]
 PROGRAM = """
 import json, threading, time
 threading.Thread(target=time.sleep, args=(600,), daemon=True).start()
-from solver.batch import stream_encoded
+from solver.analysis.batch import stream_encoded
 line = json.dumps({"facts": {"age_years": 40, "diagnosis": "all"}})
 out = stream_encoded(iter([line] * 100000), workers=2)
 next(out)
@@ -70,7 +70,7 @@ def test_a_worker_dead_half_way_through_its_result_leaves_a_bare_pool_waiting_fo
 
     import pytest
 
-    from solver.procs import unstick
+    from solver.base.procs import unstick
 
     pool = _pool()
     try:
@@ -90,7 +90,7 @@ def test_the_guard_takes_a_pool_a_dead_worker_left_waiting_for_broken():
 
     import pytest
 
-    from solver.procs import guard
+    from solver.base.procs import guard
 
     pool = _pool()
     guard(pool, grace=0.5)

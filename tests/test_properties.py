@@ -21,7 +21,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from solver import CaseError, CaseResult, Solver, decide, decide_many
-from solver.models import parse_case
+from solver.case.models import parse_case
 from strategies import (
     FACT_NAMES, FACT_VALUES, SCALAR_FACTS, any_cases, bounds, cases, enum_values, kind,
 )

@@ -11,7 +11,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from solver import report
+from solver.analysis import report
 from conftest import run_cli as cli
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -93,7 +93,7 @@ def test_lean_results_give_the_same_report(batch, tmp_path):
     assert "policy" not in first and "not_met" not in first and "criteria" not in first["pathways"][0]
     # Per pathway its status; per plan that did not approve, the blocking criteria by the rule, as the
     # full line gives them.
-    from solver.blocking import blocking
+    from solver.case.blocking import blocking
 
     for lean_line, full_line in zip(lean.read_text().splitlines(), full.read_text().splitlines()):
         if '"error"' in lean_line:                  # the batch's line that is not JSON
@@ -246,7 +246,7 @@ def test_closest_pathways_fewest_not_met_then_unknown_approved_before_case_revie
 @pytest.fixture(scope="module")
 def good_lines(batch) -> dict:
     """A lean and a full result line (explained) for each case of the batch."""
-    from solver.batch import stream_encoded
+    from solver.analysis.batch import stream_encoded
 
     cases = [line for line in batch.read_text().splitlines() if line.startswith("{\"")]
     return {kind: [item[1] for item in stream_encoded(cases, workers=1, max_changes=1, lean=kind == "lean")

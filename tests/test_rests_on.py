@@ -15,8 +15,8 @@ import clingo
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from solver.engine import Solver
-from solver.inputs import case_from
+from solver.engine.core import Solver
+from solver.fhir.inputs import case_from
 from strategies import any_cases
 from conftest import CASE_MD_PLANS
 
@@ -154,7 +154,7 @@ def test_the_cli_says_it():
 
 
 def test_the_shared_solver_of_the_pages_answers_why_too():
-    from solver.engine import SharedSolver
+    from solver.engine.core import SharedSolver
 
     parsed, _ = case_from({"facts": {"planned_cycles": 8}, "plans": ["ohsu"]})
     (r,) = SharedSolver().solve(parsed, why=True)["results"]
@@ -235,7 +235,7 @@ def test_the_answer_does_not_depend_on_the_cases_decided_before():
 def test_kept_answers_equal_fresh_ones(cases):
     """rests_on keeps answers per plan by the places of the plan's facts in their domains: a
     solver that keeps nothing answers the same, whatever came before."""
-    from solver.engine import Bounded
+    from solver.engine.core import Bounded
 
     fresh = Solver()
     fresh._rests_cache, fresh._needed_cache = Bounded(0), Bounded(0)

@@ -17,8 +17,9 @@ from pathlib import Path
 
 import pytest
 
-from solver import declared, fastcase, models
-from solver.engine import RuleBase
+from solver.rules import declared
+from solver.case import fastcase, models
+from solver.engine.core import RuleBase
 
 ROOT = Path(__file__).resolve().parent.parent
 LOGIC = ROOT / "logic"

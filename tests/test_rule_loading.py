@@ -18,9 +18,9 @@ from pathlib import Path
 import pytest
 from clingo import ast
 
-from solver.engine import RuleBaseError, Solver, rule_files, rules_version
-from solver.inputs import case_from
-from solver.jsontext import loads
+from solver.engine.core import RuleBaseError, Solver, rule_files, rules_version
+from solver.fhir.inputs import case_from
+from solver.text.jsontext import loads
 from conftest import run_cli
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -19,7 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from test_service import Server
-from solver import declared
+from solver.rules import declared
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = json.loads((ROOT / "examples" / "crd" / "order_sign_besponsa.json").read_text())
@@ -280,7 +280,7 @@ def test_a_completed_response_names_each_plan_and_its_decision_in_words(server):
     """What a form filler shows: the plan by name, the decision in words (not `display: "ohsu"`), valid R4B."""
     from fhir.resources.R4B.questionnaireresponse import QuestionnaireResponse
 
-    from solver.engine import Solver
+    from solver.engine.core import Solver
 
     names = Solver().rules.plans
     qr, steps = walk(server, "ohsu", "inotuzumab_ozogamicin", "initial",

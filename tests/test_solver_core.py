@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from solver import CaseError, decide
-from solver.engine import Solver
-from solver.models import parse_case
+from solver.engine.core import Solver
+from solver.case.models import parse_case
 from conftest import CASE_MD_PLANS
 from conftest import run_cli as run
 
@@ -171,8 +171,8 @@ def test_cli_batch_keeps_order_and_isolates_bad_lines():
 def test_the_fast_model_reader_reads_what_the_public_api_shows():
     """engine.shown_handles reads symbol handles through clingo's C API; they
     must be exactly the shown symbols, in the same order, for both groundings."""
-    from solver.engine import Solver, shown_handles
-    from solver.models import parse_case
+    from solver.engine.core import Solver, shown_handles
+    from solver.case.models import parse_case
 
     solver = Solver()
     case = parse_case({"facts": {"age_years": 40, "ph_status": "negative"}})     # many missing sets
@@ -199,8 +199,8 @@ def test_a_shared_solver_answers_many_threads_at_once():
     one thread, no error, however the solves interleave."""
     from concurrent.futures import ThreadPoolExecutor
 
-    from solver.engine import SharedSolver, Solver, dump_json
-    from solver.models import parse_case
+    from solver.engine.core import SharedSolver, Solver, dump_json
+    from solver.case.models import parse_case
 
     cases = [parse_case(json.loads(p.read_text())) for p in sorted((ROOT / "examples").glob("*.json"))] * 6
     expected = [dump_json(Solver().solve(c, 2)) for c in cases]

@@ -8,9 +8,9 @@ import json
 import re
 from pathlib import Path
 
-from solver.engine import Solver
-from solver.models import parse_case
-from solver.table import closest, missing_order, render
+from solver.engine.core import Solver
+from solver.case.models import parse_case
+from solver.render.table import closest, missing_order, render
 from conftest import CASE_MD_PLANS, run_cli
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -15,7 +15,7 @@ from streamlit.testing.v1 import AppTest
 ROOT = Path(__file__).resolve().parent.parent
 APP = str(ROOT / "ui" / "app.py")
 from caseform import FACTS  # noqa: E402
-from solver import declared  # noqa: E402
+from solver.rules import declared  # noqa: E402
 
 N_FACTS = len(declared.of().case_facts)
 

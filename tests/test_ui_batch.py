@@ -10,7 +10,7 @@ from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
 
-from solver import report
+from solver.analysis import report
 
 ROOT = Path(__file__).resolve().parent.parent
 PAGE = str(ROOT / "ui" / "batch.py")
@@ -114,7 +114,7 @@ def test_hostile_uploads_show_errors_by_field_never_a_traceback():
 
 
 def test_charts_are_readable_and_name_criteria_by_their_sentence():
-    from solver.engine import Solver
+    from solver.engine.core import Solver
 
     criteria = Solver().rules.criteria
     at = AppTest.from_file(PAGE, default_timeout=120).run()
@@ -171,7 +171,7 @@ def test_the_app_opens_on_the_what_if_page():
 def test_a_large_upload_is_counted_over_every_core_from_the_threaded_server():
     """Over 2,000 lines the page counts in worker processes, started from
     Streamlit's threaded process (forkserver); the counts are the same."""
-    from solver.batch import stream_encoded
+    from solver.analysis.batch import stream_encoded
 
     cases = [line for line in (ROOT / "examples/batch.jsonl").read_text().splitlines()][:100]
     results = [item[1] for item in stream_encoded(cases, workers=1, max_changes=1, lean=True)]

@@ -14,7 +14,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 import caseform as cf  # noqa: E402
 from solver import Solver  # noqa: E402
-from solver.models import CaseError, Facts, parse_case  # noqa: E402
+from solver.case.models import CaseError, Facts, parse_case  # noqa: E402
 from strategies import cases  # noqa: E402
 
 SOLVER = Solver()

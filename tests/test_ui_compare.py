@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from solver import diff as sd
-from solver.engine import Solver
-from solver.models import parse_case
+from solver.analysis import diff as sd
+from solver.engine.core import Solver
+from solver.case.models import parse_case
 
 ROOT = Path(__file__).resolve().parent.parent
 APP = str(ROOT / "ui" / "app.py")

@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from solver import declared
+from solver.rules import declared
 from conftest import CASE_MD_PLANS
 from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
 from streamlit.testing.v1 import AppTest
@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parent.parent
 import caseform as cf  # noqa: E402
 import present as pr  # noqa: E402
 from fhir_build import bundle_for, observation  # noqa: E402
-from solver.engine import Solver  # noqa: E402
+from solver.engine.core import Solver  # noqa: E402
 from solver.fhir.dtr import questionnaire  # noqa: E402
 
 APP = str(ROOT / "ui" / "app.py")
@@ -241,7 +241,7 @@ def test_source_notes_follow_the_value():
 
 def test_ask_next_is_the_adaptive_questionnaires_first_items():
     solver = Solver()
-    from solver.models import parse_case
+    from solver.case.models import parse_case
 
     result = solver.solve(parse_case(INCOMPLETE))
     q = questionnaire(solver, INCOMPLETE["drug"], INCOMPLETE["request"], INCOMPLETE["plans"], result)
@@ -254,7 +254,7 @@ def test_the_fhir_downloads_of_a_case_are_what_the_command_line_prints():
     import subprocess
 
     from solver.fhir.pas import pas_bundle
-    from solver.models import parse_case
+    from solver.case.models import parse_case
 
     solver = Solver()
     path = ROOT / "examples/cvs_frontline_incomplete.json"

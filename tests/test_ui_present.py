@@ -9,7 +9,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 import present as pr  # noqa: E402
 from solver import Solver  # noqa: E402
-from solver.models import parse_case  # noqa: E402
+from solver.case.models import parse_case  # noqa: E402
 
 SOLVER = Solver()
 # the policy sentence, quoted up to its reference mark "(1)."

@@ -19,9 +19,9 @@ from pathlib import Path
 
 import pytest
 
-from solver.diff import Against
-from solver.engine import Solver
-from solver.inputs import case_from
+from solver.analysis.diff import Against
+from solver.engine.core import Solver
+from solver.fhir.inputs import case_from
 from conftest import run_cli as run
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from conftest import run_cli
-from solver import declared
+from solver.rules import declared
 
 ROOT = Path(__file__).resolve().parents[1]
 DENIED_8 = {"case_id": "d8", "facts": {"planned_cycles": 8, "age_years": 70, "diagnosis": "all",
@@ -99,11 +99,11 @@ def test_bad_input_is_one_line():
 def test_the_same_sentence_in_the_table_the_pas_response_and_the_crd_card():
     import datetime as dt
 
-    from solver.engine import Solver
+    from solver.engine.core import Solver
     from solver.fhir.pas import pas_bundle
-    from solver.inputs import case_from
-    from solver.service.crd import reason
-    from solver.table import render
+    from solver.fhir.inputs import case_from
+    from solver.fhir.crd import reason
+    from solver.render.table import render
 
     solver = Solver()
     case, _ = case_from({**DENIED_8, "plans": ["ohsu"]})

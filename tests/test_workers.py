@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from solver import batch
-from solver.batch import MAX_WORKERS, WORKER_MEMORY, EngineError, usable_cores, worker_plan
+from solver.analysis import batch
+from solver.analysis.batch import MAX_WORKERS, WORKER_MEMORY, EngineError, usable_cores, worker_plan
 from conftest import run_cli
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -31,10 +31,11 @@ import altair as alt  # noqa: E402
 import pandas as pd  # noqa: E402
 import streamlit as st  # noqa: E402
 
-from solver import declared, report  # noqa: E402
-from solver.text import condition  # noqa: E402
+from solver.rules import declared
+from solver.analysis import report  # noqa: E402
+from solver.text.words import condition  # noqa: E402
 
-from solver.paths import EXAMPLES  # noqa: E402
+from solver.base.paths import EXAMPLES  # noqa: E402
 
 EXAMPLE = EXAMPLES / "batch.jsonl"
 TOP = 15
@@ -54,7 +55,7 @@ LINE_PX = 13                 # pixels per label line
 def rule_texts() -> tuple[dict, dict]:
     """Criterion id -> (policy sentence, where in the policy); pathway id ->
     title: read once from the rule base."""
-    from solver.engine import Solver
+    from solver.engine.core import Solver
 
     rules = Solver().rules
     criteria = {cid: (c.text, c.source) for cid, c in rules.criteria.items()}
@@ -109,8 +110,8 @@ def _fmt_detail(fact: str, detail: str) -> str:
 def count_bundles(lines: list[bytes]) -> int:
     """How many lines are FHIR resources (`solver.report` reads each as the
     case it gives, or counts it as an error by its reason)."""
-    from solver.fhir import is_fhir
-    from solver.jsontext import NotJSON, loads
+    from solver.fhir.reader import is_fhir
+    from solver.text.jsontext import NotJSON, loads
 
     n = 0
     for line in lines:

@@ -21,9 +21,10 @@ import typing
 from dataclasses import dataclass
 from typing import Any, Optional
 
-from solver import declared, jsontext
-from solver.contract import ICD10_AFTER, ICD10_CODES
-from solver.models import CaseError, Facts, parse_case
+from solver.rules import declared
+from solver.text import jsontext
+from solver.base.contract import ICD10_AFTER, ICD10_CODES
+from solver.case.models import CaseError, Facts, parse_case
 from solver.fhir.reader import is_fhir
 
 UNKNOWN = "unknown"
@@ -203,7 +204,7 @@ def load_input(data: bytes | str) -> tuple[dict, Optional[FhirState]]:
         raise CaseError(f"(file): {err}") from None
     if not is_fhir(raw):
         return load_case_json(data), None
-    from solver.inputs import case_from
+    from solver.fhir.inputs import case_from
 
     try:
         _, fhir = case_from(raw)
@@ -318,7 +319,7 @@ def case_json(case: dict) -> str:
 def fhir_json(resource: dict) -> str:
     """A FHIR resource as a file: what `pa-solver questionnaire` / `decide
     --format pas` print."""
-    from solver.engine import dump_json
+    from solver.engine.core import dump_json
 
     return dump_json(resource) + "\n"
 
@@ -328,6 +329,6 @@ def result_json(result: dict) -> str:
     `pa-solver explain CASE.json --json --max-changes N` prints (N: the
     page's number of changes; without changes, what `pa-solver decide --json`
     prints)."""
-    from solver.engine import dump_json
+    from solver.engine.core import dump_json
 
     return dump_json(result) + "\n"

@@ -32,11 +32,11 @@ from streamlit.errors import StreamlitAPIException  # noqa: E402
 
 import caseform as cf  # noqa: E402
 import present as pr  # noqa: E402
-from solver import diff as sd  # noqa: E402
-from solver.blocking import blocking  # noqa: E402
-from solver.engine import RuleBaseError, Solver, rules_version  # noqa: E402
-from solver.models import CaseError, parse_case  # noqa: E402
-from solver.text import condition  # noqa: E402
+from solver.analysis import diff as sd  # noqa: E402
+from solver.case.blocking import blocking  # noqa: E402
+from solver.engine.core import RuleBaseError, Solver, rules_version  # noqa: E402
+from solver.case.models import CaseError, parse_case  # noqa: E402
+from solver.text.words import condition  # noqa: E402
 
 DECISION_ORDER = sd.DECISION_ORDER
 VERB = {"approved": "approves", "case_review": "sends it to case review", "needs_info": "needs information",

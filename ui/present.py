@@ -18,9 +18,9 @@ import json
 import re
 
 import caseform as cf
-from solver.text import condition
-from solver.outcome import broken as broken_words
-from solver.outcome import shown as shown_value
+from solver.text.words import condition
+from solver.case.outcome import broken as broken_words
+from solver.case.outcome import shown as shown_value
 
 LABEL = {"approved": "APPROVED", "case_review": "CASE REVIEW", "needs_info": "NEEDS INFO", "denied": "DENIED",
          "no_policy": "NO POLICY"}

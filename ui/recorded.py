@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from solver import declared  # noqa: E402
+from solver.rules import declared  # noqa: E402
 from solver.service.store import DamagedRecord, StoreError, is_url, open_store, shown  # noqa: E402
 
 PLANS = tuple(declared.of().plans)
@@ -119,7 +119,7 @@ st.write(f"Decided {entry['decided_at'][:19].replace('T', ' ')} UTC under rules 
 
 @st.cache_resource
 def solver():
-    from solver.engine import SharedSolver
+    from solver.engine.core import SharedSolver
 
     return SharedSolver()
 
@@ -128,9 +128,9 @@ def again(entry: dict):
     """Today's rules on the recorded request: (case dict, decisions) for a $submit, else None."""
     if entry["kind"] != "submit":
         return None
-    from solver.contract import CaseError
-    from solver.inputs import case_from
-    from solver.jsontext import loads
+    from solver.base.contract import CaseError
+    from solver.fhir.inputs import case_from
+    from solver.text.jsontext import loads
 
     try:
         case, fhir = case_from(loads(entry["request"]))

@@ -31,12 +31,12 @@ import streamlit as st  # noqa: E402
 
 import caseform as cf  # noqa: E402
 import present as pr  # noqa: E402
-from solver.engine import SharedSolver  # noqa: E402
+from solver.engine.core import SharedSolver  # noqa: E402
 from solver.fhir.dtr import questionnaire  # noqa: E402
 from solver.fhir.pas import pas_bundle  # noqa: E402
-from solver.models import CaseError, parse_case  # noqa: E402
+from solver.case.models import CaseError, parse_case  # noqa: E402
 
-from solver.paths import EXAMPLES  # noqa: E402
+from solver.base.paths import EXAMPLES  # noqa: E402
 DEFAULT_EXAMPLE = "ohsu_adult_rr.json"
 MAX_CHANGES = 2
 ASK_TOP = 5                  # questions listed under "Ask next"
@@ -214,7 +214,7 @@ def missing_sets(r: dict, stale: bool) -> None:
 def policy_document(plan: str, c: dict) -> None:
     """The plan's document as shipped, the criterion's sentence (each piece)
     marked and scrolled into view (solver/coverage.py finds it)."""
-    from solver.coverage import document_path, document_text, locate
+    from solver.analysis.coverage import document_path, document_text, locate
 
     st.markdown(f"`{c['id']}` — **{c['source']}**")
     text, spans = document_text(plan), locate(plan, c["id"])

@@ -17,13 +17,13 @@ from __future__ import annotations
 
 from typing import Iterable, Optional
 
-from . import codes
+from solver.fhir import codes
 
 CRITERION_SYSTEM = "urn:pa-solver:criterion"
 QUESTIONNAIRE_URL = "urn:pa-solver:questionnaire"
 
 def _kinds(rules) -> dict[str, tuple[str, tuple]]:
-    from .reader import fact_kinds
+    from solver.fhir.reader import fact_kinds
 
     return fact_kinds(rules.declared)
 

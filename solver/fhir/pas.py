@@ -21,7 +21,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Optional
 
-from ..text import condition
+from solver.text.words import condition
 
 REVIEW_ACTION = "http://hl7.org/fhir/us/davinci-pas/StructureDefinition/extension-reviewAction"
 REVIEW_ACTION_CODE = "http://hl7.org/fhir/us/davinci-pas/StructureDefinition/extension-reviewActionCode"
@@ -55,9 +55,9 @@ def _reasons(r: dict) -> tuple[list, list]:
     """(notes, reason codings) for one plan's result."""
     notes, codings = [], []
     if r["decision"] == "denied":
-        from ..outcome import closest
+        from solver.case.outcome import closest
 
-        from ..outcome import broken
+        from solver.case.outcome import broken
 
         for pw in closest(r["pathways"]):
             for c in pw.get("criteria", []):
@@ -95,8 +95,8 @@ def disposition(r: dict) -> str:
         Pended for case review: pathway ohsu_lbl_adult_rr_single
 
     The full reason (citations, policy sentences, values) is in `processNote`."""
-    from ..outcome import closest
-    from ..text import number
+    from solver.case.outcome import closest
+    from solver.text.words import number
 
     dec = r["decision"]
     if dec == "approved":

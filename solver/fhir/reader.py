@@ -21,9 +21,9 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any, Optional
 
-from ..contract import ICD10_CODES, CaseError, icd10
-from ..declared import CODE_SYSTEMS
-from . import codes, fast
+from solver.base.contract import ICD10_CODES, CaseError, icd10
+from solver.rules.declared import CODE_SYSTEMS
+from solver.fhir import codes, fast
 
 
 class FhirError(CaseError):
@@ -63,7 +63,7 @@ def fact_kinds(declared) -> dict[str, tuple[str, tuple]]:
 
 def _declared(declared):
     if declared is None:
-        from .. import declared as d
+        from solver.rules import declared as d
 
         return d.of()
     return declared
@@ -507,7 +507,7 @@ def _age(born: dt.date, on: dt.date) -> int:
 
 def _check(case: dict, sources: dict, declared) -> None:
     """The case is valid CASE.md, or FhirError naming the source of the bad value."""
-    from ..models import parse_case, types
+    from solver.case.models import parse_case, types
 
     try:
         parse_case(case, types(declared))

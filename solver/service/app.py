@@ -33,9 +33,9 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from . import work
-from ..procs import guard
-from .store import DamagedRecord, Record, Store, StoreError, open_store
+from solver.service import work
+from solver.base.procs import guard
+from solver.service.store import DamagedRecord, Record, Store, StoreError, open_store
 
 LOG = logging.getLogger("pa_solver.service")
 MAX_BODY = 16 << 20
@@ -144,7 +144,7 @@ class Service:
 
     # ------------------------------------------------------------ life
     async def startup(self) -> None:
-        from ..engine import rules_version
+        from solver.engine.core import rules_version
 
         self.rules_version = rules_version(self.config.logic_dir) if self.config.logic_dir else rules_version()
         self.store = open_store(self.config.store, self.config.store_sync)
@@ -152,8 +152,9 @@ class Service:
         await asyncio.get_running_loop().run_in_executor(None, self.pool.warm)
         # what the event loop itself answers (CDS Hooks discovery, the hook's checks, metadata, OpenAPI),
         # imported and built now: the first such request would otherwise hold every request for a second
-        from . import crd, metadata, openapi
-        from ..declared import of
+        from solver.fhir import crd
+        from solver.service import metadata, openapi
+        from solver.rules.declared import of
 
         crd.services(of(self.config.logic_dir))
         metadata.capability_statement(self.rules_version)
@@ -236,7 +237,7 @@ class Service:
         return Response(got.body, status_code=got.status, media_type=got.media)
 
     async def inquire(self, request: Request) -> Response:
-        from ..jsontext import NotJSON, loads
+        from solver.text.jsontext import NotJSON, loads
 
         body = await self._checked(request)
         try:
@@ -276,16 +277,16 @@ class Service:
         return Response(found[0], status_code=200, media_type=found[1])
 
     async def cds_discovery(self, request: Request) -> Response:
-        from ..engine import dump_json
-        from .crd import services
+        from solver.engine.core import dump_json
+        from solver.fhir.crd import services
 
-        from ..declared import of
+        from solver.rules.declared import of
 
         return Response(dump_json(services(of(self.config.logic_dir))) + "\n", media_type="application/json")
 
     async def cds_hook(self, request: Request) -> Response:
-        from ..jsontext import NotJSON, loads
-        from .crd import HOOKS
+        from solver.text.jsontext import NotJSON, loads
+        from solver.fhir.crd import HOOKS
 
         sid = request.path_params["service_id"]
         if sid not in HOOKS.values():
@@ -307,19 +308,19 @@ class Service:
         return await self.answer(request, "fhir_questionnaire", {"id": request.path_params["qid"]}, b"")
 
     async def health(self, request: Request) -> Response:
-        from ..engine import dump_json
+        from solver.engine.core import dump_json
 
         return Response(dump_json({"status": "draining" if self.draining else "ok",
                                    "rules_version": self.rules_version}), media_type="application/json",
                         status_code=503 if self.draining else 200)
 
     async def metadata(self, request: Request) -> Response:
-        from .metadata import capability_statement
+        from solver.service.metadata import capability_statement
 
         return Response(capability_statement(self.rules_version), media_type=work.FHIR_JSON)
 
     async def openapi(self, request: Request) -> Response:
-        from .openapi import document
+        from solver.service.openapi import document
 
         return Response(document(self.config.logic_dir), media_type="application/json")
 

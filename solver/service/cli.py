@@ -8,7 +8,7 @@ import os
 import sys
 from typing import Optional
 
-from ..declared import Choices
+from solver.rules.declared import Choices
 
 DEFAULT_PORT = 8700
 
@@ -19,7 +19,7 @@ def add_parsers(sub, positive) -> None:
     s.add_argument("--host", default="127.0.0.1",
                    help="address to listen on (default 127.0.0.1; another needs --token-file)")
     s.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT}; 0: any free port)")
-    from ..cli import _workers
+    from solver.cli import _workers
 
     s.add_argument("--workers", type=_workers, default=None, metavar="N",
                    help="solver processes, one warm clingo each, 1-256 (default: every usable core); never more "
@@ -79,7 +79,7 @@ def _loopback(host: str) -> bool:
 
 
 def _token(path: Optional[str]) -> Optional[str]:
-    from ..cli import _error
+    from solver.cli import _error
 
     if path is None:
         return None
@@ -101,8 +101,8 @@ def _token(path: Optional[str]) -> Optional[str]:
 
 
 def cmd_serve(args) -> int:
-    from ..cli import _error, _stderr
-    from ..engine import RuleBaseError, rules_version
+    from solver.cli import _error, _stderr
+    from solver.engine.core import RuleBaseError, rules_version
 
     token = _token(args.token_file)
     if token == "":
@@ -117,7 +117,7 @@ def cmd_serve(args) -> int:
         # What each worker builds (work.init), here first and within the load limits: a worker
         # process has no watch on its time, and a rule base that never loads would leave the
         # service starting for good (solver/loading.py).
-        from ..engine import Solver
+        from solver.engine.core import Solver
 
         Solver(args.rules).explainer
     except RuleBaseError as err:
@@ -130,7 +130,7 @@ def cmd_serve(args) -> int:
         _error(f"--read-timeout {args.read_timeout:g}: must be a number of seconds above 0")
         return 2
     try:
-        from .store import StoreError, open_store
+        from solver.service.store import StoreError, open_store
 
         # a SQLite file PRAGMA quick_check rejects is refused here, in one line, before anything is served
         open_store(args.store, args.store_sync, check=True).close()
@@ -139,9 +139,9 @@ def cmd_serve(args) -> int:
         return 2
     import uvicorn
 
-    from .app import Config, create_app
+    from solver.service.app import Config, create_app
 
-    from ..cli import _planned_workers
+    from solver.cli import _planned_workers
 
     workers = _planned_workers(args.workers, "local")       # as many as this machine runs at once
     config = Config(store=args.store, workers=workers, token=token, logic_dir=args.rules, plans=args.plans,
@@ -150,7 +150,7 @@ def cmd_serve(args) -> int:
     version = rules_version(args.rules) if args.rules else rules_version()
     _stderr("pa-solver serve", f"http://{args.host}:{args.port} ({'bearer token required' if token else 'no token: localhost only'}); "
                                f"{config.workers} solver process{'es' * (config.workers != 1)}; rules {version}; store {_store_name(args.store)}")
-    from .protocol import protocol
+    from solver.service.protocol import protocol
 
     # ws="none": a WebSocket upgrade request is answered as plain HTTP (no endpoint speaks WebSocket;
     # uvicorn would hand it to its WebSocket protocol, which refuses it with an empty 403 in text)
@@ -207,14 +207,14 @@ def _uvicorn_server():
 
 
 def _store_name(spec: str) -> str:
-    from .store import is_url, shown
+    from solver.service.store import is_url, shown
 
     return shown(spec) if is_url(spec) else os.path.abspath(spec)
 
 
 def cmd_audit(args) -> int:
-    from ..cli import _Out, _error
-    from .store import StoreError, is_url, open_store, shown
+    from solver.cli import _Out, _error
+    from solver.service.store import StoreError, is_url, open_store, shown
 
     if not is_url(args.store) and not os.path.isfile(args.store):
         _error(f"--store {args.store}: no such file (start the service with --store PATH first)")
@@ -235,7 +235,7 @@ def cmd_audit(args) -> int:
         if pages:
             _error(f"--store {shown(args.store)}: the file is damaged; PRAGMA quick_check says: {pages}")
     else:
-        from ..text import safe
+        from solver.text.words import safe
 
         out.line(f"{len(rows)} decision{'s' * (len(rows) != 1)} recorded in {safe(shown(args.store))}")
         for r in rows:

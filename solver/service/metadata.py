@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from ..engine import dump_json
+from solver.engine.core import dump_json
 
 OPERATIONS = [
     ("submit", "http://hl7.org/fhir/us/davinci-pas/OperationDefinition/Claim-submit", "Claim"),

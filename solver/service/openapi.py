@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from ..engine import dump_json
+from solver.engine.core import dump_json
 
 _JSON_ERROR = {"type": "object", "required": ["error"], "properties": {"error": {"type": "string"}},
                "additionalProperties": False}
@@ -68,8 +68,8 @@ def _case_schemas(declared) -> dict:
     """The case's JSON Schema, from the pydantic models that validate it (CASE.md, built from the
     rule base's declarations), with what their validators add: ICD-10 codes' form, no plan twice,
     a case id that is text."""
-    from ..contract import ICD10
-    from ..models import types
+    from solver.base.contract import ICD10
+    from solver.case.models import types
 
     schema = types(declared).Case.model_json_schema(ref_template="#/components/schemas/{model}")
     defs = schema.pop("$defs")
@@ -84,7 +84,7 @@ def _case_schemas(declared) -> dict:
 def document(logic_dir=None) -> bytes:
     """The OpenAPI document of a server of the rule base in `logic_dir` (default: the one in use):
     its enums are that rule base's plans, drugs and requests."""
-    from ..declared import of
+    from solver.rules.declared import of
 
     declared = of(logic_dir)
     plans, drugs, requests = list(declared.plans), list(declared.drugs), list(declared.requests)

@@ -35,7 +35,7 @@ import httptools
 from uvicorn.protocols.http.flow_control import HIGH_WATER_LIMIT
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-from . import work
+from solver.service import work
 
 MAX_HEAD = 64 << 10
 READ_TIMEOUT = 20.0

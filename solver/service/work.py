@@ -20,10 +20,10 @@ from typing import NamedTuple, Optional
 
 import clingo
 
-from ..contract import CaseError
-from ..engine import Interrupted, RuleBaseError, Solver, dump_json
-from ..jsontext import NotJSON, dump_bytes, loads
-from ..procs import leave_with
+from solver.base.contract import CaseError
+from solver.engine.core import Interrupted, RuleBaseError, Solver, dump_json
+from solver.text.jsontext import NotJSON, dump_bytes, loads
+from solver.base.procs import leave_with
 
 FHIR_JSON = "application/fhir+json"
 JSON = "application/json"
@@ -67,8 +67,8 @@ def _warm() -> None:
     busy machine), its first CDS Hooks call about 1 s, its first questionnaire or diff 0.2-0.5 s;
     the first diff and the first `why` ground their own control.  The requests are the bundled
     examples (solver/paths.py); nothing is recorded (the store is the serving process's)."""
-    from ..paths import EXAMPLES
-    from .crd import questionnaire_id
+    from solver.base.paths import EXAMPLES
+    from solver.fhir.crd import questionnaire_id
 
     declared = _SOLVER.rules.declared
     plans = list(declared.plans)           # the rule base's (an example naming another plan is refused, and warms)
@@ -135,7 +135,7 @@ def handle(op: str, body: bytes, params: dict, time_limit: Optional[float] = Non
     except NotJSON as err:
         return error_body(op, 400, "invalid", f"the body is {err}")
     except CaseError as err:
-        from ..fhir.reader import FhirError
+        from solver.fhir.reader import FhirError
 
         if isinstance(err, FhirError) and _not_a_request(str(err)):
             return error_body(op, 422, "not-supported", str(err))
@@ -237,7 +237,7 @@ def _choice(params: dict, name: str, allowed: tuple) -> Optional[str]:
 
 def _read(body, params: dict, s: Solver):
     """The case in a request: `body` its bytes, or the JSON value already read from them."""
-    from ..inputs import case_from
+    from solver.fhir.inputs import case_from
 
     obj = loads(body) if isinstance(body, bytes) else body
     return case_from(obj, as_of=_date(params, "as_of"), drug=_choice(params, "drug", tuple(s.rules.declared.drugs)),
@@ -245,7 +245,7 @@ def _read(body, params: dict, s: Solver):
 
 
 def _plain(s: Solver, op: str, body: bytes, params: dict) -> dict:
-    from ..inputs import result_for
+    from solver.fhir.inputs import result_for
 
     if op == "diff":
         return _diff(s, loads(body))
@@ -255,19 +255,19 @@ def _plain(s: Solver, op: str, body: bytes, params: dict) -> dict:
         return result_for(s, case, fhir, why=why)
     if op == "explain":
         raw = params.get("max_changes", "2")
-        from ..engine import MAX_CHANGES
+        from solver.engine.core import MAX_CHANGES
 
         if not (isinstance(raw, str) and raw.isdigit() and 1 <= int(raw) <= MAX_CHANGES):
             raise Refused(400, "invalid", f"max_changes: must be a whole number from 1 to {MAX_CHANGES}, not {raw!r}")
         return result_for(s, case, fhir, int(raw), why=why)
-    from ..fhir.dtr import questionnaire
+    from solver.fhir.dtr import questionnaire
 
     result = result_for(s, case, fhir)
     return questionnaire(s, case.drug, case.request, list(case.plans) if case.plans else None, result)
 
 
 def _diff(s: Solver, obj) -> dict:
-    from ..diff import diff
+    from solver.analysis.diff import diff
 
     PLANS, DRUGS, REQUESTS = tuple(s.rules.plans), tuple(s.rules.declared.drugs), s.rules.declared.requests
     if not isinstance(obj, dict):
@@ -292,8 +292,8 @@ def _diff(s: Solver, obj) -> dict:
 def _submit(s: Solver, body: bytes, params: dict) -> Answer:
     """PAS Claim/$submit: a request Bundle whose first entry is a Claim -> the PAS response Bundle
     (`decide --format pas`), and what the store records."""
-    from ..fhir.pas import pas_bundle
-    from ..inputs import result_for
+    from solver.fhir.pas import pas_bundle
+    from solver.fhir.inputs import result_for
 
     obj = loads(body)
     if not isinstance(obj, dict) or obj.get("resourceType") != "Bundle":
@@ -323,7 +323,7 @@ def _submit(s: Solver, body: bytes, params: dict) -> Answer:
 def claim_key(claim: dict) -> Optional[str]:
     """The submission a Claim's identifier names ($submit records it, $inquire looks it up), or None
     when it names none; Refused (400, naming the element) when `identifier` is not FHIR's shape."""
-    from .store import submission_key
+    from solver.service.store import submission_key
 
     idents = claim.get("identifier")
     if idents is not None and not isinstance(idents, list):
@@ -351,7 +351,7 @@ def _with_plans(case, plans):
 
 def _crd(s: Solver, body: bytes, params: dict) -> Answer:
     """A CDS Hooks call: cards and systemActions, and the decisions the store records."""
-    from .crd import HookError, answer
+    from solver.fhir.crd import HookError, answer
 
     try:
         out, decided = answer(loads(body), s, _PLANS, params.get("base_url", ""))
@@ -369,7 +369,7 @@ def _crd(s: Solver, body: bytes, params: dict) -> Answer:
 
 
 def _next_question(s: Solver, body: bytes, params: dict) -> Answer:
-    from .nextq import NextQuestionError, next_question
+    from solver.fhir.nextq import NextQuestionError, next_question
 
     try:
         out = next_question(loads(body), s, _PLANS, _date(params, "as_of"))
@@ -381,8 +381,8 @@ def _next_question(s: Solver, body: bytes, params: dict) -> Answer:
 def _fhir_questionnaire(s: Solver, params: dict) -> Answer:
     """GET /fhir/Questionnaire/{id}: a plan's whole Questionnaire for a drug and request (the
     canonical a CRD card points to; $next-question asks it one question at a time)."""
-    from ..fhir.dtr import questionnaire
-    from .crd import parse_questionnaire_id
+    from solver.fhir.dtr import questionnaire
+    from solver.fhir.crd import parse_questionnaire_id
 
     qid = params.get("id", "")
     got = parse_questionnaire_id(qid, s.rules.declared)

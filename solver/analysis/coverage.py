@@ -55,7 +55,7 @@ import os
 import re
 from typing import Iterable, Optional
 
-from .paths import POLICIES_DIR, find_document, in_use, logic_dir  # noqa: F401  (find_document: re-exported)
+from solver.base.paths import POLICIES_DIR, find_document, in_use, logic_dir  # noqa: F401  (find_document: re-exported)
 
 LOGIC_DIR = logic_dir()
 PIECE = " ... "                 # joins the pieces of one criterion's text
@@ -201,7 +201,7 @@ class _Plans:
     anchors, its set-aside passages."""
 
     def __init__(self, logic_dir=None):
-        from .engine import RuleBase, _text
+        from solver.engine.core import RuleBase, _text
 
         rb = RuleBase(logic_dir)
         self.plans = sorted(rb.plans)
@@ -395,7 +395,7 @@ def render(got: dict, width: Optional[int] = None, color: bool = False) -> str:
     from rich.table import Table
     from rich.text import Text
 
-    from .text import safe
+    from solver.text.words import safe
 
     buf = io.StringIO()
     console = Console(file=buf, width=width or max(80, min(160, shutil.get_terminal_size((100, 24)).columns)),

@@ -73,7 +73,7 @@ def _split(obj: Any) -> tuple[dict, list[dict]]:
 
 def _target(qr: dict, declared) -> Optional[tuple[str, str, str]]:
     """(plan, drug, request) the response's Questionnaire is for, from its id or canonical."""
-    from .crd import parse_questionnaire_id
+    from solver.fhir.crd import parse_questionnaire_id
 
     ref = qr.get("questionnaire")
     if not isinstance(ref, str):
@@ -89,10 +89,10 @@ def _target(qr: dict, declared) -> Optional[tuple[str, str, str]]:
 def next_question(obj: Any, solver, server_plans: Optional[list[str]] = None, as_of=None) -> dict:
     import datetime as dt
 
-    from ..fhir.dtr import question_item
-    from ..fhir.reader import fact_kinds, read_bundle
-    from ..inputs import case_from
-    from .crd import questionnaire_id
+    from solver.fhir.dtr import question_item
+    from solver.fhir.reader import fact_kinds, read_bundle
+    from solver.fhir.inputs import case_from
+    from solver.fhir.crd import questionnaire_id
 
     qr, member = _split(obj)
     if qr.get("status") != "in-progress":
@@ -166,7 +166,7 @@ def decision_extension(r: dict, plan_name: str) -> dict:
 
     An extension holds a value or parts, never both (FHIR ext-1): hence two parts, not a coding
     whose display is the plan."""
-    from ..fhir.pas import PLAN_SYSTEM
+    from solver.fhir.pas import PLAN_SYSTEM
 
     words = DECISION_WORDS.get(r["decision"], r["decision"])
     return {"url": DECISION_EXT, "extension": [

@@ -20,8 +20,8 @@ from typing import Optional
 
 import clingo
 
-from .engine import RuleBase, RuleBaseError, Solver, _boxes, shown_handles, solved
-from .inputs import case_from
+from solver.engine.core import RuleBase, RuleBaseError, Solver, _boxes, shown_handles, solved
+from solver.fhir.inputs import case_from
 
 DECISION_ORDER = ("approved", "case_review", "needs_info", "denied", "no_policy")
 
@@ -91,7 +91,7 @@ class Against:
     the `diff` grounding, and a solver that decides a case by both versions."""
 
     def __init__(self, solver, plan: str, other_dir, label: Optional[str] = None):
-        from .against import OtherVersion
+        from solver.analysis.against import OtherVersion
 
         if plan not in solver.rules.plans:
             raise ValueError(f"unknown plan {plan!r}")

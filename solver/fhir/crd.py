@@ -20,7 +20,7 @@ import json
 import uuid
 from typing import Any, Optional
 
-from ..fhir import codes
+from solver.fhir import codes
 
 EXT = "http://hl7.org/fhir/us/davinci-crd/StructureDefinition/ext-coverage-information"
 CARD_TYPE = "http://hl7.org/fhir/us/davinci-crd/CodeSystem/cardType"
@@ -48,7 +48,7 @@ class HookError(ValueError):
 def prefetch(declared=None) -> dict:
     """The prefetch templates: the Observations asked for are those the rule base reads (loinc/2)."""
     if declared is None:
-        from ..declared import of
+        from solver.rules.declared import of
 
         declared = of()
     codes_asked = ",".join(f"{codes.LOINC}|{loinc}" for loinc, _ in declared.observations.values())
@@ -153,10 +153,10 @@ def _date(order: dict, today: dt.date) -> dt.date:
 def answer(req: Any, solver, server_plans: Optional[list[str]] = None, base_url: str = "",
            today: Optional[dt.date] = None) -> tuple[dict, list[dict]]:
     """The CDS Hooks response to one hook request, and the decisions it answers (for the store)."""
-    from ..engine import dump_json
-    from ..fhir.reader import read_bundle
-    from ..inputs import case_from
-    from ..contract import CaseError
+    from solver.engine.core import dump_json
+    from solver.fhir.reader import read_bundle
+    from solver.fhir.inputs import case_from
+    from solver.base.contract import CaseError
 
     if not isinstance(req, dict):
         raise HookError("(request): expected a JSON object")
@@ -236,7 +236,7 @@ def answer(req: Any, solver, server_plans: Optional[list[str]] = None, base_url:
 
 
 def case_facts(case) -> dict:
-    from ..engine import dump_json
+    from solver.engine.core import dump_json
 
     facts = case.facts
     if hasattr(facts, "model_dump"):
@@ -304,13 +304,13 @@ def questionnaire_url(base_url: str, r: dict) -> str:
 def reason(r: dict) -> str:
     """The specific reason in words: a denial's criteria not met (citation, sentence); a case
     review's pathway; the facts a pended plan still needs; an approval's pathway."""
-    from ..outcome import closest
+    from solver.case.outcome import closest
 
     dec = r["decision"]
     if dec == "denied":
         broken = [c for pw in closest(r["pathways"]) for c in pw["criteria"] if c["status"] == "not_met"]
         seen, parts = set(), []
-        from ..outcome import broken as broken_words
+        from solver.case.outcome import broken as broken_words
 
         for c in broken:
             if c["id"] not in seen:
@@ -322,7 +322,7 @@ def reason(r: dict) -> str:
     if dec == "case_review":
         return f"A person reviews it: {pw['title'] if pw else r.get('pathway')}"
     if dec == "needs_info":
-        from ..text import condition
+        from solver.text.words import condition
 
         m = r["missing"][0]
         return "Needs " + "; ".join(condition(f["fact"], f.get("values"), f.get("range")) for f in m["facts"])

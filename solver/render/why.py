@@ -8,8 +8,8 @@ read from a result made with `why=True` (each criterion's `because`, each plan's
 
 from __future__ import annotations
 
-from .outcome import sentence
-from .text import safe
+from solver.case.outcome import sentence
+from solver.text.words import safe
 
 MAX_LINES = 15
 LABEL = {"approved": "APPROVED", "case_review": "CASE REVIEW", "needs_info": "NEEDS INFO", "denied": "DENIED",

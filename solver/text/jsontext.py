@@ -24,7 +24,7 @@ from typing import Any, Optional, Union
 
 import orjson
 
-from .contract import CaseError
+from solver.base.contract import CaseError
 
 MAX_DEPTH = 64                   # a case nests 3 deep; results about 8
 
@@ -289,7 +289,7 @@ def dump_bytes(data: Any) -> bytes:
     out = _fast_dump(data)
     if out is not None:
         return out
-    from .text import utf8
+    from solver.text.words import utf8
 
     return utf8(_canonical(data))
 

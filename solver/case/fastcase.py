@@ -24,8 +24,8 @@ from typing import Annotated, Literal, Optional
 import msgspec
 from msgspec import Meta
 
-from .contract import ICD10_AFTER, ICD10_CODES, icd10
-from .jsontext import not_text_at
+from solver.base.contract import ICD10_AFTER, ICD10_CODES, icd10
+from solver.text.jsontext import not_text_at
 
 
 def _one_of(values: tuple):
@@ -77,7 +77,7 @@ _TYPES: dict = {}
 def types(d=None) -> FastTypes:
     """The fast path's structs for the rule base `d` declares (default: the rule base in use)."""
     if d is None:
-        from . import declared
+        from solver.rules import declared
 
         d = declared.of()
     key = d.key()

@@ -16,10 +16,9 @@ from typing import Literal, Optional
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, field_validator
 
-from .contract import ICD10, ICD10_AFTER, ICD10_CODES, CaseError, icd10  # noqa: F401  (ICD10, CaseError: re-exported)
-from .jsontext import not_text_at
+from solver.base.contract import ICD10, ICD10_AFTER, ICD10_CODES, CaseError, icd10  # noqa: F401  (ICD10, CaseError: re-exported)
+from solver.text.jsontext import not_text_at
 
-Decision = Literal["approved", "case_review", "needs_info", "denied", "no_policy"]
 
 # Integers and numbers are strict: a JSON `true` is not a number, `3.5` is not
 # an integer, and NaN / infinity are refused.
@@ -140,7 +139,7 @@ _TYPES: dict = {}
 def types(d=None) -> CaseTypes:
     """The case models of the rule base `d` declares (default: the rule base in use)."""
     if d is None:
-        from . import declared
+        from solver.rules import declared
 
         d = declared.of()
     key = d.key()
@@ -178,7 +177,7 @@ def parse_case(data, case_types: Optional[CaseTypes] = None):
     case_id = None
     try:
         if isinstance(data, (str, bytes, bytearray, memoryview)):
-            from .jsontext import loads
+            from solver.text.jsontext import loads
 
             data = loads(data)
         if not isinstance(data, dict):
@@ -209,23 +208,12 @@ def _reject_nan(obj, path=""):
             _reject_nan(v, f"{path}[{i}]")
 
 
-# The result models live in solver/results.py, imported when first asked for:
-# a one-shot `pa-solver decide --json` never builds them (pydantic builds each
-# model's validator when its class is defined, which costs milliseconds each).
-_RESULTS = ("Authorization", "CriterionResult", "PathwayResult", "MissingFact", "MissingSet", "PolicyRef",
-            "ChangedFact", "Change", "PlanResult", "CaseResult")
-
-
 _DEFAULT = {"Facts": "Facts", "Case": "Case", "PLANS": "plans", "DRUGS": "drugs", "REQUESTS": "requests"}
 
 
 def __getattr__(name: str):
     """The default rule base's models (`models.Case`, `models.Facts`, `models.PLANS`), built when first
-    asked for, and the result models."""
+    asked for."""
     if name in _DEFAULT:
         return getattr(types(), _DEFAULT[name])
-    if name in _RESULTS:
-        from . import results
-
-        return getattr(results, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

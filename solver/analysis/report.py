@@ -72,15 +72,15 @@ from typing import Any, ClassVar, Iterable, Iterator, Optional
 
 import orjson
 
-from .batch import chunked, map_chunks, worker_solver
-from .blocking import RULE, blocking, closest_key
-from .inputs import case_from
-from .jsontext import BOM, NotJSON
-from .jsontext import loads as read_json
-from .jsontext import same_members
-from .contract import CaseError
-from .text import OUT_ERRORS
-from .text import condition
+from solver.analysis.batch import chunked, map_chunks, worker_solver
+from solver.case.blocking import RULE, blocking, closest_key
+from solver.fhir.inputs import case_from
+from solver.text.jsontext import BOM, NotJSON
+from solver.text.jsontext import loads as read_json
+from solver.text.jsontext import same_members
+from solver.base.contract import CaseError
+from solver.text.words import OUT_ERRORS
+from solver.text.words import condition
 
 SEGMENT = 4 << 20            # bytes of a regular file per task
 LINES = 256                  # lines per task from a stream
@@ -96,7 +96,7 @@ _DECISION = frozenset(DECISIONS)
 
 def _plans() -> dict:
     """The plans of the rule base in use (`--rules`): a result line naming another is refused."""
-    from .declared import of
+    from solver.rules.declared import of
 
     return of().plans
 _BOUND = (int, float, type(None))              # a range's ends (bool is not one)

@@ -30,7 +30,7 @@ from typing import Iterable, Optional
 
 import clingo
 
-from .paths import POLICIES_DIR, in_use
+from solver.base.paths import POLICIES_DIR, in_use
 
 TODO = "TODO: not yet encoded"
 ID = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -60,8 +60,8 @@ def new_plan(plan: str, document: str, logic_dir=None, drug: Optional[str] = Non
     """Write `<logic_dir>/<plan>.lp` for the policy document `document` and put the document where
     the rules find it (RULES.md): (the .lp file's path, the document's new path or None when it
     was there already)."""
-    from . import declared
-    from .coverage import Document, find_document
+    from solver.rules import declared
+    from solver.analysis.coverage import Document, find_document
 
     folder = in_use(logic_dir)
     if not ID.match(plan):
@@ -128,7 +128,7 @@ def new_plan(plan: str, document: str, logic_dir=None, drug: Optional[str] = Non
 
 
 def _is_installed_logic(folder: str) -> bool:
-    from .paths import data_dir
+    from solver.base.paths import data_dir
 
     return os.path.abspath(folder) == os.path.abspath(data_dir("logic"))
 
@@ -167,8 +167,8 @@ def _shown(path: str) -> str:
 
 def check(plans: Optional[Iterable[str]] = None, logic_dir=None) -> Report:
     """Every check of the module's docstring, for `plans` (default: every plan)."""
-    from .coverage import coverage, criterion_spans, find_document
-    from .engine import RuleBase, RuleBaseError
+    from solver.analysis.coverage import coverage, criterion_spans, find_document
+    from solver.engine.core import RuleBase, RuleBaseError
 
     folder = in_use(logic_dir)
     rep = Report()
@@ -239,7 +239,7 @@ class _Reach:
     """What some case can reach: the rule base grounded with any case (_ANY_CASE), asked by assumption."""
 
     def __init__(self, folder: str):
-        from .engine import CLINGO_ARGS, lp_files
+        from solver.engine.core import CLINGO_ARGS, lp_files
 
         self.ctl = clingo.Control([a for a in CLINGO_ARGS if not a.startswith(("--heuristic", "--enum-mode",
                                                                                  "--models"))])

@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
-from .jsontext import NotJSON, loads
+from solver.text.jsontext import NotJSON, loads
 
 
 def _read(path: str) -> tuple[list, Counter, set]:

@@ -23,8 +23,8 @@ from rich.padding import Padding
 from rich.table import Table
 from rich.text import Text
 
-from .outcome import closest
-from .text import condition, number, safe
+from solver.case.outcome import closest
+from solver.text.words import condition, number, safe
 
 LABEL = {"approved": "APPROVED", "case_review": "CASE REVIEW", "needs_info": "NEEDS INFO", "denied": "DENIED",
          "no_policy": "NO POLICY"}
@@ -71,7 +71,7 @@ def _why(r: dict) -> str:
         more = f" (or {len(r['missing']) - 1} other set{'s' * (len(r['missing']) > 2)})" if len(r["missing"]) > 1 else ""
         return f"needs {'; '.join(_fact(f) for f in m['facts'])} -> {m['pathway']}{more}"
     if dec == "denied":
-        from .outcome import broken as broken_words
+        from solver.case.outcome import broken as broken_words
 
         for pw in closest(r["pathways"]):
             broken = [c for c in pw.get("criteria", []) if c["status"] == "not_met"]
@@ -229,7 +229,7 @@ def render_diff(got: dict, solver, width: Optional[int] = None, color: bool = Fa
     plan still needs.
     `against` (solver/diff.Against): the second plan is another version of
     the first, decided by its combined solver and shown by its label."""
-    from .inputs import case_from
+    from solver.fhir.inputs import case_from
 
     shown = against.display if against is not None else (lambda name: name)
     if against is not None:

@@ -6,8 +6,8 @@ pages all say a result with these."""
 
 from __future__ import annotations
 
-from .blocking import closest_key
-from .text import number
+from solver.case.blocking import closest_key
+from solver.text.words import number
 
 
 def closest(pathways: list[dict]) -> list[dict]:

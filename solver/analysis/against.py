@@ -29,8 +29,8 @@ from typing import Optional
 import clingo
 from clingo import ast
 
-from .engine import CLINGO_ARGS, RuleBaseError, _lp_files, rules_version
-from .loading import loading
+from solver.engine.core import CLINGO_ARGS, RuleBaseError, _lp_files, rules_version
+from solver.rules.loading import loading
 
 SUFFIX = "__against"
 

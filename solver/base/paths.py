@@ -20,7 +20,7 @@ from __future__ import annotations
 import functools
 import os
 
-PACKAGE = os.path.dirname(os.path.abspath(__file__))
+PACKAGE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))     # solver/, this file is solver/base/paths.py
 
 
 @functools.lru_cache(maxsize=None)

@@ -29,11 +29,11 @@ from concurrent.futures.process import BrokenProcessPool
 from itertools import chain, islice
 from typing import Any, Callable, Iterable, Iterator, Optional, Union
 
-from .jsontext import NotJSON, loads
-from .contract import CaseError
-from .inputs import case_from, result_for
-from .engine import dump_json
-from .procs import guard
+from solver.text.jsontext import NotJSON, loads
+from solver.base.contract import CaseError
+from solver.fhir.inputs import case_from, result_for
+from solver.engine.core import dump_json
+from solver.base.procs import guard
 
 CHUNK = 64
 ENGINES = ("local", "dask")
@@ -95,7 +95,7 @@ def worker_solver(rules: Optional[str] = None):
         solvers = _local.solvers = {}
     solver = solvers.get(rules)
     if solver is None:
-        from .engine import Solver
+        from solver.engine.core import Solver
 
         solver = solvers[rules] = Solver(rules)
     return solver
@@ -115,7 +115,7 @@ def _encode(err: CaseError) -> tuple:
 def _decode_out(item) -> Union[CaseResult, CaseError]:
     if item[0] == "error":
         return CaseError(item[2], item[1])
-    from .results import CaseResult
+    from solver.case.results import CaseResult
 
     return CaseResult.model_validate_json(item[1])
 
@@ -289,7 +289,7 @@ def _die_with_parent(owner: Optional[int] = None) -> None:
     import signal
 
     if owner is not None and os.getppid() != owner:
-        from .procs import leave_with
+        from solver.base.procs import leave_with
 
         leave_with(owner)
     try:

@@ -209,7 +209,7 @@ def check_declarations(ctl: clingo.Control, folder: str) -> None:
     """RULES.md's bad rule bases the ground program shows and error/2 cannot: a fact declared
     twice differently, two plans with one id (two names or two documents), and the facts every
     case carries (drug, request) undeclared.  Each named with the files that declare it."""
-    from .engine import RuleBaseError
+    from solver.engine.core import RuleBaseError
 
     def facts(name: str, arity: int):
         for atom in ctl.symbolic_atoms.by_signature(name, arity):
@@ -240,8 +240,8 @@ def check_declarations(ctl: clingo.Control, folder: str) -> None:
 def _declared_in(folder: str, pred: str, arity: int, first: str) -> str:
     """Where `pred(first, ...)` is declared: each rule file grounded alone (an error's path,
     so its cost does not matter), as `file: atom` joined by '; '."""
-    from .engine import lp_files
-    from .loading import loading
+    from solver.engine.core import lp_files
+    from solver.rules.loading import loading
 
     out = []
     for path in lp_files(folder):
@@ -263,8 +263,8 @@ def check(ctl: clingo.Control, folder: str) -> None:
     (check_declarations), it breaks one of its own checks (vocabulary.lp's error/2: each named
     with the files that mention it) or a plan's document is not found beside the rules or among
     the installed ones (RULES.md)."""
-    from .engine import RuleBaseError, lp_files
-    from .paths import POLICIES_DIR, find_document
+    from solver.engine.core import RuleBaseError, lp_files
+    from solver.base.paths import POLICIES_DIR, find_document
 
     check_declarations(ctl, folder)
     found = sorted((_text(m), n) for m, n in (a.symbol.arguments for a in ctl.symbolic_atoms.by_signature("error", 2)
@@ -276,7 +276,7 @@ def check(ctl: clingo.Control, folder: str) -> None:
             errors.append(f"the document of plan {plan} ({name}) is not in {os.path.join(folder, 'policies')}, "
                           f"{folder} or {POLICIES_DIR}{_files(str(plan), folder, lp_files)}")
     if errors:
-        from .engine import SAY_ERRORS
+        from solver.engine.core import SAY_ERRORS
 
         more = f" (and {len(errors) - SAY_ERRORS} more)" if len(errors) > SAY_ERRORS else ""
         raise RuleBaseError(f"the rule base in {folder} fails its checks: " + "; ".join(errors[:SAY_ERRORS]) + more)
@@ -310,9 +310,9 @@ FRESH = 1.0                           # seconds of()'s answer for a folder stand
 def of(logic_dir=None) -> Declared:
     """The declarations of the rule base in `logic_dir` (default: the one in use), read once per
     folder and content."""
-    from .engine import REQUIRED_FILES, RuleBaseError, rule_files, version_of
-    from .loading import loading
-    from .paths import in_use
+    from solver.engine.core import REQUIRED_FILES, RuleBaseError, rule_files, version_of
+    from solver.rules.loading import loading
+    from solver.base.paths import in_use
 
     folder = in_use(logic_dir)
     seen = _SEEN.get(folder)

@@ -27,15 +27,15 @@ from typing import TYPE_CHECKING, Iterable, Optional, Sequence
 import clingo
 from clingo import SymbolType
 
-from .blocking import blocking
-from .jsontext import dump_text, not_text_at
-from .loading import RuleBaseError      # defined there: the command line catches it without importing clingo
-from .text import safe
+from solver.case.blocking import blocking
+from solver.text.jsontext import dump_text, not_text_at
+from solver.rules.loading import RuleBaseError      # defined there: the command line catches it without importing clingo
+from solver.text.words import safe
 
 if TYPE_CHECKING:                     # the engine takes a models.Case or a fastcase.FastCase
-    from .models import Case
-    from .results import CaseResult
-from .paths import in_use, logic_dir
+    from solver.case.models import Case
+    from solver.case.results import CaseResult
+from solver.base.paths import in_use, logic_dir
 
 LOGIC_DIR = logic_dir()       # the folder at import; a default `None` below means the one in use when called
 
@@ -154,7 +154,7 @@ def _rule_bytes(path: str, room: int) -> bytes:
 
 
 def _too_big(path: str, size: int) -> str:
-    from . import loading
+    from solver.rules import loading
 
     return (f"{path}: {size / (1 << 20):.1f} MB, past the {loading.LIMITS.rules_mb:g} MB a rule base's files may "
             f"hold together (PA_SOLVER_RULES_MB)")
@@ -250,7 +250,7 @@ def rule_files(logic_dir=None) -> list[tuple[str, bytes, bool]]:
     (path, bytes, whether it is one of the folder's .lp files).  The folder's .lp files come
     first, by name; then the files their #include directives bring in, depth first in the order
     clingo reads them, each file once.  Together they may hold at most the size limit."""
-    from . import loading
+    from solver.rules import loading
 
     room = loading.LIMITS.rules_bytes
     out: list[tuple[str, bytes, bool]] = []
@@ -419,7 +419,7 @@ class RuleBase:
         messages: list[str] = []               # clingo's own messages, kept for the error instead of printed
         self.ctl = clingo.Control(CLINGO_ARGS, logger=lambda code, msg: messages.append(msg.strip()),
                                   message_limit=5)
-        from .loading import loading
+        from solver.rules.loading import loading
 
         try:
             with loading(self.logic_dir):      # the command line's time and memory limits, a clean stop
@@ -443,7 +443,7 @@ class RuleBase:
                 yield atom.symbol.arguments
 
     def _read_static(self) -> None:
-        from .declared import Declared, check
+        from solver.rules.declared import Declared, check
 
         check(self.ctl, self.logic_dir)     # declarations, error/2 (each with its files), every plan's document
         self.declared = Declared.read(self.ctl)     # plans, drugs, facts: what the case models are built from
@@ -1022,7 +1022,7 @@ class Solver:
         return getattr(case.facts, name)
 
     def decide(self, case: Case, max_changes: int = 0) -> CaseResult:
-        from .results import CaseResult
+        from solver.case.results import CaseResult
 
         return CaseResult.model_validate(self.solve(case, max_changes))
 

@@ -19,19 +19,19 @@ from typing import Any, Optional
 def case_from(obj: Any, as_of: Optional[dt.date] = None, drug: Optional[str] = None, declared=None):
     """`declared`: the rule base's declarations the case is read against (a `Declared`, or a
     Solver or RuleBase that has them); default, the rule base in use."""
-    from . import fastcase
+    from solver.case import fastcase
 
     if declared is not None and not hasattr(declared, "facts"):
         declared = getattr(declared, "rules", declared).declared
     fhir = None
     if isinstance(obj, dict) and "resourceType" in obj:
-        from .fhir import read_bundle
+        from solver.fhir.reader import read_bundle
 
         fhir = read_bundle(obj, as_of=as_of, drug=drug, declared=declared)
         obj = fhir.case
     case = fastcase.parse(obj, fastcase.types(declared))
     if case is None:
-        from .models import parse_case, types
+        from solver.case.models import parse_case, types
 
         case = parse_case(obj, types(declared))
     return case, fhir

@@ -8,7 +8,7 @@ from typing import ClassVar, Literal, Optional, Union
 
 from pydantic import BaseModel, ConfigDict, Field, model_serializer
 
-from .models import Decision
+Decision = Literal["approved", "case_review", "needs_info", "denied", "no_policy"]
 
 class Authorization(BaseModel):
     months: Optional[Union[int, float]] = None      # what is left of an earlier authorization may be a fraction

@@ -20,7 +20,7 @@ import time
 from collections import Counter
 
 from solver.analysis.batch import stream_encoded
-from solver.engine.core import Solver
+from solver.engine.solver import Solver
 from solver.case.models import parse_case
 
 PROFILES = {

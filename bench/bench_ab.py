@@ -26,7 +26,7 @@ WARM = r"""
 import json, sys, time
 sys.path.insert(0, sys.argv[1])
 try:                                            # the layout by concern
-    from solver.engine.core import Solver
+    from solver.engine.solver import Solver
     from solver.fhir.inputs import case_from
 except ImportError:                             # a checkout from before it
     from solver.engine import Solver

@@ -21,7 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from solver.rules.declared import of as _declared  # noqa: E402
 from solver.analysis.diff import Against, diff, diff_base  # noqa: E402
-from solver.engine.core import Solver  # noqa: E402
+from solver.engine.solver import Solver  # noqa: E402
 
 PLANS = tuple(_declared().plans)
 

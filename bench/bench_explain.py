@@ -24,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench import cases, peak_rss_mb, percentiles  # noqa: E402
 
 from solver.analysis.batch import stream_encoded  # noqa: E402
-from solver.engine.core import Solver  # noqa: E402
+from solver.engine.solver import Solver  # noqa: E402
 from solver.case.models import parse_case  # noqa: E402
 
 

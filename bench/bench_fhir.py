@@ -29,7 +29,8 @@ sys.path.insert(0, str(ROOT / "tests"))
 from fhir_build import bundle_for  # noqa: E402
 
 from solver.analysis.batch import stream_encoded  # noqa: E402
-from solver.engine.core import Solver, dump_json  # noqa: E402
+from solver.engine.solver import Solver
+from solver.text.jsontext import dump_text  # noqa: E402
 from solver.fhir.inputs import case_from, result_for  # noqa: E402
 from solver.text.jsontext import loads  # noqa: E402
 
@@ -69,13 +70,13 @@ def main() -> None:
           f"each, {statistics.mean(map(len, data)) / 1024:.1f} KiB")
     solver = Solver()
     for d in data[:50]:                                   # warm up imports and the solver
-        dump_json(result_for(solver, *case_from(loads(d))))
+        dump_text(result_for(solver, *case_from(loads(d))))
     read, decide = [], []
     for d in data[:1000]:
         t0 = time.perf_counter()
         case, fhir = case_from(loads(d))
         t1 = time.perf_counter()
-        dump_json(result_for(solver, case, fhir))
+        dump_text(result_for(solver, case, fhir))
         t2 = time.perf_counter()
         read.append(t1 - t0)
         decide.append(t2 - t1)

@@ -26,8 +26,8 @@ PY = sys.executable
 STEPS = [
     ("python -c pass", [PY, "-c", "pass"]),
     ("+ import clingo", [PY, "-c", "import clingo"]),
-    ("+ msgspec, the engine, the fast case reader", [PY, "-c", "import clingo, solver.engine.core, solver.case.fastcase"]),
-    ("+ Solver() (load, ground, static data)", [PY, "-c", "import solver.case.fastcase, solver.engine.core as e; e.Solver()"]),
+    ("+ msgspec, the engine, the fast case reader", [PY, "-c", "import clingo, solver.engine.solver, solver.case.fastcase"]),
+    ("+ Solver() (load, ground, static data)", [PY, "-c", "import solver.case.fastcase, solver.engine.solver as e; e.Solver()"]),
     ("(for comparison: clingo + pydantic's models)", [PY, "-c", "import clingo, solver.case.models"]),
 ]
 

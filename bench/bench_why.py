@@ -23,7 +23,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench import cases  # noqa: E402
 
 from solver.analysis.batch import stream_encoded  # noqa: E402
-from solver.engine.core import Bounded, Solver, derive_diagnosis  # noqa: E402
+from solver.engine.rests_on import Bounded
+from solver.engine.solver import Solver
+from solver.engine.result import derive_diagnosis  # noqa: E402
 from solver.case.models import parse_case  # noqa: E402
 
 
@@ -42,13 +44,13 @@ def main(argv=None) -> int:
     parsed = [parse_case(c) for c in cases(args.cases)]
     solver = Solver()
     rounds = [0]
-    needed = solver._needed
+    needed = solver.needed
 
     def counting(*a, **k):
         rounds[0] += 1
         return needed(*a, **k)
 
-    solver._needed = counting
+    solver.needed = counting
     prepared = []
     for c in parsed:
         derived = {}
@@ -60,7 +62,7 @@ def main(argv=None) -> int:
         solver.rests_on(c, d, pls)
     for cached in (False, True):
         size = 20000 if cached else 0
-        solver._rests_cache, solver._needed_cache = Bounded(size), Bounded(size)
+        solver.rests_cache, solver.needed_cache = Bounded(size), Bounded(size)
         rounds[0] = 0
         ts, sizes = [], []
         for c, d, pls in prepared:
@@ -68,13 +70,13 @@ def main(argv=None) -> int:
             out = solver.rests_on(c, d, pls)
             ts.append(time.perf_counter() - t)
             sizes.extend(len(v) for v in out.values())
-        kept = len(solver._rests_cache.data)
+        kept = len(solver.rests_cache.data)
         print(f"rests_on, all five plans, {len(ts)} cases, {'answers kept' if cached else 'nothing kept'}: "
               f"p50 {pct(ts, .5):.2f} ms  p90 {pct(ts, .9):.2f} ms  p99 {pct(ts, .99):.2f} ms  "
               f"(exact checks per case {rounds[0] / len(ts):.2f}, mean set {sum(sizes) / len(sizes):.1f} facts"
               + (f", {kept} distinct keys)" if cached else ")"))
 
-    solver._rests_cache, solver._needed_cache = Bounded(0), Bounded(0)     # decide --why with nothing kept
+    solver.rests_cache, solver.needed_cache = Bounded(0), Bounded(0)     # decide --why with nothing kept
     for why in (False, True):
         ts = []
         for c in parsed[:1000]:

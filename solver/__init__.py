@@ -17,7 +17,9 @@ import threading
 from typing import Iterable, Iterator, Optional, Union
 
 from solver.base.contract import CaseError
-from solver.engine.core import RuleBaseError, Solver, rules_version
+from solver.rules.loading import RuleBaseError
+from solver.engine.solver import Solver
+from solver.rules.files import rules_version
 
 __all__ = ["decide", "explain", "decide_many", "Case", "CaseError", "CaseResult", "Solver", "RuleBaseError", "rules_version"]
 

@@ -174,7 +174,8 @@ def _warn(message: str) -> None:
 def _answer(loaded, args, max_changes: int = 0, solver=None) -> int:
     """Decide (and explain) one loaded case (None: it could not be read,
     already said); print its JSON, its PAS response or its table."""
-    from solver.engine.core import Solver, dump_json
+    from solver.engine.solver import Solver
+    from solver.text.jsontext import dump_text
     from solver.fhir.inputs import result_for
 
     if loaded is None:
@@ -186,9 +187,9 @@ def _answer(loaded, args, max_changes: int = 0, solver=None) -> int:
     result = result_for(solver, *loaded, max_changes, why=getattr(args, "why", False))
     out = _Out()
     if getattr(args, "format", None) == "pas":
-        out.line(dump_json(_pas(result, loaded[1], args, solver)))
+        out.line(dump_text(_pas(result, loaded[1], args, solver)))
     elif args.json or getattr(args, "format", None) == "json":
-        out.line(dump_json(result))
+        out.line(dump_text(result))
     else:
         out.line(render_table(result, verbose=args.verbose, color=_color()))
     out.flush()
@@ -212,7 +213,7 @@ def _color() -> bool:
 def cmd_decide(args) -> int:
     if not _format_ok(args):
         return 2
-    from solver.engine.core import Solver
+    from solver.engine.solver import Solver
 
     solver = Solver()
     return _answer(_load_case(args.case, args=args, solver=solver), args, solver=solver)
@@ -243,7 +244,7 @@ def cmd_explain(args) -> int:
             args.cases, args.first_lines = "-", first
             return cmd_batch(args)
         data = first
-    from solver.engine.core import Solver
+    from solver.engine.solver import Solver
 
     solver = Solver()
     return _answer(_load_case(args.case, data, args, solver), args, args.max_changes, solver)
@@ -275,7 +276,7 @@ def _sniff_stdin():
 
 def _bad_max_changes(n: int, low: int) -> bool:
     """Say so (and return True) when --max-changes is outside low..MAX_CHANGES."""
-    from solver.engine.core import MAX_CHANGES
+    from solver.engine.rulebase import MAX_CHANGES
 
     if low <= n <= MAX_CHANGES:
         return False
@@ -426,7 +427,7 @@ def _check_work_rules(args) -> bool:
     the limits and passes its own checks, checked here before any work: the worker processes
     load it again, with no watch on their time (solver/loading.py).  The groundings the work
     needs are built: the changes' (--max-changes), the why lines' (--why)."""
-    from solver.engine.core import Solver
+    from solver.engine.solver import Solver
 
     rules = getattr(args, "rules", None)
     if rules is not None and not _check_rules(args):
@@ -604,7 +605,7 @@ def _positive(text: str) -> int:
 
 def cmd_why(args) -> int:
     """What each plan's decision rests on (solver/why.py)."""
-    from solver.engine.core import Solver
+    from solver.engine.solver import Solver
     from solver.fhir.inputs import result_for
     from solver.render.why import render
 
@@ -614,7 +615,7 @@ def cmd_why(args) -> int:
         return 2
     result = result_for(solver, *loaded, why=True)
     case = loaded[0]
-    given = [n for n in solver.rules.case_facts if solver._value(case, result["derived_facts"], n) is not None]
+    given = [n for n in solver.rules.case_facts if solver.value(case, result["derived_facts"], n) is not None]
     out = _Out()
     out.line(wrap_block(safe_block(render(result, given, args.plan)), columns()))
     out.flush()
@@ -623,7 +624,8 @@ def cmd_why(args) -> int:
 
 def cmd_questionnaire(args) -> int:
     """A DTR Questionnaire from the rule base; adaptive for a case or bundle."""
-    from solver.engine.core import Solver, dump_json
+    from solver.engine.solver import Solver
+    from solver.text.jsontext import dump_text
     from solver.fhir.dtr import questionnaire
     from solver.fhir.inputs import result_for
 
@@ -640,7 +642,7 @@ def cmd_questionnaire(args) -> int:
         plans = plans or (list(case.plans) if case.plans else None)
     out = _Out()
     declared = solver.rules.declared
-    out.line(dump_json(questionnaire(solver, drug or declared.default_drug, request or declared.default_request,
+    out.line(dump_text(questionnaire(solver, drug or declared.default_drug, request or declared.default_request,
                                      plans, result)))
     out.flush()
     return 0
@@ -649,7 +651,9 @@ def cmd_questionnaire(args) -> int:
 def cmd_diff(args) -> int:
     """Where two plans part ways, or two versions of one plan (solver/diff.py)."""
     from solver.analysis.diff import Against, diff
-    from solver.engine.core import RuleBaseError, Solver, dump_json
+    from solver.rules.loading import RuleBaseError
+    from solver.engine.solver import Solver
+    from solver.text.jsontext import dump_text
 
     if (args.plan_b is None) == (args.against is None):
         _error("diff needs two different plans, or one plan and --against DIR")
@@ -672,7 +676,7 @@ def cmd_diff(args) -> int:
         got = diff(solver, args.plan_a, args.plan_b, drug=drug, request=request)
     out = _Out()
     if args.json:
-        out.line(dump_json(got))
+        out.line(dump_text(got))
     else:
         from solver.render.table import render_diff
 
@@ -700,7 +704,7 @@ def cmd_coverage(args) -> int:
     Exit 0 when every unit is encoded or set aside, 1 when some are not, 2 for
     an unknown plan or a document that cannot be read."""
     from solver.analysis.coverage import UnknownPlan, coverage, render
-    from solver.engine.core import dump_json
+    from solver.text.jsontext import dump_text
 
     try:
         got = coverage(None if args.plan is None else [args.plan])
@@ -711,7 +715,7 @@ def cmd_coverage(args) -> int:
         _error(f"cannot read a policy document: {err.strerror or err} ({getattr(err, 'filename', '')})")
         return 2
     out = _Out()
-    out.line(dump_json(got) if args.json else safe_block(render(got, color=_color())))
+    out.line(dump_text(got) if args.json else safe_block(render(got, color=_color())))
     out.flush()
     return 1 if any(p["counts"]["unaccounted"] for p in got["plans"]) else 0
 
@@ -719,7 +723,7 @@ def cmd_coverage(args) -> int:
 def cmd_plan(args) -> int:
     """`plan new` writes a plan's file from its document; `plan check` says what is not yet right
     (solver/planfile.py).  Exit 0 when nothing is, 1 with one line per problem, 2 for bad input."""
-    from solver.engine.core import RuleBaseError
+    from solver.rules.loading import RuleBaseError
     from solver.analysis.planfile import PlanError, check, new_plan
 
     try:

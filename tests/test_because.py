@@ -13,7 +13,7 @@ import re
 from hypothesis import HealthCheck, given, settings
 
 from solver import decide
-from solver.engine.core import Solver
+from solver.engine.solver import Solver
 from solver.fhir.inputs import case_from
 from strategies import any_cases
 

@@ -22,7 +22,7 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 
 from solver import Solver, explain
-from solver.engine.core import dump_json
+from solver.text.jsontext import dump_text
 from solver.case.models import parse_case
 from strategies import any_cases, bounds, kind
 from conftest import CASE_MD_PLANS
@@ -201,9 +201,9 @@ def test_known_flips_on_the_bundled_example():
 
 def test_same_bytes_whatever_was_solved_before():
     cases = [json.loads(p.read_text()) for p in sorted((ROOT / "examples").glob("*.json"))]
-    first = [dump_json(SOLVER.solve(parse_case(c), 2)) for c in cases]
+    first = [dump_text(SOLVER.solve(parse_case(c), 2)) for c in cases]
     fresh = Solver()
-    again = [dump_json(fresh.solve(parse_case(c), 2)) for c in reversed(cases)]
+    again = [dump_text(fresh.solve(parse_case(c), 2)) for c in reversed(cases)]
     assert first == list(reversed(again))
     model = [explain(c, solver=fresh).to_json() for c in cases]
     assert model == first
@@ -232,7 +232,7 @@ def test_cli_explain_json_and_table():
                          capture_output=True, text=True, check=True).stdout
     data = json.loads(out)
     assert all("changes" in r for r in data["results"])
-    assert out.strip() == dump_json(SOLVER.solve(parse_case(json.loads(Path(example).read_text())), 2))
+    assert out.strip() == dump_text(SOLVER.solve(parse_case(json.loads(Path(example).read_text())), 2))
     one = json.loads(subprocess.run([sys.executable, "-m", "solver.cli", "explain", example, "--json",
                                      "--max-changes", "1"], capture_output=True, text=True, check=True).stdout)
     assert all(len(e["facts"]) == 1 for r in one["results"] for e in r["changes"])

@@ -16,7 +16,7 @@ import pytest
 
 from solver.analysis import coverage as cov
 from solver.rules.declared import of as _declared
-from solver.engine.core import Solver
+from solver.engine.solver import Solver
 from conftest import run_cli as run
 
 PLANS = tuple(_declared().plans)
@@ -260,8 +260,8 @@ def words_tested(c: str) -> set[str]:
     """The names of the facts criterion c tests, and the enumerated values it
     tests them for (relapsed_refractory, single_agent, ...; not true/false)."""
     words = set(SOLVER.rules.criterion_facts.get(c, ())) - {"drug", "request"}
-    nodes = {n for cc, n in SOLVER.rules._facts("branch", 2) if cc.name == c}
-    for n, f, v in SOLVER.rules._facts("in_set", 3):
+    nodes = {n for cc, n in SOLVER.rules.facts_of("branch", 2) if cc.name == c}
+    for n, f, v in SOLVER.rules.facts_of("in_set", 3):
         if n in nodes and f.name not in ("drug", "request") and v.string not in ("true", "false"):
             words.add(v.string)
     return words

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from solver.rules.declared import of as _declared
 from solver.analysis.diff import diff
-from solver.engine.core import Solver
+from solver.engine.solver import Solver
 from solver.fhir.inputs import case_from
 from conftest import run_cli
 

@@ -13,7 +13,8 @@ import pytest
 
 from solver.rules.declared import of as _declared
 from solver.analysis.diff import Against
-from solver.engine.core import RuleBaseError, Solver
+from solver.rules.loading import RuleBaseError
+from solver.engine.solver import Solver
 from solver.fhir.inputs import case_from
 from conftest import run_cli as run
 

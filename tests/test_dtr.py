@@ -10,7 +10,7 @@ import pytest
 from fhir.resources.R4B.questionnaire import Questionnaire
 
 from fhir_build import answer, bundle_for, questionnaire_response
-from solver.engine.core import Solver
+from solver.engine.solver import Solver
 from solver.fhir.dtr import questionnaire
 from solver.fhir.inputs import case_from, result_for
 from strategies import FACT_NAMES, kind

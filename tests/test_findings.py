@@ -12,7 +12,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from solver.engine.core import RuleBaseError, Solver
+from solver.rules.loading import RuleBaseError
+from solver.engine.solver import Solver
 from solver.fhir.pas import pas_bundle
 from solver.fhir.inputs import case_from
 

@@ -51,7 +51,7 @@ def test_what_orjson_refuses_or_would_write_otherwise_is_json_dumps_s():
 
 
 def test_a_decided_case_takes_the_fast_path_and_matches():
-    from solver.engine.core import Solver
+    from solver.engine.solver import Solver
     from solver.fhir.inputs import case_from
     from solver.text.jsontext import loads
 

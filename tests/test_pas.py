@@ -11,7 +11,7 @@ import pytest
 from fhir.resources.R4B.bundle import Bundle
 
 from fhir_build import bundle_for
-from solver.engine.core import Solver
+from solver.engine.solver import Solver
 from solver.fhir.pas import ACTION, REVIEW_ACTION, REVIEW_ACTION_CODE, pas_bundle
 from solver.fhir.inputs import case_from, result_for
 from conftest import run_cli

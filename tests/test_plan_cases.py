@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from solver import decide, explain
-from solver.engine.core import RuleBase
+from solver.engine.rulebase import RuleBase
 
 HERE = Path(__file__).resolve().parent / "plan_cases"
 FILES = {p.stem: yaml.safe_load(p.read_text()) for p in sorted(HERE.glob("*.yaml"))}

@@ -15,7 +15,7 @@ import clingo
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from solver.engine.core import Solver
+from solver.engine.solver import Solver
 from solver.fhir.inputs import case_from
 from strategies import any_cases
 from conftest import CASE_MD_PLANS
@@ -88,7 +88,7 @@ def witness(parsed, derived: dict, plan: str, kept: list[str], dropped: str) -> 
     facts = {}
     for name in RB_FACTS:
         if name in kept and name != dropped:
-            v = SOLVER._value(parsed, derived, name)
+            v = SOLVER.value(parsed, derived, name)
             if v is not None:
                 facts[name] = v
     for sym in symbols:
@@ -154,7 +154,7 @@ def test_the_cli_says_it():
 
 
 def test_the_shared_solver_of_the_pages_answers_why_too():
-    from solver.engine.core import SharedSolver
+    from solver.engine.solver import SharedSolver
 
     parsed, _ = case_from({"facts": {"planned_cycles": 8}, "plans": ["ohsu"]})
     (r,) = SharedSolver().solve(parsed, why=True)["results"]
@@ -187,7 +187,7 @@ def test_a_brute_force_over_domain_boundaries_finds_each_rested_fact_needed(case
     random values, or clingo's witness's values; some such completion must decide otherwise."""
     parsed, result = explained(case)
     derived = result["derived_facts"]
-    given = {n: SOLVER._value(parsed, derived, n) for n in RB_FACTS}
+    given = {n: SOLVER.value(parsed, derived, n) for n in RB_FACTS}
     for r in result["results"]:
         kept = {f["fact"]: f["value"] for f in r["rests_on"]}
         backgrounds = [{n: v for n, v in given.items() if n not in kept}, {}]
@@ -212,7 +212,7 @@ def test_clingo_proves_each_set_sufficient_and_each_fact_needed(case):
     sets = {r["plan"]: [f["fact"] for f in r["rests_on"]] for r in result["results"] if r["rests_on"]}
     if not sets:
         return
-    needed, loose = SOLVER._needed(parsed, result["derived_facts"], sets, verify=True)
+    needed, loose = SOLVER.needed(parsed, result["derived_facts"], sets, verify=True)
     assert loose == set()
     assert {pl: sorted(n) for pl, n in needed.items()} == sets
 
@@ -235,10 +235,10 @@ def test_the_answer_does_not_depend_on_the_cases_decided_before():
 def test_kept_answers_equal_fresh_ones(cases):
     """rests_on keeps answers per plan by the places of the plan's facts in their domains: a
     solver that keeps nothing answers the same, whatever came before."""
-    from solver.engine.core import Bounded
+    from solver.engine.rests_on import Bounded
 
     fresh = Solver()
-    fresh._rests_cache, fresh._needed_cache = Bounded(0), Bounded(0)
+    fresh.rests_cache, fresh.needed_cache = Bounded(0), Bounded(0)
     for case in cases + cases[::-1]:
         parsed, _ = case_from(case)
         assert SOLVER.why(parsed) == fresh.why(parsed)

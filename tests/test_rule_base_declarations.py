@@ -19,7 +19,7 @@ import pytest
 
 from solver.rules import declared
 from solver.case import fastcase, models
-from solver.engine.core import RuleBase
+from solver.engine.rulebase import RuleBase
 
 ROOT = Path(__file__).resolve().parent.parent
 LOGIC = ROOT / "logic"

@@ -18,7 +18,9 @@ from pathlib import Path
 import pytest
 from clingo import ast
 
-from solver.engine.core import RuleBaseError, Solver, rule_files, rules_version
+from solver.rules.loading import RuleBaseError
+from solver.engine.solver import Solver
+from solver.rules.files import rule_files, rules_version
 from solver.fhir.inputs import case_from
 from solver.text.jsontext import loads
 from conftest import run_cli

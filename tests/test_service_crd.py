@@ -280,7 +280,7 @@ def test_a_completed_response_names_each_plan_and_its_decision_in_words(server):
     """What a form filler shows: the plan by name, the decision in words (not `display: "ohsu"`), valid R4B."""
     from fhir.resources.R4B.questionnaireresponse import QuestionnaireResponse
 
-    from solver.engine.core import Solver
+    from solver.engine.solver import Solver
 
     names = Solver().rules.plans
     qr, steps = walk(server, "ohsu", "inotuzumab_ozogamicin", "initial",

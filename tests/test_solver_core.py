@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from solver import CaseError, decide
-from solver.engine.core import Solver
+from solver.engine.solver import Solver
 from solver.case.models import parse_case
 from conftest import CASE_MD_PLANS
 from conftest import run_cli as run
@@ -171,7 +171,8 @@ def test_cli_batch_keeps_order_and_isolates_bad_lines():
 def test_the_fast_model_reader_reads_what_the_public_api_shows():
     """engine.shown_handles reads symbol handles through clingo's C API; they
     must be exactly the shown symbols, in the same order, for both groundings."""
-    from solver.engine.core import Solver, shown_handles
+    from solver.engine.solver import Solver
+    from solver.engine.rulebase import shown_handles
     from solver.case.models import parse_case
 
     solver = Solver()
@@ -199,14 +200,15 @@ def test_a_shared_solver_answers_many_threads_at_once():
     one thread, no error, however the solves interleave."""
     from concurrent.futures import ThreadPoolExecutor
 
-    from solver.engine.core import SharedSolver, Solver, dump_json
+    from solver.engine.solver import SharedSolver, Solver
+    from solver.text.jsontext import dump_text
     from solver.case.models import parse_case
 
     cases = [parse_case(json.loads(p.read_text())) for p in sorted((ROOT / "examples").glob("*.json"))] * 6
-    expected = [dump_json(Solver().solve(c, 2)) for c in cases]
+    expected = [dump_text(Solver().solve(c, 2)) for c in cases]
     shared = SharedSolver()
     with ThreadPoolExecutor(8) as pool:
-        got = list(pool.map(lambda c: dump_json(shared.solve(c, 2)), cases))
+        got = list(pool.map(lambda c: dump_text(shared.solve(c, 2)), cases))
     assert got == expected
 
 

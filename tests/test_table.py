@@ -8,7 +8,7 @@ import json
 import re
 from pathlib import Path
 
-from solver.engine.core import Solver
+from solver.engine.solver import Solver
 from solver.case.models import parse_case
 from solver.render.table import closest, missing_order, render
 from conftest import CASE_MD_PLANS, run_cli

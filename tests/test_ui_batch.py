@@ -114,7 +114,7 @@ def test_hostile_uploads_show_errors_by_field_never_a_traceback():
 
 
 def test_charts_are_readable_and_name_criteria_by_their_sentence():
-    from solver.engine.core import Solver
+    from solver.engine.solver import Solver
 
     criteria = Solver().rules.criteria
     at = AppTest.from_file(PAGE, default_timeout=120).run()

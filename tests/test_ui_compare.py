@@ -14,7 +14,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from solver.analysis import diff as sd
-from solver.engine.core import Solver
+from solver.engine.solver import Solver
 from solver.case.models import parse_case
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parent.parent
 import caseform as cf  # noqa: E402
 import present as pr  # noqa: E402
 from fhir_build import bundle_for, observation  # noqa: E402
-from solver.engine.core import Solver  # noqa: E402
+from solver.engine.solver import Solver  # noqa: E402
 from solver.fhir.dtr import questionnaire  # noqa: E402
 
 APP = str(ROOT / "ui" / "app.py")

@@ -96,7 +96,7 @@ def test_a_submit_is_decided_again_and_opens_in_whatif(monkeypatch, recorded):
     assert not at.exception, at.exception
     state = {spec.key: at.session_state[spec.key] for spec in cf.FACTS.values()}
     state.update({k: at.session_state[k] for k in ("case:id", "case:drug", "case:request", "case:plans")})
-    from solver.engine.core import Solver
+    from solver.engine.solver import Solver
     from solver.case.models import parse_case
 
     got = Solver().solve(parse_case(cf.case_from_state(state)))

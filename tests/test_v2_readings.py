@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from solver.analysis.diff import Against
-from solver.engine.core import Solver
+from solver.engine.solver import Solver
 from solver.fhir.inputs import case_from
 from conftest import run_cli as run
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from solver.engine.core import Solver
+from solver.engine.solver import Solver
 from solver.fhir.inputs import case_from
 from conftest import run_cli as run
 

@@ -99,7 +99,7 @@ def test_bad_input_is_one_line():
 def test_the_same_sentence_in_the_table_the_pas_response_and_the_crd_card():
     import datetime as dt
 
-    from solver.engine.core import Solver
+    from solver.engine.solver import Solver
     from solver.fhir.pas import pas_bundle
     from solver.fhir.inputs import case_from
     from solver.fhir.crd import reason

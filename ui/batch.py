@@ -55,7 +55,7 @@ LINE_PX = 13                 # pixels per label line
 def rule_texts() -> tuple[dict, dict]:
     """Criterion id -> (policy sentence, where in the policy); pathway id ->
     title: read once from the rule base."""
-    from solver.engine.core import Solver
+    from solver.engine.solver import Solver
 
     rules = Solver().rules
     criteria = {cid: (c.text, c.source) for cid, c in rules.criteria.items()}

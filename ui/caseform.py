@@ -319,9 +319,9 @@ def case_json(case: dict) -> str:
 def fhir_json(resource: dict) -> str:
     """A FHIR resource as a file: what `pa-solver questionnaire` / `decide
     --format pas` print."""
-    from solver.engine.core import dump_json
+    from solver.text.jsontext import dump_text
 
-    return dump_json(resource) + "\n"
+    return dump_text(resource) + "\n"
 
 
 def result_json(result: dict) -> str:
@@ -329,6 +329,6 @@ def result_json(result: dict) -> str:
     `pa-solver explain CASE.json --json --max-changes N` prints (N: the
     page's number of changes; without changes, what `pa-solver decide --json`
     prints)."""
-    from solver.engine.core import dump_json
+    from solver.text.jsontext import dump_text
 
-    return dump_json(result) + "\n"
+    return dump_text(result) + "\n"

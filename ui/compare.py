@@ -34,7 +34,9 @@ import caseform as cf  # noqa: E402
 import present as pr  # noqa: E402
 from solver.analysis import diff as sd  # noqa: E402
 from solver.case.blocking import blocking  # noqa: E402
-from solver.engine.core import RuleBaseError, Solver, rules_version  # noqa: E402
+from solver.rules.loading import RuleBaseError
+from solver.engine.solver import Solver
+from solver.rules.files import rules_version  # noqa: E402
 from solver.case.models import CaseError, parse_case  # noqa: E402
 from solver.text.words import condition  # noqa: E402
 

@@ -119,7 +119,7 @@ st.write(f"Decided {entry['decided_at'][:19].replace('T', ' ')} UTC under rules 
 
 @st.cache_resource
 def solver():
-    from solver.engine.core import SharedSolver
+    from solver.engine.solver import SharedSolver
 
     return SharedSolver()
 

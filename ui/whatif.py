@@ -31,7 +31,7 @@ import streamlit as st  # noqa: E402
 
 import caseform as cf  # noqa: E402
 import present as pr  # noqa: E402
-from solver.engine.core import SharedSolver  # noqa: E402
+from solver.engine.solver import SharedSolver  # noqa: E402
 from solver.fhir.dtr import questionnaire  # noqa: E402
 from solver.fhir.pas import pas_bundle  # noqa: E402
 from solver.case.models import CaseError, parse_case  # noqa: E402

@@ -29,7 +29,9 @@ from typing import Optional
 import clingo
 from clingo import ast
 
-from solver.engine.core import CLINGO_ARGS, RuleBaseError, _lp_files, rules_version
+from solver.engine.rulebase import CLINGO_ARGS
+from solver.rules.loading import RuleBaseError
+from solver.rules.files import lp_files, rules_version
 from solver.rules.loading import loading
 
 SUFFIX = "__against"
@@ -111,8 +113,8 @@ class OtherVersion:
         self.display = f"{plan}@{self.label}"
         self.version = rules_version(self.other_dir)     # reads and checks every file (no #script, UTF-8)
 
-        today = [_parse(p) for p in _lp_files(self.logic_dir)]
-        shared_files = [(p, s) for p, s in zip(_lp_files(self.logic_dir), today) if not _plan_of(s)]
+        today = [_parse(p) for p in lp_files(self.logic_dir)]
+        shared_files = [(p, s) for p, s in zip(lp_files(self.logic_dir), today) if not _plan_of(s)]
         self.path = self._find(plan)
         old = _parse(self.path)
         shared = [st for _, s in shared_files for st in s]
@@ -135,7 +137,7 @@ class OtherVersion:
         named = os.path.join(self.other_dir, plan + ".lp")
         if os.path.isfile(named):
             return named
-        for p in _lp_files(self.other_dir):
+        for p in lp_files(self.other_dir):
             if plan in _plan_of(_parse(p)):
                 return p
         raise RuleBaseError(f"{self.other_dir} has no rule file for plan {plan} (looked for {plan}.lp and plan({plan}, _))")

@@ -32,7 +32,7 @@ from typing import Any, Callable, Iterable, Iterator, Optional, Union
 from solver.text.jsontext import NotJSON, loads
 from solver.base.contract import CaseError
 from solver.fhir.inputs import case_from, result_for
-from solver.engine.core import dump_json
+from solver.text.jsontext import dump_text
 from solver.base.procs import guard
 
 CHUNK = 64
@@ -71,8 +71,8 @@ def decide_one(item, solver, max_changes: int = 0, lean: bool = False, fhir_opti
             line = solver.why(case)
             if fhir is not None:                    # where each fact came from, as decide --why gives it
                 line["fhir"] = fhir.to_json()
-            return ("ok", dump_json(line))
-        return ("ok", dump_json(result_for(solver, case, fhir, max_changes, lean)))
+            return ("ok", dump_text(line))
+        return ("ok", dump_text(result_for(solver, case, fhir, max_changes, lean)))
     except CaseError as err:
         return _encode(err)
     except Exception as err:                         # a bug: reported on its line, the batch goes on
@@ -95,7 +95,7 @@ def worker_solver(rules: Optional[str] = None):
         solvers = _local.solvers = {}
     solver = solvers.get(rules)
     if solver is None:
-        from solver.engine.core import Solver
+        from solver.engine.solver import Solver
 
         solver = solvers[rules] = Solver(rules)
     return solver

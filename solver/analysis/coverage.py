@@ -201,33 +201,33 @@ class _Plans:
     anchors, its set-aside passages."""
 
     def __init__(self, logic_dir=None):
-        from solver.engine.core import RuleBase, _text
+        from solver.engine.rulebase import RuleBase, symbol_text
 
         rb = RuleBase(logic_dir)
         self.plans = sorted(rb.plans)
         self.file = {p: d["source"] for p, d in rb.documents.items()}
         self.title = {p: d["document"] for p, d in rb.documents.items()}
         plan_of = {c: rb.pathways[p.name].plan for c, p in
-                   ((c.name, p) for c, p in rb._facts("criterion", 2))}
+                   ((c.name, p) for c, p in rb.facts_of("criterion", 2))}
         self.notes: dict[str, str] = {}                 # note id -> what the result says
-        for n, p, says in rb._facts("note", 3):       # a note quotes its document as a criterion does
+        for n, p, says in rb.facts_of("note", 3):       # a note quotes its document as a criterion does
             plan_of[n.name] = rb.pathways[p.name].plan
-            self.notes[n.name] = _text(says)
-        for c, o in rb._facts("any_of", 2):
+            self.notes[n.name] = symbol_text(says)
+        for c, o in rb.facts_of("any_of", 2):
             plan_of.setdefault(o.name, plan_of.get(c.name))
-        for c, a, b in rb._facts("when_then", 3):
+        for c, a, b in rb.facts_of("when_then", 3):
             plan_of.setdefault(a.name, plan_of.get(c.name))
             plan_of.setdefault(b.name, plan_of.get(c.name))
         self.texts: dict[str, dict[str, str]] = {p: {} for p in self.plans}
-        for c, t in rb._facts("text", 2):
+        for c, t in rb.facts_of("text", 2):
             if plan_of.get(c.name) in self.texts:
-                self.texts[plan_of[c.name]][c.name] = _text(t)
-        self.after = {c.name: a.name for c, a in rb._facts("text_after", 2)}
+                self.texts[plan_of[c.name]][c.name] = symbol_text(t)
+        self.after = {c.name: a.name for c, a in rb.facts_of("text_after", 2)}
         self.set_aside: dict[str, dict[str, str]] = {p: {} for p in self.plans}
-        for p, t, r in rb._facts("not_a_criterion", 3):
+        for p, t, r in rb.facts_of("not_a_criterion", 3):
             if p.name in self.set_aside:
-                self.set_aside[p.name][_text(t)] = _text(r)
-        self.readings = {c.name: _text(t) for c, t in rb._facts("reading", 2)}
+                self.set_aside[p.name][symbol_text(t)] = symbol_text(r)
+        self.readings = {c.name: symbol_text(t) for c, t in rb.facts_of("reading", 2)}
         self.plan_of = plan_of
 
 

@@ -20,7 +20,10 @@ from typing import Optional
 
 import clingo
 
-from solver.engine.core import RuleBase, RuleBaseError, Solver, _boxes, shown_handles, solved
+from solver.engine.rulebase import RuleBase, shown_handles, solved
+from solver.rules.loading import RuleBaseError
+from solver.engine.solver import Solver
+from solver.engine.domains import boxes
 from solver.fhir.inputs import case_from
 
 DECISION_ORDER = ("approved", "case_review", "needs_info", "denied", "no_policy")
@@ -28,9 +31,9 @@ DECISION_ORDER = ("approved", "case_review", "needs_info", "denied", "no_policy"
 
 def diff_base(solver) -> RuleBase:
     """The rule base grounded with the `diff` part (one per solver, built on first use)."""
-    rb = getattr(solver, "_diff", None)
+    rb = solver.differ
     if rb is None:
-        rb = solver._diff = RuleBase(solver.logic_dir, part="diff")
+        rb = solver.differ = RuleBase(solver.logic_dir, part="diff")
     return rb
 
 
@@ -63,7 +66,7 @@ def _differences(solver, rb: RuleBase, a: str, b: str, drug: str, request: str) 
     entries = []
     for (da, db, facts), combos in found.items():
         fds = [rb.facts[f] for f in facts]
-        for box in _boxes(fds, combos):
+        for box in boxes(fds, combos):
             entry = {"decisions": {a: da, b: db},
                      "facts": [{"fact": fd.name, **fd.present(vals)} for fd, vals in zip(fds, box)]}
             key = (len(facts), DECISION_ORDER.index(da), DECISION_ORDER.index(db), facts,

@@ -168,7 +168,8 @@ def _shown(path: str) -> str:
 def check(plans: Optional[Iterable[str]] = None, logic_dir=None) -> Report:
     """Every check of the module's docstring, for `plans` (default: every plan)."""
     from solver.analysis.coverage import coverage, criterion_spans, find_document
-    from solver.engine.core import RuleBase, RuleBaseError
+    from solver.engine.rulebase import RuleBase
+    from solver.rules.loading import RuleBaseError
 
     folder = in_use(logic_dir)
     rep = Report()
@@ -239,7 +240,8 @@ class _Reach:
     """What some case can reach: the rule base grounded with any case (_ANY_CASE), asked by assumption."""
 
     def __init__(self, folder: str):
-        from solver.engine.core import CLINGO_ARGS, lp_files
+        from solver.engine.rulebase import CLINGO_ARGS
+        from solver.rules.files import lp_files
 
         self.ctl = clingo.Control([a for a in CLINGO_ARGS if not a.startswith(("--heuristic", "--enum-mode",
                                                                                  "--models"))])

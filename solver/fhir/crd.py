@@ -153,7 +153,7 @@ def _date(order: dict, today: dt.date) -> dt.date:
 def answer(req: Any, solver, server_plans: Optional[list[str]] = None, base_url: str = "",
            today: Optional[dt.date] = None) -> tuple[dict, list[dict]]:
     """The CDS Hooks response to one hook request, and the decisions it answers (for the store)."""
-    from solver.engine.core import dump_json
+    from solver.text.jsontext import dump_text
     from solver.fhir.reader import read_bundle
     from solver.fhir.inputs import case_from
     from solver.base.contract import CaseError
@@ -221,7 +221,7 @@ def answer(req: Any, solver, server_plans: Optional[list[str]] = None, base_url:
             r = by_plan[plan]
             if r["decision"] == "no_policy":
                 continue
-            digest = hashlib.sha256(dump_json({"order": _without_ours(order), "facts": case_facts(case),
+            digest = hashlib.sha256(dump_text({"order": _without_ours(order), "facts": case_facts(case),
                                                "plan": plan, "rules": result["rules_version"]}).encode()).hexdigest()
             updated.setdefault("extension", []).append(_extension(r, cov, plan, when, digest, solver, base_url))
             lines.append((plan, r, digest))
@@ -236,7 +236,7 @@ def answer(req: Any, solver, server_plans: Optional[list[str]] = None, base_url:
 
 
 def case_facts(case) -> dict:
-    from solver.engine.core import dump_json
+    from solver.text.jsontext import dump_text
 
     facts = case.facts
     if hasattr(facts, "model_dump"):
@@ -245,7 +245,7 @@ def case_facts(case) -> dict:
         import msgspec
 
         d = {k: v for k, v in msgspec.structs.asdict(facts).items() if v is not None}
-    return json.loads(dump_json({"drug": case.drug, "request": case.request, "facts": d}))
+    return json.loads(dump_text({"drug": case.drug, "request": case.request, "facts": d}))
 
 
 def _without_ours(order: dict) -> dict:

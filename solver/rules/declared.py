@@ -209,7 +209,7 @@ def check_declarations(ctl: clingo.Control, folder: str) -> None:
     """RULES.md's bad rule bases the ground program shows and error/2 cannot: a fact declared
     twice differently, two plans with one id (two names or two documents), and the facts every
     case carries (drug, request) undeclared.  Each named with the files that declare it."""
-    from solver.engine.core import RuleBaseError
+    from solver.rules.loading import RuleBaseError
 
     def facts(name: str, arity: int):
         for atom in ctl.symbolic_atoms.by_signature(name, arity):
@@ -240,7 +240,7 @@ def check_declarations(ctl: clingo.Control, folder: str) -> None:
 def _declared_in(folder: str, pred: str, arity: int, first: str) -> str:
     """Where `pred(first, ...)` is declared: each rule file grounded alone (an error's path,
     so its cost does not matter), as `file: atom` joined by '; '."""
-    from solver.engine.core import lp_files
+    from solver.rules.files import lp_files
     from solver.rules.loading import loading
 
     out = []
@@ -263,7 +263,8 @@ def check(ctl: clingo.Control, folder: str) -> None:
     (check_declarations), it breaks one of its own checks (vocabulary.lp's error/2: each named
     with the files that mention it) or a plan's document is not found beside the rules or among
     the installed ones (RULES.md)."""
-    from solver.engine.core import RuleBaseError, lp_files
+    from solver.rules.loading import RuleBaseError
+    from solver.rules.files import lp_files
     from solver.base.paths import POLICIES_DIR, find_document
 
     check_declarations(ctl, folder)
@@ -276,7 +277,7 @@ def check(ctl: clingo.Control, folder: str) -> None:
             errors.append(f"the document of plan {plan} ({name}) is not in {os.path.join(folder, 'policies')}, "
                           f"{folder} or {POLICIES_DIR}{_files(str(plan), folder, lp_files)}")
     if errors:
-        from solver.engine.core import SAY_ERRORS
+        from solver.rules.files import SAY_ERRORS
 
         more = f" (and {len(errors) - SAY_ERRORS} more)" if len(errors) > SAY_ERRORS else ""
         raise RuleBaseError(f"the rule base in {folder} fails its checks: " + "; ".join(errors[:SAY_ERRORS]) + more)
@@ -310,7 +311,8 @@ FRESH = 1.0                           # seconds of()'s answer for a folder stand
 def of(logic_dir=None) -> Declared:
     """The declarations of the rule base in `logic_dir` (default: the one in use), read once per
     folder and content."""
-    from solver.engine.core import REQUIRED_FILES, RuleBaseError, rule_files, version_of
+    from solver.rules.files import REQUIRED_FILES, rule_files, version_of
+    from solver.rules.loading import RuleBaseError
     from solver.rules.loading import loading
     from solver.base.paths import in_use
 

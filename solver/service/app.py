@@ -144,7 +144,7 @@ class Service:
 
     # ------------------------------------------------------------ life
     async def startup(self) -> None:
-        from solver.engine.core import rules_version
+        from solver.rules.files import rules_version
 
         self.rules_version = rules_version(self.config.logic_dir) if self.config.logic_dir else rules_version()
         self.store = open_store(self.config.store, self.config.store_sync)
@@ -277,12 +277,12 @@ class Service:
         return Response(found[0], status_code=200, media_type=found[1])
 
     async def cds_discovery(self, request: Request) -> Response:
-        from solver.engine.core import dump_json
+        from solver.text.jsontext import dump_text
         from solver.fhir.crd import services
 
         from solver.rules.declared import of
 
-        return Response(dump_json(services(of(self.config.logic_dir))) + "\n", media_type="application/json")
+        return Response(dump_text(services(of(self.config.logic_dir))) + "\n", media_type="application/json")
 
     async def cds_hook(self, request: Request) -> Response:
         from solver.text.jsontext import NotJSON, loads
@@ -308,9 +308,9 @@ class Service:
         return await self.answer(request, "fhir_questionnaire", {"id": request.path_params["qid"]}, b"")
 
     async def health(self, request: Request) -> Response:
-        from solver.engine.core import dump_json
+        from solver.text.jsontext import dump_text
 
-        return Response(dump_json({"status": "draining" if self.draining else "ok",
+        return Response(dump_text({"status": "draining" if self.draining else "ok",
                                    "rules_version": self.rules_version}), media_type="application/json",
                         status_code=503 if self.draining else 200)
 

@@ -102,7 +102,8 @@ def _token(path: Optional[str]) -> Optional[str]:
 
 def cmd_serve(args) -> int:
     from solver.cli import _error, _stderr
-    from solver.engine.core import RuleBaseError, rules_version
+    from solver.rules.loading import RuleBaseError
+    from solver.rules.files import rules_version
 
     token = _token(args.token_file)
     if token == "":
@@ -117,7 +118,7 @@ def cmd_serve(args) -> int:
         # What each worker builds (work.init), here first and within the load limits: a worker
         # process has no watch on its time, and a rule base that never loads would leave the
         # service starting for good (solver/loading.py).
-        from solver.engine.core import Solver
+        from solver.engine.solver import Solver
 
         Solver(args.rules).explainer
     except RuleBaseError as err:

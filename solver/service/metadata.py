@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from solver.engine.core import dump_json
+from solver.text.jsontext import dump_text
 
 OPERATIONS = [
     ("submit", "http://hl7.org/fhir/us/davinci-pas/OperationDefinition/Claim-submit", "Claim"),
@@ -30,4 +30,4 @@ def capability_statement(rules_version: str) -> bytes:
             "resource": [{"type": "Claim", "operation": [{"name": n, "definition": d} for n, d, _ in OPERATIONS]}],
         }],
     }
-    return dump_json(cs).encode("utf-8")
+    return dump_text(cs).encode("utf-8")

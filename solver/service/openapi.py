@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from solver.engine.core import dump_json
+from solver.text.jsontext import dump_text
 
 _JSON_ERROR = {"type": "object", "required": ["error"], "properties": {"error": {"type": "string"}},
                "additionalProperties": False}
@@ -159,4 +159,4 @@ def document(logic_dir=None) -> bytes:
                 {"type": "object", "required": ["plans", "differences"]}),
         },
     }
-    return dump_json(doc).encode("utf-8")
+    return dump_text(doc).encode("utf-8")

@@ -21,7 +21,10 @@ from typing import NamedTuple, Optional
 import clingo
 
 from solver.base.contract import CaseError
-from solver.engine.core import Interrupted, RuleBaseError, Solver, dump_json
+from solver.engine.rulebase import Interrupted
+from solver.rules.loading import RuleBaseError
+from solver.engine.solver import Solver
+from solver.text.jsontext import dump_text
 from solver.text.jsontext import NotJSON, dump_bytes, loads
 from solver.base.procs import leave_with
 
@@ -99,7 +102,7 @@ def solver() -> Solver:
 
 def outcome(code: str, message: str) -> bytes:
     """An OperationOutcome with one error issue (FHIR endpoints' errors)."""
-    return dump_json({"resourceType": "OperationOutcome",
+    return dump_text({"resourceType": "OperationOutcome",
                       "issue": [{"severity": "error", "code": code, "diagnostics": message}]}).encode("utf-8",
                                                                                                     "backslashreplace") + b"\n"
 
@@ -107,7 +110,7 @@ def outcome(code: str, message: str) -> bytes:
 def error_body(op: str, status: int, code: str, message: str) -> Answer:
     if op in FHIR_OPS or op.startswith("fhir"):
         return Answer(status, outcome(code, message), FHIR_JSON)
-    return Answer(status, dump_json({"error": message}).encode("utf-8", "backslashreplace") + b"\n", JSON)
+    return Answer(status, dump_text({"error": message}).encode("utf-8", "backslashreplace") + b"\n", JSON)
 
 
 def handle(op: str, body: bytes, params: dict, time_limit: Optional[float] = None) -> Answer:
@@ -192,10 +195,9 @@ class Watchdog(threading.Thread):
             with self.lock:
                 if self.deadline is None or time.monotonic() < self.deadline:
                     continue
-                for rb in (self.solver.rules, self.solver._explainer, getattr(self.solver, "_diff", None)):
-                    if rb is not None:
-                        rb.ctl.interrupt()
-                        self.interrupted.add(rb)
+                for rb in self.solver.groundings():
+                    rb.ctl.interrupt()
+                    self.interrupted.add(rb)
 
 
 _WATCHDOG: Optional[Watchdog] = None
@@ -255,7 +257,7 @@ def _plain(s: Solver, op: str, body: bytes, params: dict) -> dict:
         return result_for(s, case, fhir, why=why)
     if op == "explain":
         raw = params.get("max_changes", "2")
-        from solver.engine.core import MAX_CHANGES
+        from solver.engine.rulebase import MAX_CHANGES
 
         if not (isinstance(raw, str) and raw.isdigit() and 1 <= int(raw) <= MAX_CHANGES):
             raise Refused(400, "invalid", f"max_changes: must be a whole number from 1 to {MAX_CHANGES}, not {raw!r}")

@@ -69,6 +69,14 @@ def commands(cases_file: str, results_file: str) -> dict[str, list[str]]:
     out["report.txt"] = ["report", results_file]
     out["report.json"] = ["report", results_file, "--format", "json"]
     out["batch-v2-readings.jsonl"] = ["batch", f"{EX}/v2_readings.jsonl", "--workers", "1", "--no-progress"]
+    out["help.txt"] = ["--help"]
+    for command in ("decide", "explain", "batch", "report", "diff", "questionnaire", "coverage", "ui", "why",
+                    "serve", "audit"):
+        out[f"help-{command}.txt"] = [command, "--help"]
+    out["help-plan-new.txt"] = ["plan", "new", "--help"]
+    out["help-plan-check.txt"] = ["plan", "check", "--help"]
+    out["error-bad-case.txt"] = ["decide", "tests/rules_v1"]            # a folder, not a case
+    out["error-bad-option.txt"] = ["batch", "-", "--workers", "0"]
     return out
 
 

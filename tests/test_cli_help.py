@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import argparse
 
-from solver.cli import build_parser
+from solver.commands.main import build_parser
 
 
 def unexplained(parser: argparse.ArgumentParser, path: tuple = ()) -> list[str]:

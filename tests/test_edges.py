@@ -108,13 +108,13 @@ def test_decide_many_and_an_over_long_line(monkeypatch):
     assert isinstance(got[0], CaseError) and isinstance(got[2], CaseError) and got[2].case_id == "n1"
     assert got[1].case_id == json.loads(GOOD[0])["case_id"]
 
-    from solver import cli as cli_mod
+    from solver.commands import io as cli_io
 
-    monkeypatch.setattr(cli_mod, "MAX_LINE", 100)
+    monkeypatch.setattr(cli_io, "MAX_LINE", 100)
     src = io.BytesIO(GOOD[0][:90] + b"\n" + b"x" * 1000 + b"\n\n" + GOOD[1][:50] + b"\n")
     errors: list = []
-    lines = list(cli_mod._lines(src, errors))
-    assert [n for n, _ in lines] == [1, 2, 4] and lines[1][1] is cli_mod.TOO_LONG and not errors
+    lines = list(cli_io.input_lines(src, errors))
+    assert [n for n, _ in lines] == [1, 2, 4] and lines[1][1] is cli_io.TOO_LONG and not errors
 
 
 def test_decide_many_yields_what_it_decided_before_its_source_fails():

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from solver import cli
+from solver.commands.ui import streamlit_option
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -43,7 +44,7 @@ def execv(monkeypatch):
 
 
 def _address(argv):
-    return cli._streamlit_option(argv, "server.address")
+    return streamlit_option(argv, "server.address")
 
 
 def test_the_pages_listen_on_localhost_unless_told(execv, capsys):

@@ -1,0 +1,1 @@
+"""The command line, a module per command (solver/commands/main.py holds the registry)."""

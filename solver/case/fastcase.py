@@ -32,8 +32,8 @@ def _one_of(values: tuple):
     return Literal[values] if values else Literal[""]
 
 
-def _fact_type(fd):
-    """The msgspec type of one declared fact: models._fact_type's, constraint for constraint."""
+def fact_type(fd):
+    """The msgspec type of one declared fact: models.fact_type's, constraint for constraint."""
     if fd.kind == "bool":
         return Optional[bool]
     if fd.kind == "enum":
@@ -54,7 +54,7 @@ class FastTypes:
     def __init__(self, d):
         fields = []
         for name in d.case_facts:
-            fields.append((name, _fact_type(d.facts[name]), None))
+            fields.append((name, fact_type(d.facts[name]), None))
             if name == ICD10_AFTER:
                 fields.append((ICD10_CODES, Optional[list[str]], None))
         if all(f[0] != ICD10_CODES for f in fields):

@@ -79,7 +79,7 @@ class _CaseBase(BaseModel):
         return sorted(plans)
 
 
-def _fact_type(fd):
+def fact_type(fd):
     """The pydantic annotation and Field of one declared fact (solver/declared.py)."""
     if fd.kind == "bool":
         return Optional[bool], Field(None, description=fd.help or None)
@@ -108,7 +108,7 @@ class CaseTypes:
         self.requests: tuple[str, ...] = d.requests
         fields: dict = {}
         for name in d.case_facts:
-            fields[name] = _fact_type(d.facts[name])
+            fields[name] = fact_type(d.facts[name])
             if name == ICD10_AFTER:
                 fields[ICD10_CODES] = (Optional[list[str]], Field(None, description="ICD-10 diagnosis codes"))
         if ICD10_CODES not in fields:

@@ -255,7 +255,7 @@ def _refuse(_):
     raise ValueError
 
 
-def _fast_dump(data: Any) -> Optional[bytes]:
+def fast_dump(data: Any) -> Optional[bytes]:
     """orjson's canonical bytes of `data` where they are exactly `json.dumps`'s, else None."""
     try:
         out = orjson.dumps(data, default=_refuse, option=_ORJSON_OPTS)
@@ -280,13 +280,13 @@ def dump_text(data: Any) -> str:
     on a decided case; anything it might write differently is written by `json.dumps`.
     The one value the two disagree on silently is a number that is not finite (orjson: null,
     `json.dumps`: NaN, which is not JSON); no result holds one (the case model refuses them)."""
-    out = _fast_dump(data)
+    out = fast_dump(data)
     return out.decode("utf-8") if out is not None else _canonical(data)
 
 
 def dump_bytes(data: Any) -> bytes:
     """`dump_text(data)` as UTF-8 (a lone surrogate as its escape, solver/text.py's OUT_ERRORS)."""
-    out = _fast_dump(data)
+    out = fast_dump(data)
     if out is not None:
         return out
     from solver.text.words import utf8

@@ -68,7 +68,7 @@ def decide_many(cases: Iterable, workers: Optional[int] = None) -> Iterator[Unio
 
 def __getattr__(name: str):
     # pydantic's models are imported on first use: a one-shot `pa-solver
-    # decide` of a valid case never needs them (solver/fastcase.py).
+    # decide` of a valid case never needs them (solver/case/fastcase.py).
     if name == "CaseResult":
         from solver.case.results import CaseResult
 

@@ -1,5 +1,5 @@
 """Every sentence of every policy accounted for (`pa-solver coverage`,
-solver/coverage.py): each criterion quotes its document word for word, every
+solver/analysis/coverage.py): each criterion quotes its document word for word, every
 sentence, bullet, heading and table row of a document is encoded by a
 criterion or set aside with a reason, the command's JSON, table and exit
 codes, `locate`'s spans, the readings of CASE.md carried evenly, and the

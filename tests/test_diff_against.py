@@ -1,6 +1,6 @@
 """pa-solver diff PLAN --against DIR: today's plan against the same plan in
 another rule-base folder, judged on one guessed profile in one program (the
-other version renamed through clingo's AST, solver/against.py)."""
+other version renamed through clingo's AST, solver/analysis/against.py)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The canonical JSON writer (solver/jsontext.py: orjson where it writes what `json.dumps`
+"""The canonical JSON writer (solver/text/jsontext.py: orjson where it writes what `json.dumps`
 writes, `json.dumps` elsewhere) gives `json.dumps`'s bytes for every value a result can hold."""
 
 import json

@@ -1,7 +1,7 @@
 """A pool's processes leave when the process that started them is killed outright (kill -9),
 also where they run under a fork server (the service's pool; a batch started by a threaded
 program, as the Streamlit pages are): no solver process, fork server or resource tracker is
-left behind (solver/procs.py)."""
+left behind (solver/base/procs.py)."""
 
 from __future__ import annotations
 

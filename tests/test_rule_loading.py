@@ -2,7 +2,7 @@
 followed), and a rule folder that is bad in any way -- RULES.md's list, a missing
 file, a grounding that never ends, a file too big, an include of a FIFO -- is
 refused in one line with exit 2 by every command, within its limits; SIGTERM
-or Ctrl-C while clingo grounds ends the command cleanly (solver/loading.py)."""
+or Ctrl-C while clingo grounds ends the command cleanly (solver/rules/loading.py)."""
 
 from __future__ import annotations
 

@@ -220,7 +220,7 @@ def walk(server: Server, plan: str, drug: str, request: str, answers: dict, pick
 
 def decisions(qr: dict) -> dict:
     """plan id -> decision code, from a completed response's per-plan decision extensions
-    (solver/service/nextq.py, decision_extension)."""
+    (solver/fhir/nextq.py, decision_extension)."""
     out = {}
     for e in qr["extension"]:
         assert e["url"] == "urn:pa-solver:plan-decision", e

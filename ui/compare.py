@@ -10,7 +10,7 @@ decide differently.  The page groups the profiles by pair of decisions
 each fact in the what-if page's words, and, for each profile, decides one case
 inside it (each fact at its first listed value, or a value in its range as the
 what-if page's Fill picks it) to list per plan the criteria that hold it back
-on its closest pathway (solver/blocking.py).  "Open in What-if" hands that case
+on its closest pathway (solver/case/blocking.py).  "Open in What-if" hands that case
 to the what-if page (session state "pending_case"; ui/whatif.py loads it).
 """
 

@@ -213,7 +213,7 @@ def missing_sets(r: dict, stale: bool) -> None:
 @st.dialog("Policy document", width="large")
 def policy_document(plan: str, c: dict) -> None:
     """The plan's document as shipped, the criterion's sentence (each piece)
-    marked and scrolled into view (solver/coverage.py finds it)."""
+    marked and scrolled into view (solver/analysis/coverage.py finds it)."""
     from solver.analysis.coverage import document_path, document_text, locate
 
     st.markdown(f"`{c['id']}` — **{c['source']}**")

@@ -77,7 +77,7 @@ def _heads(statements) -> set[str]:
 def _parse(path: str) -> list:
     stmts: list = []
     try:
-        with loading(os.path.dirname(path)):        # the command line's limits, a clean stop (solver/loading.py)
+        with loading(os.path.dirname(path)):        # the command line's limits, a clean stop (solver/rules/loading.py)
             ast.parse_files([path], stmts.append, logger=lambda code, msg: None)
     except RuntimeError:
         raise RuleBaseError(f"{path} does not parse as ASP") from None

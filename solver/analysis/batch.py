@@ -279,7 +279,7 @@ def _die_with_parent(owner: Optional[int] = None) -> None:
     """In a worker: be killed when the parent dies, however it dies (Linux
     PR_SET_PDEATHSIG), so no worker is left blocked on a queue no one feeds;
     under a fork server the parent is the fork server, so the worker also
-    watches `owner`, the process that started the pool (solver/procs.py).
+    watches `owner`, the process that started the pool (solver/base/procs.py).
     Signals are the parent's business: a forked worker would inherit the CLI's
     SIGTERM handler (SystemExit), and the pool, when a worker dies, terminates
     the others with SIGTERM -- raised inside a case, SystemExit would be caught
@@ -377,7 +377,7 @@ def _discard(pool: ProcessPoolExecutor) -> None:
 
 # How long a pool may sit with a dead worker and an unanswered future before it
 # is taken for broken (it normally notices within milliseconds): a worker killed
-# while sending its result can leave it waiting for good (solver/procs.py).
+# while sending its result can leave it waiting for good (solver/base/procs.py).
 GRACE = 3.0
 
 

@@ -90,7 +90,7 @@ def diff(solver, plan_a: str, plan_b: str, drug: Optional[str] = None, request: 
 
 
 class Against:
-    """Today's rules with another version of one plan beside them (solver/against.py):
+    """Today's rules with another version of one plan beside them (solver/analysis/against.py):
     the `diff` grounding, and a solver that decides a case by both versions."""
 
     def __init__(self, solver, plan: str, other_dir, label: Optional[str] = None):

@@ -1,6 +1,6 @@
 """What the case contract fixes, without a validation library: the error a bad
 case raises, and how an ICD-10 code is written (plans, drugs and facts are
-the rule base's: solver/declared.py).
+the rule base's: solver/rules/declared.py).
 
 `models.py` (pydantic, the reference validation) and `fastcase.py` (the
 one-shot fast path) both take these from here, so they cannot disagree on them.
@@ -13,7 +13,7 @@ from typing import Optional
 
 # The case's ICD-10 codes: a field CASE.md fixes, not a fact the rules test; they give `diagnosis`
 # through the rule base's icd10_prefix/2.  Plans, drugs and facts are the rule base's
-# (solver/declared.py).
+# (solver/rules/declared.py).
 ICD10_CODES = "icd10_codes"
 ICD10_AFTER = "diagnosis"          # the fact icd10_prefix/2 gives values of: the codes stand after it
 

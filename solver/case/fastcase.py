@@ -49,7 +49,7 @@ def fact_type(fd):
 
 class FastTypes:
     """The msgspec structs of one rule base's case, field for field its pydantic models
-    (solver/models.py; a test compares them), built once per rule base."""
+    (solver/case/models.py; a test compares them), built once per rule base."""
 
     def __init__(self, d):
         fields = []

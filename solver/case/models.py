@@ -3,7 +3,7 @@
 `Case` and `Facts` validate input: unknown keys, wrong types, out-of-range
 numbers, NaN and unknown enum values are rejected, and `CaseError` names the
 field.  Their fields are the facts the rule base declares (logic/facts.lp and
-any plan file: kind, values, range; solver/declared.py), so a fact added there
+any plan file: kind, values, range; solver/rules/declared.py), so a fact added there
 is a field here with no code changed.  `models.Case` is the rule base in use;
 `models.types(declared)` gives another's.  The result models are what the
 solver returns and what `--json` prints.
@@ -62,7 +62,7 @@ class _CaseBase(BaseModel):
     @field_validator("case_id", check_fields=False)
     @classmethod
     def _case_id(cls, case_id):
-        # JSON input cannot carry a lone UTF-16 surrogate (solver/jsontext.py refuses it); a dict
+        # JSON input cannot carry a lone UTF-16 surrogate (solver/text/jsontext.py refuses it); a dict
         # given to the Python API can: it is no text, and no output could echo it.
         at = None if case_id is None else not_text_at(case_id)
         if at is not None:
@@ -80,7 +80,7 @@ class _CaseBase(BaseModel):
 
 
 def fact_type(fd):
-    """The pydantic annotation and Field of one declared fact (solver/declared.py)."""
+    """The pydantic annotation and Field of one declared fact (solver/rules/declared.py)."""
     if fd.kind == "bool":
         return Optional[bool], Field(None, description=fd.help or None)
     if fd.kind == "enum":

@@ -1,5 +1,5 @@
 """A result in words, for every reader of it: the pathways closest to approval
-(the rule of solver/blocking.py, the one the report counts blocking criteria
+(the rule of solver/case/blocking.py, the one the report counts blocking criteria
 by), and what a criterion's tests say ("planned_cycles is 8; the policy allows
 at most 6").  The terminal table, `why`, PAS dispositions, CRD cards and the
 pages all say a result with these."""
@@ -11,7 +11,7 @@ from solver.text.words import number
 
 
 def closest(pathways: list[dict]) -> list[dict]:
-    """The pathways closest to approval, by the rule of solver/blocking.py
+    """The pathways closest to approval, by the rule of solver/case/blocking.py
     (the one the report counts blocking criteria by)."""
     def key(pw):
         crits = pw.get("criteria", [])

@@ -8,7 +8,7 @@ from solver.commands.io import Out, color, error
 
 
 def cmd_coverage(args) -> int:
-    """Every sentence of the plans' documents accounted for (solver/coverage.py).
+    """Every sentence of the plans' documents accounted for (solver/analysis/coverage.py).
     Exit 0 when every unit is encoded or set aside, 1 when some are not, 2 for
     an unknown plan or a document that cannot be read."""
     from solver.analysis.coverage import UnknownPlan, coverage, render

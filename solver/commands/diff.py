@@ -8,7 +8,7 @@ from solver.commands.options import DRUG_CHOICES, PLAN_CHOICES, REQUEST_CHOICES
 
 
 def cmd_diff(args) -> int:
-    """Where two plans part ways, or two versions of one plan (solver/diff.py)."""
+    """Where two plans part ways, or two versions of one plan (solver/analysis/diff.py)."""
     from solver.analysis.diff import Against, diff
     from solver.rules.loading import RuleBaseError
     from solver.engine.solver import Solver

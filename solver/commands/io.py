@@ -189,7 +189,7 @@ def input_file_ok(path: str) -> bool:
 
 
 def render_table(result, verbose: bool = False, color: bool = False) -> str:
-    """The readable answer (solver/table.py) for a result dict or CaseResult."""
+    """The readable answer (solver/render/table.py) for a result dict or CaseResult."""
     from solver.render.table import render
 
     if hasattr(result, "model_dump"):
@@ -218,7 +218,7 @@ def load_case(path: str, data: Optional[bytes] = None, args=None, solver=None):
 
 
 def read_case(data: bytes, args=None, solver=None):
-    """(case, fhir) from bytes: a CASE.md case or a FHIR Bundle (solver/inputs.py), read against
+    """(case, fhir) from bytes: a CASE.md case or a FHIR Bundle (solver/fhir/inputs.py), read against
     the solver's rule base (default: the rule base in use)."""
     from solver.fhir.inputs import case_from
     from solver.text.jsontext import loads

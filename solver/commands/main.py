@@ -113,7 +113,7 @@ def run(argv: list[str], rules: Optional[str] = None) -> int:
 
 def guard_loads() -> bool:
     """Every load of a rule base in this process under the limits the environment sets
-    (solver/loading.py: past one, a line and exit 2; SIGTERM or Ctrl-C during one, a clean end).
+    (solver/rules/loading.py: past one, a line and exit 2; SIGTERM or Ctrl-C during one, a clean end).
     False after saying which setting is wrong."""
     from solver.rules import loading
 

@@ -135,7 +135,7 @@ def workers(text: str) -> int:
 
 
 def planned_workers(workers: Optional[int], engine: str) -> int:
-    """The worker processes to start on this machine for --workers (solver/batch.py's
+    """The worker processes to start on this machine for --workers (solver/analysis/batch.py's
     worker_plan); a number asked for and lowered is said in one line on stderr."""
     from solver.analysis.batch import worker_plan
 
@@ -200,7 +200,7 @@ def check_rules(args) -> bool:
 def check_work_rules(args) -> bool:
     """The rule base a batch will use (--rules DIR, else PA_SOLVER_LOGIC or logic/) loads within
     the limits and passes its own checks, checked here before any work: the worker processes
-    load it again, with no watch on their time (solver/loading.py).  The groundings the work
+    load it again, with no watch on their time (solver/rules/loading.py).  The groundings the work
     needs are built: the changes' (--max-changes), the why lines' (--why)."""
     from solver.engine.solver import Solver
 

@@ -10,7 +10,7 @@ from solver.commands.options import Parser, rules_option
 
 def cmd_plan(args) -> int:
     """`plan new` writes a plan's file from its document; `plan check` says what is not yet right
-    (solver/planfile.py).  Exit 0 when nothing is, 1 with one line per problem, 2 for bad input."""
+    (solver/analysis/planfile.py).  Exit 0 when nothing is, 1 with one line per problem, 2 for bad input."""
     from solver.rules.loading import RuleBaseError
     from solver.analysis.planfile import PlanError, check, new_plan
 

@@ -63,7 +63,7 @@ def cmd_serve(args) -> int:
     try:
         # What each worker builds (work.init), here first and within the load limits: a worker
         # process has no watch on its time, and a rule base that never loads would leave the
-        # service starting for good (solver/loading.py).
+        # service starting for good (solver/rules/loading.py).
         from solver.engine.solver import Solver
 
         Solver(args.rules).explainer

@@ -9,7 +9,7 @@ from solver.commands.options import PLAN_CHOICES, fhir_options
 
 
 def cmd_why(args) -> int:
-    """What each plan's decision rests on (solver/why.py)."""
+    """What each plan's decision rests on (solver/render/why.py)."""
     from solver.engine.solver import Solver
     from solver.fhir.inputs import result_for
     from solver.render.why import render

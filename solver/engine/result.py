@@ -108,7 +108,7 @@ class Results:
             active = [pw for pw in rb.plan_pathways[plan] if pw.id in pstatus]
             if lean:
                 # Lean lines (batch --lean): no citations or texts; each pathway's status and, where
-                # the plan did not approve, the criteria that block it (solver/blocking.py: the rule
+                # the plan did not approve, the criteria that block it (solver/case/blocking.py: the rule
                 # `report` counts by, applied here once instead of on every read).
                 out["pathways"] = [{"id": pw.id, "status": pstatus[pw.id]} for pw in active]
                 if dec != "approved":

@@ -84,7 +84,7 @@ class RuleBase:
 
     def __init__(self, logic_dir=None, part: str = "decide", extra: Sequence = ()):
         """Ground `base` and one show part of logic/show.lp: `decide` or `explain`.
-        `extra`: parsed statements added beside the files (solver/against.py:
+        `extra`: parsed statements added beside the files (solver/analysis/against.py:
         another version of one plan, renamed); its plans need not be the
         contract's."""
         self.logic_dir = in_use(logic_dir)

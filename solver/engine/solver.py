@@ -93,7 +93,7 @@ class Solver(RestsOn, Changes, Results):
         sets of at most that many fact changes that give the plan another
         decision (a second solve, on the same grounding).  `lean` drops the
         citations, texts and criteria, and gives per plan that did not approve
-        its `blocking` criteria (not met / unknown ids, solver/blocking.py):
+        its `blocking` criteria (not met / unknown ids, solver/case/blocking.py):
         the line `batch --lean` writes for reports."""
         rb = self.rules
         if max_changes and not 1 <= max_changes <= MAX_CHANGES:

@@ -13,14 +13,14 @@ RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
 NDC = "http://hl7.org/fhir/sid/ndc"
 
 # The codes that name each drug are the rule base's: drug_code/3 (logic/facts.lp, or a plan's
-# own file; solver/declared.py reads them as (system, code) -> drug).
+# own file; solver/rules/declared.py reads them as (system, code) -> drug).
 
 # PAS certificationType (X12 1322) on Claim.item -> CASE.md request.
 CERTIFICATION_TYPE_URL = "http://hl7.org/fhir/us/davinci-pas/StructureDefinition/extension-certificationType"
 CERTIFICATION_TYPES = {"I": "initial", "R": "continuation", "4": "continuation"}
 
 # Which facts an Observation gives, by LOINC code and unit, is the rule base's: loinc/2 and unit/3
-# (logic/facts.lp; solver/declared.py reads them as Declared.observations).
+# (logic/facts.lp; solver/rules/declared.py reads them as Declared.observations).
 OBSERVATION_STATUSES = frozenset({"final", "amended", "corrected"})
 
 CONDITION_EXCLUDED = frozenset({"entered-in-error", "refuted"})            # verificationStatus codes

@@ -4,7 +4,7 @@
     case, fhir = case_from(obj, declared=solver)        # read against that solver's rule base
 
 A case is read by the fast path when it is plainly valid, else by pydantic
-(solver/fastcase.py); a FHIR resource (an object with `resourceType`) by
+(solver/case/fastcase.py); a FHIR resource (an object with `resourceType`) by
 solver/fhir, which gives the derived case and where each value came from
 (`fhir`, a FhirCase; None for a plain case).  FHIR's libraries are imported
 only when a FHIR input arrives.

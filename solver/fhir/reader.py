@@ -52,7 +52,7 @@ def is_fhir(obj: Any) -> bool:
 
 def fact_kinds(declared) -> dict[str, tuple[str, tuple]]:
     """fact -> (bool | enum | integer | number | list, enum values): the rule base's declared facts
-    (solver/declared.py) and the case's list of ICD-10 codes."""
+    (solver/rules/declared.py) and the case's list of ICD-10 codes."""
     out = {}
     for name in declared.case_facts:
         fd = declared.facts[name]

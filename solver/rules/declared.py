@@ -1,7 +1,7 @@
 """What a rule base declares: its plans, drugs and facts (shared/spec/RULES.md).
 
-The rule base is the one source: the case models (solver/models.py and the
-fast path, solver/fastcase.py), the what-if form, the DTR questionnaire, FHIR
+The rule base is the one source: the case models (solver/case/models.py and the
+fast path, solver/case/fastcase.py), the what-if form, the DTR questionnaire, FHIR
 reading, the OpenAPI document, the command line's choices and the pages'
 labels are all built from a `Declared`, and no Python names a plan, a drug or
 a fact.
@@ -168,7 +168,7 @@ class Declared:
         return self.plan_labels.get(plan, plan)
 
     def key(self) -> tuple:
-        """What the types built from these declarations depend on (solver/models.py caches by it);
+        """What the types built from these declarations depend on (solver/case/models.py caches by it);
         computed once (a Declared is not changed after it is read)."""
         got = self.__dict__.get("_key")
         if got is None:

@@ -49,7 +49,7 @@ def _rule_bytes(path: str, room: int) -> bytes:
     refused, and so is one that is not UTF-8 text (clingo's Python logger
     cannot decode a message quoting it, and aborts the process), one that is
     not a regular file (a FIFO would hold clingo's read for good) and one past
-    the `room` left of the rule base's size limit (solver/loading.py)."""
+    the `room` left of the rule base's size limit (solver/rules/loading.py)."""
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
     except OSError as err:

@@ -7,7 +7,7 @@ a FIFO (a read that never returns).  Three limits hold a load:
 
 - `rules_mb`: the bytes of every file clingo would read (the folder's `.lp`
   files and what they `#include`), checked while the engine reads them for the
-  version hash, before clingo sees any (solver/engine.py);
+  version hash, before clingo sees any (solver/engine/solver.py);
 - `seconds` and `memory_mb`: each parse-and-ground of the rule base, watched by
   a thread while clingo works (clingo releases the GIL; `Control.ground` cannot
   be interrupted, so past a limit the watch says so in one line and ends the
@@ -54,7 +54,7 @@ TICK = 0.025            # seconds between the watch's looks at the clock and the
 
 class RuleBaseError(RuntimeError):
     """The rule base violates one of its own checks (vocabulary.lp, error/2), or cannot be loaded
-    (solver/engine.py).  Defined here, not in the engine, so that the command line can catch it
+    (solver/engine/solver.py).  Defined here, not in the engine, so that the command line can catch it
     without importing clingo."""
 
 

@@ -54,7 +54,7 @@ class Refused(Exception):
 
 def init(logic_dir=None, plans: Optional[list[str]] = None, server: Optional[int] = None) -> None:
     """Build the worker's solver once, and warm it with one request of every kind it will answer.
-    `server`: the serving process's pid; the worker leaves when it is gone (solver/procs.py)."""
+    `server`: the serving process's pid; the worker leaves when it is gone (solver/base/procs.py)."""
     global _SOLVER, _PLANS
     if server is not None:
         leave_with(server)
@@ -69,7 +69,7 @@ def _warm() -> None:
     (1.0-1.6 s, measured: the kill -9 test's clients got no answer in their first 2.5 s on a
     busy machine), its first CDS Hooks call about 1 s, its first questionnaire or diff 0.2-0.5 s;
     the first diff and the first `why` ground their own control.  The requests are the bundled
-    examples (solver/paths.py); nothing is recorded (the store is the serving process's)."""
+    examples (solver/base/paths.py); nothing is recorded (the store is the serving process's)."""
     from solver.base.paths import EXAMPLES
     from solver.fhir.crd import questionnaire_id
 

@@ -285,7 +285,7 @@ def dump_text(data: Any) -> str:
 
 
 def dump_bytes(data: Any) -> bytes:
-    """`dump_text(data)` as UTF-8 (a lone surrogate as its escape, solver/text.py's OUT_ERRORS)."""
+    """`dump_text(data)` as UTF-8 (a lone surrogate as its escape, solver/text/words.py's OUT_ERRORS)."""
     out = fast_dump(data)
     if out is not None:
         return out

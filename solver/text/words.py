@@ -66,7 +66,7 @@ def safe_block(text: str) -> str:
 
 
 # Every output of the project is UTF-8.  Input is read so that no string of
-# it can hold a lone UTF-16 surrogate (solver/jsontext.py refuses them, the
+# it can hold a lone UTF-16 surrogate (solver/text/jsontext.py refuses them, the
 # case model too), but a surrogate can still arrive from outside the case:
 # a file or folder name that is not UTF-8 reaches Python as surrogate
 # escapes.  Every writer therefore encodes with OUT_ERRORS: a lone surrogate

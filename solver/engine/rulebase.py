@@ -175,6 +175,33 @@ class RuleBase:
                 self.criteria[c.name].reading = symbol_text(t)
         self.icd10 = sorted((p.string, d.string) for p, d in self.facts_of("icd10_prefix", 2))
 
+        self._read_domains()
+        self._read_part()
+        self._read_tests()
+        for c in self.criteria.values():
+            c.data = {"id": c.id, "source": c.source, "text": c.text}
+            if c.reading is not None:
+                c.data["reading"] = c.reading
+        for pw in self.pathways.values():
+            pw.authorization_data = {k: pw.authorization.get(k) for k in ("months", "max_cycles", "max_units_per_21_days")}
+        self.plan_pathways = {pl: sorted((pw for pw in self.pathways.values() if pw.plan == pl), key=lambda p: p.id)
+                              for pl in self.plans}
+        self.shown = shown_table_for(self.ctl)
+        # need(F, D) and new(F, D): the value as its position in F's domain.
+        for sym, (kind, f, d) in self.shown.items():
+            if kind in ("need", "new", "dset"):
+                self.shown[sym] = (kind, f, self.facts[f].values.index(d))
+        self.shown_by_handle = {sym._rep: v for sym, v in self.shown.items()}
+        if not self.plans:
+            raise RuleBaseError(f"the rule base in {self.logic_dir} declares no plan (plan/2)")
+        # Externals start false; release them so that assumptions decide them.  These are all
+        # of vocabulary.lp's #external declarations (val/2, asked/1, search_off, limit/1);
+        # tests/test_solver_core.py checks that no other atom is external.
+        for lit in self.external_literals():
+            self.ctl.assign_external(lit, None)
+
+    def _read_domains(self) -> None:
+        """Each fact's domain (domain/2), the literals of its values, and the plans' asked/1 literals."""
         self.facts: dict[str, FactDomain] = {f.name: FactDomain(f.name, k.name) for f, k in self.facts_of("fact", 2)}
         for f, d in self.facts_of("domain", 2):
             self.facts[f.name].values.append(d)
@@ -185,6 +212,10 @@ class RuleBase:
         self.case_facts = sorted(f for f in self.facts if f not in always)     # all but drug and request
         self.asked = {pl: self._literal(clingo.Function("asked", [clingo.Function(pl)]))
                       for pl in self.plans}
+
+    def _read_part(self) -> None:
+        """What the show part grounded here needs beyond the static data: its configuration and the
+        literals it assumes."""
         if self.part == "decide":
             self.search_off = self._literal(clingo.Function("search_off"))
         elif self.part == "rests":
@@ -215,28 +246,6 @@ class RuleBase:
             if sorted(self.limits) != list(range(1, MAX_CHANGES + 1)):
                 raise RuleBaseError(f"the rule base in {self.logic_dir}: limit/1 externals {sorted(self.limits)} "
                                     f"differ from 1..{MAX_CHANGES} (vocabulary.lp)")
-        self._read_tests()
-        for c in self.criteria.values():
-            c.data = {"id": c.id, "source": c.source, "text": c.text}
-            if c.reading is not None:
-                c.data["reading"] = c.reading
-        for pw in self.pathways.values():
-            pw.authorization_data = {k: pw.authorization.get(k) for k in ("months", "max_cycles", "max_units_per_21_days")}
-        self.plan_pathways = {pl: sorted((pw for pw in self.pathways.values() if pw.plan == pl), key=lambda p: p.id)
-                              for pl in self.plans}
-        self.shown = shown_table_for(self.ctl)
-        # need(F, D) and new(F, D): the value as its position in F's domain.
-        for sym, (kind, f, d) in self.shown.items():
-            if kind in ("need", "new", "dset"):
-                self.shown[sym] = (kind, f, self.facts[f].values.index(d))
-        self.shown_by_handle = {sym._rep: v for sym, v in self.shown.items()}
-        if not self.plans:
-            raise RuleBaseError(f"the rule base in {self.logic_dir} declares no plan (plan/2)")
-        # Externals start false; release them so that assumptions decide them.  These are all
-        # of vocabulary.lp's #external declarations (val/2, asked/1, search_off, limit/1);
-        # tests/test_solver_core.py checks that no other atom is external.
-        for lit in self.external_literals():
-            self.ctl.assign_external(lit, None)
 
     def _literal(self, atom: clingo.Symbol) -> int:
         """The program literal of an atom the engine assumes (an #external of vocabulary.lp)."""

@@ -69,7 +69,7 @@ def new_plan(plan: str, document: str, logic_dir=None, drug: Optional[str] = Non
     target = os.path.join(folder, f"{plan}.lp")
     if os.path.exists(target) and not force:
         raise PlanError(f"{target} exists (--force writes over it)")
-    d = declared.of(folder)
+    d = _declared_without(folder, target) if force and os.path.exists(target) else declared.of(folder)
     if plan in d.plans:
         raise PlanError(f"{plan}: the rule base in {folder} already has this plan")
     drug = drug or d.default_drug
@@ -83,8 +83,9 @@ def new_plan(plan: str, document: str, logic_dir=None, drug: Optional[str] = Non
         raise PlanError(f"--document {document}: {getattr(err, 'strerror', None) or err}") from None
     base = os.path.basename(document)
     copied = None
-    if os.path.abspath(find_document(base, folder)) != os.path.abspath(document):
-        if os.path.isfile(find_document(base, folder)):
+    found = find_document(base, folder)
+    if os.path.abspath(found) != os.path.abspath(document) and not _same_bytes(found, document):
+        if os.path.isfile(found):
             raise PlanError(f"another document named {base} is there already ({find_document(base, folder)}); "
                             f"rename yours")
         # beside the rules: the installed logic/'s documents are the installed ones
@@ -125,6 +126,28 @@ def new_plan(plan: str, document: str, logic_dir=None, drug: Optional[str] = Non
     with open(target, "w", encoding="utf-8") as fh:
         fh.write("\n".join(lines) + "\n")
     return target, copied
+
+
+def _declared_without(folder: str, target: str):
+    """What the rule base in `folder` declares without the file `target` (`plan new --force` writes over
+    it, so its plan is not one the rule base already has, and a broken draft does not stop it)."""
+    import tempfile
+
+    from solver.rules import declared
+
+    with tempfile.TemporaryDirectory(prefix="pa-solver-plan-") as tmp:
+        copy = os.path.join(tmp, os.path.basename(os.path.normpath(folder)))
+        shutil.copytree(folder, copy, symlinks=True)
+        os.remove(os.path.join(copy, os.path.basename(target)))
+        return declared.of(copy)
+
+
+def _same_bytes(a: str, b: str) -> bool:
+    try:
+        with open(a, "rb") as x, open(b, "rb") as y:
+            return x.read() == y.read()
+    except OSError:
+        return False
 
 
 def _is_installed_logic(folder: str) -> bool:

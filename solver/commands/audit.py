@@ -63,21 +63,21 @@ def cmd_audit(args) -> int:
 
 
 def add(sub) -> None:
-        a = sub.add_parser("audit", help="list the decisions the service recorded (--store), each checked against "
-                                         "its digests; exit 1 when any is damaged",
-                           description="List the decisions `pa-solver serve` recorded, oldest first, each read whole "
-                                       "and checked against the SHA-256 of its request and answer: ok, damaged (what "
-                                       "is wrong; its bytes are never sent) or unverified (recorded before answers' "
-                                       "digests were kept); a SQLite file's pages are checked too (PRAGMA quick_check, "
-                                       "as serve does at its start). Exit status: 0 nothing listed is damaged, 1 at "
-                                       "least one record (or the file) is, 2 the store cannot be opened or read.")
-        a.add_argument("--store", default="decisions.sqlite", metavar="PATH|URL",
-                       help="the record `serve --store` writes: a SQLite file (default decisions.sqlite) or a "
-                            "PostgreSQL database, postgresql://user@host/db")
-        a.add_argument("--since", default=None, metavar="WHEN", help="from this UTC date or time on (YYYY-MM-DD[THH:MM])")
-        a.add_argument("--plan", choices=Choices("plans"), default=None, metavar="PLAN",
-                       help="only the records that decided this plan (%(choices)s)")
-        a.add_argument("--kind", choices=("submit", "crd"), default=None,
-                       help="only PAS $submit records, or only CRD (CDS Hooks) records")
-        a.add_argument("--json", action="store_true", help="one JSON object per line")
-        a.set_defaults(func=cmd_audit)
+    a = sub.add_parser("audit", help="list the decisions the service recorded (--store), each checked against "
+                                     "its digests; exit 1 when any is damaged",
+                       description="List the decisions `pa-solver serve` recorded, oldest first, each read whole "
+                                   "and checked against the SHA-256 of its request and answer: ok, damaged (what "
+                                   "is wrong; its bytes are never sent) or unverified (recorded before answers' "
+                                   "digests were kept); a SQLite file's pages are checked too (PRAGMA quick_check, "
+                                   "as serve does at its start). Exit status: 0 nothing listed is damaged, 1 at "
+                                   "least one record (or the file) is, 2 the store cannot be opened or read.")
+    a.add_argument("--store", default="decisions.sqlite", metavar="PATH|URL",
+                   help="the record `serve --store` writes: a SQLite file (default decisions.sqlite) or a "
+                        "PostgreSQL database, postgresql://user@host/db")
+    a.add_argument("--since", default=None, metavar="WHEN", help="from this UTC date or time on (YYYY-MM-DD[THH:MM])")
+    a.add_argument("--plan", choices=Choices("plans"), default=None, metavar="PLAN",
+                   help="only the records that decided this plan (%(choices)s)")
+    a.add_argument("--kind", choices=("submit", "crd"), default=None,
+                   help="only PAS $submit records, or only CRD (CDS Hooks) records")
+    a.add_argument("--json", action="store_true", help="one JSON object per line")
+    a.set_defaults(func=cmd_audit)

@@ -74,17 +74,17 @@ def cmd_batch(args) -> int:
 
 
 def add(sub) -> None:
-        b = sub.add_parser("batch", help="decide a JSONL file of cases (or - for stdin), one JSON line out per line in")
-        b.add_argument("cases", help="a JSONL file of cases or FHIR bundles, one per line (or - for stdin)")
-        b.add_argument("--max-changes", type=int, default=0, metavar="N",
-                       help="also list the changes of at most N facts that change each decision (explain; default 0)")
-        b.add_argument("--lean", action="store_true",
-                       help="lean lines for reports: no citations or texts; each pathway's status and, where a "
-                            "plan did not approve, the criteria that block it")
-        b.add_argument("--why", action="store_true",
-                       help="why lines: per plan its decision, pathway, authorization and rests_on (the smallest set "
-                            "of the case's facts, subset-minimal, that fixes the decision whatever the others are), "
-                            "rests_on_count and facts_count; no criteria or missing sets")
-        engine_options(b)
-        fhir_options(b)
-        b.set_defaults(func=cmd_batch)
+    b = sub.add_parser("batch", help="decide a JSONL file of cases (or - for stdin), one JSON line out per line in")
+    b.add_argument("cases", help="a JSONL file of cases or FHIR bundles, one per line (or - for stdin)")
+    b.add_argument("--max-changes", type=int, default=0, metavar="N",
+                   help="also list the changes of at most N facts that change each decision (explain; default 0)")
+    b.add_argument("--lean", action="store_true",
+                   help="lean lines for reports: no citations or texts; each pathway's status and, where a "
+                        "plan did not approve, the criteria that block it")
+    b.add_argument("--why", action="store_true",
+                   help="why lines: per plan its decision, pathway, authorization and rests_on (the smallest set "
+                        "of the case's facts, subset-minimal, that fixes the decision whatever the others are), "
+                        "rests_on_count and facts_count; no criteria or missing sets")
+    engine_options(b)
+    fhir_options(b)
+    b.set_defaults(func=cmd_batch)

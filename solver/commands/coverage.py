@@ -29,10 +29,10 @@ def cmd_coverage(args) -> int:
 
 
 def add(sub) -> None:
-        c = sub.add_parser("coverage", help="every sentence of a plan's document with the criteria that encode it "
-                                            "or the reason it is set aside (exit 1 if any is unaccounted)")
-        c.add_argument("plan", nargs="?", default=None, help="one plan id (default: every plan)")
-        c.add_argument("--json", action="store_true",
-                       help='{"plans": [{"plan", "document", "title", "counts", "sentences": [{"text", "kind", '
-                            '"criteria", "set_aside"}]}]}')
-        c.set_defaults(func=cmd_coverage)
+    c = sub.add_parser("coverage", help="every sentence of a plan's document with the criteria that encode it "
+                                        "or the reason it is set aside (exit 1 if any is unaccounted)")
+    c.add_argument("plan", nargs="?", default=None, help="one plan id (default: every plan)")
+    c.add_argument("--json", action="store_true",
+                   help='{"plans": [{"plan", "document", "title", "counts", "sentences": [{"text", "kind", '
+                        '"criteria", "set_aside"}]}]}')
+    c.set_defaults(func=cmd_coverage)

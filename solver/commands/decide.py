@@ -51,6 +51,6 @@ def cmd_decide(args) -> int:
 
 
 def add(sub) -> None:
-        d = sub.add_parser("decide", help="decide one case (JSON file, or - for stdin)")
-        answer_options(d, "print the CASE.md JSON shape (sorted, byte-stable)")
-        d.set_defaults(func=cmd_decide)
+    d = sub.add_parser("decide", help="decide one case (JSON file, or - for stdin)")
+    answer_options(d, "print the CASE.md JSON shape (sorted, byte-stable)")
+    d.set_defaults(func=cmd_decide)

@@ -45,18 +45,18 @@ def cmd_diff(args) -> int:
 
 
 def add(sub) -> None:
-        plans = PLAN_CHOICES
-        f = sub.add_parser("diff", help="where two plans part ways: every minimal profile of facts under which "
-                                         "they decide differently")
-        f.add_argument("plan_a", choices=plans, metavar="PLAN_A", help="a plan: %(choices)s")
-        f.add_argument("plan_b", choices=plans, nargs="?", default=None, metavar="PLAN_B",
-                       help="the plan to compare it with (or --against DIR)")
-        f.add_argument("--against", metavar="DIR", default=None,
-                       help="compare PLAN_A with the same plan in another rule-base folder (e.g. an older "
-                            "checkout's logic/); today's vocabulary judges both")
-        f.add_argument("--drug", choices=DRUG_CHOICES, default=None, metavar="DRUG",
-                       help="the drug whose criteria are compared: %(choices)s (default: the rule base's first)")
-        f.add_argument("--request", choices=REQUEST_CHOICES, default=None, metavar="REQUEST",
-                       help="%(choices)s (default initial)")
-        f.add_argument("--json", action="store_true", help="{plans, drug, request, rules_version, differences}")
-        f.set_defaults(func=cmd_diff)
+    plans = PLAN_CHOICES
+    f = sub.add_parser("diff", help="where two plans part ways: every minimal profile of facts under which "
+                                     "they decide differently")
+    f.add_argument("plan_a", choices=plans, metavar="PLAN_A", help="a plan: %(choices)s")
+    f.add_argument("plan_b", choices=plans, nargs="?", default=None, metavar="PLAN_B",
+                   help="the plan to compare it with (or --against DIR)")
+    f.add_argument("--against", metavar="DIR", default=None,
+                   help="compare PLAN_A with the same plan in another rule-base folder (e.g. an older "
+                        "checkout's logic/); today's vocabulary judges both")
+    f.add_argument("--drug", choices=DRUG_CHOICES, default=None, metavar="DRUG",
+                   help="the drug whose criteria are compared: %(choices)s (default: the rule base's first)")
+    f.add_argument("--request", choices=REQUEST_CHOICES, default=None, metavar="REQUEST",
+                   help="%(choices)s (default initial)")
+    f.add_argument("--json", action="store_true", help="{plans, drug, request, rules_version, differences}")
+    f.set_defaults(func=cmd_diff)

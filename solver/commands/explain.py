@@ -57,11 +57,11 @@ def sniff_stdin():
 
 
 def add(sub) -> None:
-        e = sub.add_parser("explain", help="decide a case and list, per plan, the fewest fact changes that would "
-                                           "change its decision (a .jsonl file: one JSON line per case, as batch)")
-        answer_options(e, "print the CASE.md JSON shape, with `changes` per plan",
-                        "a case or FHIR bundle (JSON file, or - for stdin), or a .jsonl file of them, one per line")
-        e.add_argument("--max-changes", type=int, default=2, metavar="N",
-                       help="at most N facts changed together (default 2)")
-        engine_options(e)
-        e.set_defaults(func=cmd_explain)
+    e = sub.add_parser("explain", help="decide a case and list, per plan, the fewest fact changes that would "
+                                       "change its decision (a .jsonl file: one JSON line per case, as batch)")
+    answer_options(e, "print the CASE.md JSON shape, with `changes` per plan",
+                    "a case or FHIR bundle (JSON file, or - for stdin), or a .jsonl file of them, one per line")
+    e.add_argument("--max-changes", type=int, default=2, metavar="N",
+                   help="at most N facts changed together (default 2)")
+    engine_options(e)
+    e.set_defaults(func=cmd_explain)

@@ -39,22 +39,22 @@ def cmd_plan(args) -> int:
 
 
 def add(sub) -> None:
-        pl = sub.add_parser("plan", help="for whoever writes a plan: `plan new` starts its .lp file from its "
-                                         "document, `plan check` says what is not yet right (docs/adding-a-plan.md)")
-        psub = pl.add_subparsers(dest="plan_command", required=True, parser_class=Parser)
-        pn = psub.add_parser("new", help="write ID.lp: the plan's declarations and every sentence of the "
-                                         "document as a not_a_criterion still to do")
-        pn.add_argument("id", help="the plan id: lower-case letters, digits and _")
-        pn.add_argument("--document", required=True, metavar="FILE",
-                        help="the policy document, as text; copied beside the rules unless it is there")
-        pn.add_argument("--drug", default=None, help="the drug it covers (default: the rule base's default drug)")
-        pn.add_argument("--name", default=None, help="the plan's name (default: the document's first heading)")
-        pn.add_argument("--force", action="store_true", help="write over an existing ID.lp")
-        rules_option(pn)
-        pn.set_defaults(func=cmd_plan)
-        pc = psub.add_parser("check", help="every criterion quoted from the document, able to be met, broken "
-                                           "and unknown; every pathway able to decide; every fact used; every "
-                                           "sentence accounted for (exit 1: one line per problem)")
-        pc.add_argument("id", nargs="?", default=None, help="one plan (default: every plan, and the facts)")
-        rules_option(pc)
-        pc.set_defaults(func=cmd_plan)
+    pl = sub.add_parser("plan", help="for whoever writes a plan: `plan new` starts its .lp file from its "
+                                     "document, `plan check` says what is not yet right (docs/adding-a-plan.md)")
+    psub = pl.add_subparsers(dest="plan_command", required=True, parser_class=Parser)
+    pn = psub.add_parser("new", help="write ID.lp: the plan's declarations and every sentence of the "
+                                     "document as a not_a_criterion still to do")
+    pn.add_argument("id", help="the plan id: lower-case letters, digits and _")
+    pn.add_argument("--document", required=True, metavar="FILE",
+                    help="the policy document, as text; copied beside the rules unless it is there")
+    pn.add_argument("--drug", default=None, help="the drug it covers (default: the rule base's default drug)")
+    pn.add_argument("--name", default=None, help="the plan's name (default: the document's first heading)")
+    pn.add_argument("--force", action="store_true", help="write over an existing ID.lp")
+    rules_option(pn)
+    pn.set_defaults(func=cmd_plan)
+    pc = psub.add_parser("check", help="every criterion quoted from the document, able to be met, broken "
+                                       "and unknown; every pathway able to decide; every fact used; every "
+                                       "sentence accounted for (exit 1: one line per problem)")
+    pc.add_argument("id", nargs="?", default=None, help="one plan (default: every plan, and the facts)")
+    rules_option(pc)
+    pc.set_defaults(func=cmd_plan)

@@ -34,13 +34,13 @@ def cmd_questionnaire(args) -> int:
 
 
 def add(sub) -> None:
-        q = sub.add_parser("questionnaire", help="a DTR Questionnaire built from the rule base: every fact the "
-                                                  "plans' criteria test, or, for a case or bundle, only the "
-                                                  "unknown facts the plans still need (most-needed first)")
-        q.add_argument("case", nargs="?", default=None, help="a case or FHIR bundle (JSON file, or - for stdin)")
-        q.add_argument("--request", choices=REQUEST_CHOICES, default=None, metavar="REQUEST",
-                       help="the questions for this request: %(choices)s (default: the case's request, else initial)")
-        q.add_argument("--plans", nargs="+", choices=PLAN_CHOICES, default=None, metavar="PLAN",
-                       help="only these plans' questions: %(choices)s (default: the case's plans, else every plan)")
-        fhir_options(q)
-        q.set_defaults(func=cmd_questionnaire)
+    q = sub.add_parser("questionnaire", help="a DTR Questionnaire built from the rule base: every fact the "
+                                              "plans' criteria test, or, for a case or bundle, only the "
+                                              "unknown facts the plans still need (most-needed first)")
+    q.add_argument("case", nargs="?", default=None, help="a case or FHIR bundle (JSON file, or - for stdin)")
+    q.add_argument("--request", choices=REQUEST_CHOICES, default=None, metavar="REQUEST",
+                   help="the questions for this request: %(choices)s (default: the case's request, else initial)")
+    q.add_argument("--plans", nargs="+", choices=PLAN_CHOICES, default=None, metavar="PLAN",
+                   help="only these plans' questions: %(choices)s (default: the case's plans, else every plan)")
+    fhir_options(q)
+    q.set_defaults(func=cmd_questionnaire)

@@ -87,19 +87,19 @@ def cmd_report(args) -> int:
 
 
 def add(sub) -> None:
-        r = sub.add_parser("report", help="count decisions, blocking criteria, flipping facts and smallest missing "
-                                          "sets over cases or results (JSONL, or - for stdin)")
-        r.add_argument("cases", nargs="?", default=None,
-                       help="cases, or results of batch / explain --json (JSONL, or - for stdin); not with --compare")
-        r.add_argument("--compare", nargs=2, metavar=("OLD", "NEW"), default=None,
-                       help="compare two result files of the same cases (batch with the old and the new rule "
-                            "base): per plan, the decisions that moved and the cases")
-        r.add_argument("--format", choices=("table", "json", "csv", "parquet"), default="table",
-                       help="table (default): the report to read; json; csv or parquet: the tidy table, one row "
-                            "per count (section, plan, item, decision, detail, count)")
-        r.add_argument("--output", "-o", default=None, metavar="PATH", help="write here (required for parquet)")
-        r.add_argument("--max-changes", type=int, default=1, metavar="N",
-                       help="cases are explained with at most N changes (default 1; 0: no flips)")
-        r.add_argument("--top", type=positive, default=8, help="rows per list in the table (default 8)")
-        engine_options(r)
-        r.set_defaults(func=cmd_report)
+    r = sub.add_parser("report", help="count decisions, blocking criteria, flipping facts and smallest missing "
+                                      "sets over cases or results (JSONL, or - for stdin)")
+    r.add_argument("cases", nargs="?", default=None,
+                   help="cases, or results of batch / explain --json (JSONL, or - for stdin); not with --compare")
+    r.add_argument("--compare", nargs=2, metavar=("OLD", "NEW"), default=None,
+                   help="compare two result files of the same cases (batch with the old and the new rule "
+                        "base): per plan, the decisions that moved and the cases")
+    r.add_argument("--format", choices=("table", "json", "csv", "parquet"), default="table",
+                   help="table (default): the report to read; json; csv or parquet: the tidy table, one row "
+                        "per count (section, plan, item, decision, detail, count)")
+    r.add_argument("--output", "-o", default=None, metavar="PATH", help="write here (required for parquet)")
+    r.add_argument("--max-changes", type=int, default=1, metavar="N",
+                   help="cases are explained with at most N changes (default 1; 0: no flips)")
+    r.add_argument("--top", type=positive, default=8, help="rows per list in the table (default 8)")
+    engine_options(r)
+    r.set_defaults(func=cmd_report)

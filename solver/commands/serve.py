@@ -154,35 +154,35 @@ def uvicorn_server():
 
 
 def add(sub) -> None:
-        s = sub.add_parser("serve", help="serve CRD, PAS $submit / $inquire and the JSON endpoints over HTTP "
-                                         "(SERVICE.md); every answered decision is recorded first")
-        s.add_argument("--host", default="127.0.0.1",
-                       help="address to listen on (default 127.0.0.1; another needs --token-file)")
-        s.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT}; 0: any free port)")
-        s.add_argument("--workers", type=workers, default=None, metavar="N",
-                       help="solver processes, one warm clingo each, 1-256 (default: every usable core); never more "
-                            "than this machine runs at once (as batch --workers: its cores, and 3/4 of the available "
-                            "memory at about 64 MiB each), a lower number said on stderr")
-        s.add_argument("--token-file", default=None, metavar="F",
-                       help="a file holding the bearer token every endpoint requires but /health, /fhir/metadata, "
-                            "/openapi.json and CDS Hooks discovery")
-        s.add_argument("--store", default="decisions.sqlite", metavar="PATH|URL",
-                       help="the SQLite file that records every $submit and CRD decision (default decisions.sqlite), "
-                            "or a PostgreSQL database: postgresql://user@host/db (pa-solver[postgres])")
-        s.add_argument("--store-sync", choices=("normal", "full"), default="normal",
-                       help="normal: a recorded answer survives the server being killed; full: also a power cut "
-                            "(an fsync per answer)")
-        s.add_argument("--rules", default=None, metavar="DIR", help="serve the rule base in DIR instead of logic/")
-        s.add_argument("--plans", nargs="+", choices=Choices("plans"), metavar="PLAN",
-                       default=None, help="the plans a request that names none is judged for (default: every plan: "
-                                          "%(choices)s)")
-        s.add_argument("--time-limit", type=float, default=10.0, metavar="S",
-                       help="stop a decision that takes longer (answered 503 too-costly; default 10 s)")
-        s.add_argument("--max-body", type=positive, default=16 << 20, metavar="BYTES",
-                       help="the largest request body (413 past it; default 16 MiB)")
-        s.add_argument("--max-headers", type=positive, default=64 << 10, metavar="BYTES",
-                       help="the largest request line and headers together (431 past it; default 64 KiB)")
-        s.add_argument("--read-timeout", type=float, default=20.0, metavar="S",
-                       help="a request's headers must arrive within S seconds of its first byte, and then its "
-                            "whole body within S seconds more (408 past either; default 20 s)")
-        s.set_defaults(func=cmd_serve)
+    s = sub.add_parser("serve", help="serve CRD, PAS $submit / $inquire and the JSON endpoints over HTTP "
+                                     "(SERVICE.md); every answered decision is recorded first")
+    s.add_argument("--host", default="127.0.0.1",
+                   help="address to listen on (default 127.0.0.1; another needs --token-file)")
+    s.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT}; 0: any free port)")
+    s.add_argument("--workers", type=workers, default=None, metavar="N",
+                   help="solver processes, one warm clingo each, 1-256 (default: every usable core); never more "
+                        "than this machine runs at once (as batch --workers: its cores, and 3/4 of the available "
+                        "memory at about 64 MiB each), a lower number said on stderr")
+    s.add_argument("--token-file", default=None, metavar="F",
+                   help="a file holding the bearer token every endpoint requires but /health, /fhir/metadata, "
+                        "/openapi.json and CDS Hooks discovery")
+    s.add_argument("--store", default="decisions.sqlite", metavar="PATH|URL",
+                   help="the SQLite file that records every $submit and CRD decision (default decisions.sqlite), "
+                        "or a PostgreSQL database: postgresql://user@host/db (pa-solver[postgres])")
+    s.add_argument("--store-sync", choices=("normal", "full"), default="normal",
+                   help="normal: a recorded answer survives the server being killed; full: also a power cut "
+                        "(an fsync per answer)")
+    s.add_argument("--rules", default=None, metavar="DIR", help="serve the rule base in DIR instead of logic/")
+    s.add_argument("--plans", nargs="+", choices=Choices("plans"), metavar="PLAN",
+                   default=None, help="the plans a request that names none is judged for (default: every plan: "
+                                      "%(choices)s)")
+    s.add_argument("--time-limit", type=float, default=10.0, metavar="S",
+                   help="stop a decision that takes longer (answered 503 too-costly; default 10 s)")
+    s.add_argument("--max-body", type=positive, default=16 << 20, metavar="BYTES",
+                   help="the largest request body (413 past it; default 16 MiB)")
+    s.add_argument("--max-headers", type=positive, default=64 << 10, metavar="BYTES",
+                   help="the largest request line and headers together (431 past it; default 64 KiB)")
+    s.add_argument("--read-timeout", type=float, default=20.0, metavar="S",
+                   help="a request's headers must arrive within S seconds of its first byte, and then its "
+                        "whole body within S seconds more (408 past either; default 20 s)")
+    s.set_defaults(func=cmd_serve)

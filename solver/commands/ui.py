@@ -57,20 +57,20 @@ def streamlit_option(argv: list, name: str) -> Optional[str]:
 
 
 def add(sub) -> None:
-        u = sub.add_parser("ui", help="open the what-if page in a browser (Streamlit), on 127.0.0.1 only unless "
-                                       "--host; other options go to `streamlit run`, e.g. --server.port 8600",
-                           description="Start the pages (`streamlit run` on ui/app.py).  They listen on 127.0.0.1, "
-                                       "this machine only, unless --host says otherwise: they show cases (health "
-                                       "data) and have no access check.  Every other option is passed on to "
-                                       "`streamlit run` as given (e.g. --server.port 8600, --server.headless true; "
-                                       "`streamlit run --help` lists them), after this command's own "
-                                       "(--server.address, --browser.gatherUsageStats false, --client.toolbarMode "
-                                       "viewer), so that a later one wins; Streamlit's --server.address may stand "
-                                       "for --host.  The address of a Streamlit config file or of "
-                                       "STREAMLIT_SERVER_ADDRESS is not used.")
-        u.add_argument("--host", default=None, metavar="ADDRESS",
-                       help="the address to listen on (default 127.0.0.1); 0.0.0.0 is every interface: anyone "
-                            "who can reach this machine sees the pages (a warning says so)")
-        u.add_argument("--store", default=None, metavar="PATH_OR_URL",
-                       help="the record `pa-solver serve --store` writes: the Recorded decisions page reads it")
-        u.set_defaults(func=cmd_ui)
+    u = sub.add_parser("ui", help="open the what-if page in a browser (Streamlit), on 127.0.0.1 only unless "
+                                   "--host; other options go to `streamlit run`, e.g. --server.port 8600",
+                       description="Start the pages (`streamlit run` on ui/app.py).  They listen on 127.0.0.1, "
+                                   "this machine only, unless --host says otherwise: they show cases (health "
+                                   "data) and have no access check.  Every other option is passed on to "
+                                   "`streamlit run` as given (e.g. --server.port 8600, --server.headless true; "
+                                   "`streamlit run --help` lists them), after this command's own "
+                                   "(--server.address, --browser.gatherUsageStats false, --client.toolbarMode "
+                                   "viewer), so that a later one wins; Streamlit's --server.address may stand "
+                                   "for --host.  The address of a Streamlit config file or of "
+                                   "STREAMLIT_SERVER_ADDRESS is not used.")
+    u.add_argument("--host", default=None, metavar="ADDRESS",
+                   help="the address to listen on (default 127.0.0.1); 0.0.0.0 is every interface: anyone "
+                        "who can reach this machine sees the pages (a warning says so)")
+    u.add_argument("--store", default=None, metavar="PATH_OR_URL",
+                   help="the record `pa-solver serve --store` writes: the Recorded decisions page reads it")
+    u.set_defaults(func=cmd_ui)

@@ -28,10 +28,10 @@ def cmd_why(args) -> int:
 
 
 def add(sub) -> None:
-        w = sub.add_parser("why", help="per plan, what its decision rests on: decision <- pathway <- criterion <- "
-                                       "fact = value, in at most 15 lines, and the facts that did not matter")
-        w.add_argument("case", help="a case or FHIR bundle (JSON file, or - for stdin)")
-        w.add_argument("--plan", choices=PLAN_CHOICES, default=None, metavar="PLAN",
-                       help="only this plan: %(choices)s (default: every plan the case is decided for)")
-        fhir_options(w)
-        w.set_defaults(func=cmd_why)
+    w = sub.add_parser("why", help="per plan, what its decision rests on: decision <- pathway <- criterion <- "
+                                   "fact = value, in at most 15 lines, and the facts that did not matter")
+    w.add_argument("case", help="a case or FHIR bundle (JSON file, or - for stdin)")
+    w.add_argument("--plan", choices=PLAN_CHOICES, default=None, metavar="PLAN",
+                   help="only this plan: %(choices)s (default: every plan the case is decided for)")
+    fhir_options(w)
+    w.set_defaults(func=cmd_why)

@@ -31,8 +31,6 @@ STILL_BIG = {
     "solver/engine/rulebase.py:RuleBase": 235,
     "solver/engine/rulebase.py:_read_static": 110,
     "solver/engine/solver.py:Solver": 104,
-    "solver/fhir/reader.py": 520,
-    "solver/fhir/reader.py:read_bundle": 231,
     "solver/rules/declared.py:Declared": 103,
     "solver/service/app.py:Service": 189,
     "solver/service/protocol.py:Protocol": 140,

@@ -138,7 +138,7 @@ def handle(op: str, body: bytes, params: dict, time_limit: Optional[float] = Non
     except NotJSON as err:
         return error_body(op, 400, "invalid", f"the body is {err}")
     except CaseError as err:
-        from solver.fhir.reader import FhirError
+        from solver.fhir.resources import FhirError
 
         if isinstance(err, FhirError) and _not_a_request(str(err)):
             return error_body(op, 422, "not-supported", str(err))

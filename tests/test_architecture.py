@@ -30,13 +30,9 @@ STILL_BIG = {
     "solver/engine/rests_on.py:RestsOn": 185,
     "solver/engine/rulebase.py:RuleBase": 244,
     "solver/engine/solver.py:Solver": 104,
-    "solver/fhir/reader.py": 520,
-    "solver/fhir/reader.py:read_bundle": 231,
     "solver/rules/declared.py:Declared": 103,
     "solver/service/app.py:Service": 189,
     "solver/service/protocol.py:Protocol": 140,
-    "solver/service/store.py": 536,
-    "solver/service/store.py:Store": 270,
     "ui/batch.py:page": 131,
     "ui/whatif.py": 582,
 }

@@ -416,6 +416,7 @@ def test_a_bug_reaches_the_user_as_one_line_not_a_traceback(tmp_path, monkeypatc
 
     from solver import cli
     from solver.service import store
+    from solver.service.sqlstore import SqlStore
 
     db = tmp_path / "d.sqlite"
     store.open_store(str(db)).close()
@@ -423,7 +424,7 @@ def test_a_bug_reaches_the_user_as_one_line_not_a_traceback(tmp_path, monkeypatc
     def broken(self, *a, **k):
         raise KeyError("no such column")
 
-    monkeypatch.setattr(store.Store, "list", broken)
+    monkeypatch.setattr(SqlStore, "list", broken)
     monkeypatch.delenv("PA_SOLVER_DEBUG", raising=False)
     assert cli.main(["audit", "--store", str(db)]) == 70
     err = capsys.readouterr().err

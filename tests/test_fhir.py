@@ -18,7 +18,8 @@ from hypothesis import strategies as st
 from fhir_build import (bundle, bundle_for, claim, condition, observation, patient, questionnaire_response)
 from solver.engine.solver import Solver
 from solver.text.jsontext import dump_text
-from solver.fhir.reader import FhirError, read_bundle
+from solver.fhir.reader import read_bundle
+from solver.fhir.resources import FhirError
 from solver.fhir.inputs import case_from, result_for
 from solver.case.models import parse_case
 from strategies import cases

@@ -17,7 +17,8 @@ import pytest
 
 from fhir_build import bundle_for
 from solver.fhir import fast
-from solver.fhir.reader import FhirError, read_bundle
+from solver.fhir.reader import read_bundle
+from solver.fhir.resources import FhirError
 
 ROOT = Path(__file__).resolve().parent.parent
 HOSTILE = [None, "", " x", "x ", "a b", 1, 0, -1, 1.5, 2 ** 40, True, False, [], {}, [None], {"x": 1},

@@ -19,7 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from solver.service.store import DamagedRecord, Record, StoreError, open_store
+from solver.service.records import DamagedRecord, Record, StoreError
+from solver.service.store import open_store
 from conftest import run_cli
 
 DECISIONS = [{"ohsu": "approved"}, {"bcbs_fep": "denied", "bcbsnc": "approved"}, {"masshealth": "needs_info"},

@@ -71,7 +71,9 @@ def fresh(url: str) -> str:
 
 
 def test_the_store_keeps_and_lists_what_it_recorded(pg_url):
-    from solver.service.store import PgStore, Record, open_store
+    from solver.service.postgres import PgStore
+    from solver.service.records import Record
+    from solver.service.store import open_store
 
     url = fresh(pg_url)
     store = open_store(url)
@@ -124,7 +126,8 @@ def test_a_store_that_cannot_be_reached_is_said_without_its_password(tmp_path):
 def test_a_changed_answer_is_said_damaged_never_sent_and_audit_names_it(pg_url, tmp_path):
     """The digest check on PostgreSQL: a row's answer altered by SQL is a damaged record to $inquire,
     to the store's readers and to `audit` (exit 1), never its bytes."""
-    from solver.service.store import DamagedRecord, open_store
+    from solver.service.records import DamagedRecord
+    from solver.service.store import open_store
     from test_service import Server
     from test_store import audit, inquiry, said_damaged, submit_all
 
@@ -157,7 +160,8 @@ def test_a_changed_answer_is_said_damaged_never_sent_and_audit_names_it(pg_url, 
 def test_an_old_table_gets_the_digest_column_and_its_rows_read_unverified(pg_url):
     import hashlib
 
-    from solver.service.store import Record, open_store
+    from solver.service.records import Record
+    from solver.service.store import open_store
 
     url = fresh(pg_url)
     with psycopg.connect(url, autocommit=True) as db:

@@ -13,7 +13,8 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from solver.service import work
-from solver.service.store import Record, open_store
+from solver.service.records import Record
+from solver.service.store import open_store
 
 ROOT = Path(__file__).resolve().parent.parent
 APP = str(ROOT / "ui" / "app.py")

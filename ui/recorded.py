@@ -24,7 +24,8 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from solver.rules import declared  # noqa: E402
-from solver.service.store import DamagedRecord, StoreError, is_url, open_store, shown  # noqa: E402
+from solver.service.records import DamagedRecord, StoreError, is_url, shown  # noqa: E402
+from solver.service.store import open_store  # noqa: E402
 
 PLANS = tuple(declared.of().plans)
 SHORT = dict(declared.of().plan_labels)          # plan_label/2: the column headings

@@ -9,14 +9,15 @@ from solver.rules.declared import Choices
 
 
 def store_name(spec: str) -> str:
-    from solver.service.store import is_url, shown
+    from solver.service.records import is_url, shown
 
     return shown(spec) if is_url(spec) else os.path.abspath(spec)
 
 
 def cmd_audit(args) -> int:
     from solver.commands.io import Out, error
-    from solver.service.store import StoreError, is_url, open_store, shown
+    from solver.service.records import StoreError, is_url, shown
+    from solver.service.store import open_store
 
     if not is_url(args.store) and not os.path.isfile(args.store):
         error(f"--store {args.store}: no such file (start the service with --store PATH first)")

@@ -211,7 +211,7 @@ def load_case(path: str, data: Optional[bytes] = None, args=None, solver=None):
     except NotJSON as err:
         error(f"{'standard input' if path == '-' else path}: {err}")
     except CaseError as err:
-        from solver.fhir.reader import FhirError
+        from solver.fhir.resources import FhirError
 
         error(f"invalid FHIR bundle: {err}" if isinstance(err, FhirError) else f"invalid case: {err}")
     return None

@@ -77,7 +77,8 @@ def cmd_serve(args) -> int:
         error(f"--read-timeout {args.read_timeout:g}: must be a number of seconds above 0")
         return 2
     try:
-        from solver.service.store import StoreError, open_store
+        from solver.service.records import StoreError
+        from solver.service.store import open_store
 
         # a SQLite file PRAGMA quick_check rejects is refused here, in one line, before anything is served
         open_store(args.store, args.store_sync, check=True).close()

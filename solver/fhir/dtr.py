@@ -23,7 +23,7 @@ CRITERION_SYSTEM = "urn:pa-solver:criterion"
 QUESTIONNAIRE_URL = "urn:pa-solver:questionnaire"
 
 def _kinds(rules) -> dict[str, tuple[str, tuple]]:
-    from solver.fhir.reader import fact_kinds
+    from solver.fhir.values import fact_kinds
 
     return fact_kinds(rules.declared)
 

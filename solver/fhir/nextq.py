@@ -90,7 +90,8 @@ def next_question(obj: Any, solver, server_plans: Optional[list[str]] = None, as
     import datetime as dt
 
     from solver.fhir.dtr import question_item
-    from solver.fhir.reader import fact_kinds, read_bundle
+    from solver.fhir.reader import read_bundle
+    from solver.fhir.values import fact_kinds
     from solver.fhir.inputs import case_from
     from solver.fhir.crd import questionnaire_id
 

@@ -35,7 +35,9 @@ from starlette.routing import Route
 
 from solver.service import work
 from solver.base.procs import guard
-from solver.service.store import DamagedRecord, Record, Store, StoreError, open_store
+from solver.service.records import DamagedRecord, Record, StoreError
+from solver.service.sqlstore import SqlStore
+from solver.service.store import open_store
 
 LOG = logging.getLogger("pa_solver.service")
 MAX_BODY = 16 << 20
@@ -138,7 +140,7 @@ class Service:
     def __init__(self, config: Config):
         self.config = config
         self.pool: Optional[Pool] = None
-        self.store: Optional[Store] = None
+        self.store: Optional[SqlStore] = None
         self.rules_version = ""
         self.draining = False
 

@@ -138,7 +138,7 @@ def handle(op: str, body: bytes, params: dict, time_limit: Optional[float] = Non
     except NotJSON as err:
         return error_body(op, 400, "invalid", f"the body is {err}")
     except CaseError as err:
-        from solver.fhir.reader import FhirError
+        from solver.fhir.resources import FhirError
 
         if isinstance(err, FhirError) and _not_a_request(str(err)):
             return error_body(op, 422, "not-supported", str(err))
@@ -325,7 +325,7 @@ def _submit(s: Solver, body: bytes, params: dict) -> Answer:
 def claim_key(claim: dict) -> Optional[str]:
     """The submission a Claim's identifier names ($submit records it, $inquire looks it up), or None
     when it names none; Refused (400, naming the element) when `identifier` is not FHIR's shape."""
-    from solver.service.store import submission_key
+    from solver.service.records import submission_key
 
     idents = claim.get("identifier")
     if idents is not None and not isinstance(idents, list):

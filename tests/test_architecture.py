@@ -23,7 +23,6 @@ MAX_BLOCK_LINES = 100
 # or go; a new module, function or class past a limit fails.  (Data tables aside: the limits are for
 # code.)
 STILL_BIG = {
-    "solver/analysis/batch.py": 567,
     "solver/analysis/coverage.py": 446,
     "solver/analysis/report.py": 727,
     "solver/analysis/report.py:_gather": 101,

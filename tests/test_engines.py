@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from solver.analysis import report
-from solver.analysis.batch import EngineError, stream_encoded
+from solver.analysis.batch import stream_encoded
+from solver.analysis.workers import EngineError
 
 distributed = pytest.importorskip("distributed", reason="Dask is not installed (pip install 'pa-solver[dask]')")
 

@@ -72,15 +72,15 @@ from typing import Any, ClassVar, Iterable, Iterator, Optional
 
 import orjson
 
-from solver.analysis.batch import chunked, map_chunks, worker_solver
+from solver.analysis.batch import worker_solver
+from solver.analysis.engines import chunked, map_chunks
 from solver.case.blocking import RULE, blocking, closest_key
 from solver.fhir.inputs import case_from
 from solver.text.jsontext import BOM, NotJSON
 from solver.text.jsontext import loads as read_json
 from solver.text.jsontext import same_members
 from solver.base.contract import CaseError
-from solver.text.words import OUT_ERRORS
-from solver.text.words import condition
+from solver.text.words import OUT_ERRORS, condition
 
 SEGMENT = 4 << 20            # bytes of a regular file per task
 LINES = 256                  # lines per task from a stream

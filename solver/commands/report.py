@@ -42,7 +42,7 @@ def cmd_compare(args) -> int:
 
 def cmd_report(args) -> int:
     from solver.analysis import report
-    from solver.analysis.batch import EngineError
+    from solver.analysis.workers import EngineError
 
     if args.compare is not None:
         return cmd_compare(args)

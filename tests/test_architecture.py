@@ -23,10 +23,6 @@ MAX_BLOCK_LINES = 100
 # or go; a new module, function or class past a limit fails.  (Data tables aside: the limits are for
 # code.)
 STILL_BIG = {
-    "solver/analysis/batch.py": 567,
-    "solver/analysis/coverage.py": 446,
-    "solver/analysis/report.py": 727,
-    "solver/analysis/report.py:_gather": 101,
     "solver/engine/rests_on.py:RestsOn": 185,
     "solver/engine/rulebase.py:RuleBase": 244,
     "solver/engine/solver.py:Solver": 104,

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from solver.analysis import coverage as cov
+from solver.analysis import coverage_doc
 from solver.rules.declared import of as _declared
 from solver.engine.solver import Solver
 from conftest import run_cli as run
@@ -24,12 +25,12 @@ PLANS = tuple(_declared().plans)
 ROOT = Path(__file__).resolve().parent.parent
 CASE_MD = ROOT.parent / "shared" / "spec" / "CASE.md"
 SHARED_POLICIES = ROOT.parent / "shared" / "policies"
-RULES = cov._plans()
+RULES = cov.plans_of()
 SOLVER = Solver()
 
 
-def doc(plan: str) -> cov.Document:
-    return cov._document(plan)
+def doc(plan: str) -> coverage_doc.Document:
+    return cov.document(plan)
 
 
 # ------------------------------------------------------------------ the texts are the documents'
@@ -44,12 +45,12 @@ def test_every_criterion_text_is_verbatim_in_its_document(plan):
     for c, text in RULES.texts[plan].items():
         assert text == text.strip() and "  " not in text, c
         # no markup in a criterion's text: it reads as the document reads, not as its source file
-        assert cov.normalise(text) == " ".join(text.split()), (c, "markup in the text")
+        assert coverage_doc.normalise(text) == " ".join(text.split()), (c, "markup in the text")
         # an ellipsis only joins pieces: " ... "
         assert text.count("...") == text.count(cov.PIECE), (c, "'...' that does not join two pieces")
         for piece, span in zip(cov.pieces(text), spans[c]):
             assert span is not None, f"{c}: not in {plan}'s document: {piece!r}"
-            assert d.norm[span[0]:span[1]] == cov.normalise(piece)
+            assert d.norm[span[0]:span[1]] == coverage_doc.normalise(piece)
 
 
 @pytest.mark.parametrize("plan", PLANS)
@@ -117,13 +118,13 @@ def test_every_criterion_encodes_some_sentence():
 
 
 def test_the_units_follow_the_stated_rule():
-    d = cov.Document("# Title\n\n**Bold** heading\n- a bullet. Two sentences.\n1. An item\n"
+    d = coverage_doc.Document("# Title\n\n**Bold** heading\n- a bullet. Two sentences.\n1. An item\n"
                      "Row\tcell\n\nOne sentence. U. S. Food stays. Another one (1).\nbroken  \nline\n---\n")
     assert [(d.unit_text(u), u[2]) for u in d.units] == [
         ("Title", "heading"), ("Bold heading", "sentence"), ("a bullet. Two sentences.", "bullet"),
         ("An item", "bullet"), ("Row cell", "table row"), ("One sentence.", "sentence"),
         ("U. S. Food stays.", "sentence"), ("Another one (1).", "sentence"), ("broken line", "sentence")]
-    assert cov.normalise("- <b>x</b>  *y*\\_z") == "x y_z"
+    assert coverage_doc.normalise("- <b>x</b>  *y*\\_z") == "x y_z"
 
 
 def test_the_shipped_documents_are_the_shared_ones():
@@ -144,7 +145,7 @@ def test_locate_points_at_the_criterion_text(plan):
         assert len(spans) == len(cov.pieces(t))
         for (start, end), piece in zip(spans, cov.pieces(t)):
             assert 0 <= start < end <= len(text)
-            assert cov.normalise(text[start:end]) == cov.normalise(piece)
+            assert coverage_doc.normalise(text[start:end]) == coverage_doc.normalise(piece)
 
 
 def test_locate_finds_the_place_text_after_names():

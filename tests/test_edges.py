@@ -221,7 +221,7 @@ def test_a_full_disk_is_an_error_not_a_traceback():
 
 
 def test_workers_are_capped_at_the_work():
-    from solver.analysis.batch import map_chunks
+    from solver.analysis.engines import map_chunks
 
     pids = set(map_chunks(_pid, [[1], [2]], workers=64))
     assert 1 <= len(pids) <= 2
@@ -229,7 +229,7 @@ def test_workers_are_capped_at_the_work():
 
 def test_a_dask_local_cluster_is_capped_at_the_work():
     pytest.importorskip("distributed")
-    from solver.analysis.batch import map_chunks
+    from solver.analysis.engines import map_chunks
 
     sizes = set(map_chunks(_cluster_size, [[1], [2]], workers=50, engine="dask"))
     assert sizes == {2}
@@ -249,8 +249,9 @@ def _pid(chunk):
 
 def test_something_that_is_not_a_scheduler_is_refused_in_seconds(monkeypatch):
     pytest.importorskip("distributed")
-    from solver.analysis import batch
-    from solver.analysis.batch import EngineError, map_chunks
+    from solver.analysis import cluster
+    from solver.analysis.engines import map_chunks
+    from solver.analysis.workers import EngineError
 
     listener = socket.socket()
     listener.bind(("127.0.0.1", 0))
@@ -258,7 +259,7 @@ def test_something_that_is_not_a_scheduler_is_refused_in_seconds(monkeypatch):
     port = listener.getsockname()[1]
     accepted = []
     threading.Thread(target=lambda: accepted.append(listener.accept()), daemon=True).start()
-    monkeypatch.setattr(batch, "CONNECT_SECONDS", 2)
+    monkeypatch.setattr(cluster, "CONNECT_SECONDS", 2)
     start = time.monotonic()
     with pytest.raises(EngineError, match="cannot reach a Dask scheduler"):
         list(map_chunks(_pid, [[1]], engine="dask", scheduler=f"tcp://127.0.0.1:{port}"))
@@ -275,11 +276,12 @@ def _crash_on_poison(chunk):
 
 
 def test_a_case_that_kills_its_worker_is_an_error_line_and_the_others_are_kept():
-    from solver.analysis.batch import _lost_cases, map_chunks
+    from solver.analysis.batch import lost_cases
+    from solver.analysis.engines import map_chunks
 
     chunks = [["a", "b"], ["c", "poison", "d"], ["e"], ["f"]]
     warnings: list = []
-    got = [x for part in map_chunks(_crash_on_poison, chunks, workers=2, on_lost=_lost_cases,
+    got = [x for part in map_chunks(_crash_on_poison, chunks, workers=2, on_lost=lost_cases,
                                     warn=warnings.append) for x in part]
     assert [x[1] for x in got if x[0] == "ok"] == ["a", "b", "c", "d", "e", "f"]
     assert [x for x in got if x[0] == "error"] == [("error", None, "(worker): the worker process died deciding this case")]
@@ -354,19 +356,19 @@ def test_a_worker_dies_of_sigterm_and_leaves_ctrl_c_to_its_parent():
     SIGINT (the parent handles Ctrl-C and they die with it)."""
     import signal as sg
 
-    from solver.analysis.batch import _die_with_parent, _pool
+    from solver.analysis.pool import die_with_parent, start_pool
 
     def handler(signum, frame):
         raise SystemExit(1)
 
     old = sg.signal(sg.SIGTERM, handler)
     try:
-        with _pool(1) as pool:
+        with start_pool(1) as pool:
             got = pool.submit(_signal_dispositions).result(timeout=60)
     finally:
         sg.signal(sg.SIGTERM, old)
     assert got == (sg.SIG_DFL, sg.SIG_IGN)
-    assert _die_with_parent is not None
+    assert die_with_parent is not None
 
 
 def _signal_dispositions():
@@ -398,7 +400,7 @@ def test_a_worker_dead_in_the_middle_of_sending_loses_nothing_and_hangs_nothing(
     """CPython 3.11's pool then waits forever for the rest of the message (and
     the other worker for the pipe's lock): seen here about once in 40 kills
     under load.  The batch notices the dead worker and starts over."""
-    from solver.analysis.batch import map_chunks
+    from solver.analysis.engines import map_chunks
 
     marker = str(tmp_path / "died")
     warned = []

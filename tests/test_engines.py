@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from solver.analysis import report
-from solver.analysis.batch import EngineError, stream_encoded
+from solver.analysis import report, report_out
+from solver.analysis.batch import stream_encoded
+from solver.analysis.workers import EngineError
 
 distributed = pytest.importorskip("distributed", reason="Dask is not installed (pip install 'pa-solver[dask]')")
 
@@ -38,8 +39,8 @@ def test_dask_in_process_cluster_gives_the_local_bytes_in_order(client):
 def test_dask_report_equals_the_local_report(client, tmp_path):
     path = tmp_path / "cases.jsonl"
     path.write_text("\n".join(LINES) + "\n")
-    local = report.as_json(report.tally(str(path), workers=2))
-    on_dask = report.as_json(report.tally(str(path), engine="dask", scheduler=client))
+    local = report_out.as_json(report.tally(str(path), workers=2))
+    on_dask = report_out.as_json(report.tally(str(path), engine="dask", scheduler=client))
     assert on_dask == local
     assert local["cases"] == len(LINES)
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from solver.analysis import report
+from solver.analysis import report, report_out, report_shape, report_tally
 from conftest import run_cli as cli
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -109,7 +109,7 @@ def test_lean_results_give_the_same_report(batch, tmp_path):
                 assert lr["blocking"] == {"not_met": nm, "unknown": un}
     assert any(r.get("blocking", {}).get("not_met") for line in lean.read_text().splitlines()
                for r in json.loads(line)["results"])
-    assert report.as_json(report.tally(str(lean), workers=1)) == report.as_json(report.tally(str(full), workers=1))
+    assert report_out.as_json(report.tally(str(lean), workers=1)) == report_out.as_json(report.tally(str(full), workers=1))
 
 
 def test_decided_results_without_changes_count_no_flips(batch, tmp_path):
@@ -194,8 +194,8 @@ def test_byte_ranges_count_every_line_once(tmp_path):
     path.write_text("\n".join(lines) + "\n")
     whole = report.count_segment((str(path), 0, path.stat().st_size), 0)
     for size in (1, 7, 50, 333, 10_000):
-        parts = report.Tally()
-        for seg in report._segments(str(path), size):
+        parts = report_tally.Tally()
+        for seg in report.segments(str(path), size):
             parts.merge(report.count_segment(seg, 0))
         assert parts.cases == whole.cases == 40, size
         assert parts.decisions == whole.decisions
@@ -205,9 +205,9 @@ def test_byte_ranges_count_every_line_once(tmp_path):
 
 def test_the_blocking_rule_is_stated_in_the_json_and_the_table(batch):
     t = report.tally(str(batch), workers=1)
-    assert report.as_json(t)["blocking_rule"] == report.BLOCKING_RULE
-    assert "closest to approval" in report.BLOCKING_RULE
-    assert f"criteria that block most ({report.BLOCKING_RULE}):" in report.render(t)
+    assert report_out.as_json(t)["blocking_rule"] == report_out.BLOCKING_RULE
+    assert "closest to approval" in report_out.BLOCKING_RULE
+    assert f"criteria that block most ({report_out.BLOCKING_RULE}):" in report_out.render(t)
     assert "closest" in (report.__doc__ or "")
 
 
@@ -223,7 +223,7 @@ def _pw(outcome: str, not_met=(), unknown=()) -> dict:
 
 
 def test_closest_pathways_fewest_not_met_then_unknown_approved_before_case_review():
-    t = report.Tally()
+    t = report_tally.Tally()
     t.add_many([
         # approved: nothing blocks
         _result("approved", [_pw("approved", ["a"]), _pw("approved")]),
@@ -306,10 +306,10 @@ def test_result_lines_of_the_wrong_shape_are_errors_by_field(good_lines):
     only_good = report.tally([good[i % len(good)] for i in range(len(BAD_LINES))], workers=1)
     assert dict(t.errors) == expected
     assert t.cases == only_good.cases + len(BAD_LINES)
-    for kind in report.Tally.KINDS:
+    for kind in report_tally.Tally.KINDS:
         assert getattr(t, kind) == getattr(only_good, kind), kind
     for bad, kind in BAD_LINES.items():
-        assert report.fault(json.loads(bad)).split(":")[0] == kind
+        assert report_shape.fault(json.loads(bad)).split(":")[0] == kind
 
 
 def _mutations(value, path=()):
@@ -352,17 +352,17 @@ def test_no_mutation_of_a_result_line_raises_and_fault_agrees_with_counting(good
             obj = json.loads(line)
             for path, new in _mutations(obj):
                 bad = _mutate(obj, path, new)
-                alone = report.Tally()
+                alone = report_tally.Tally()
                 alone.add_many([bad])
-                why = report.fault(bad)
+                why = report_shape.fault(bad)
                 assert alone.cases == 1, path
                 assert (sum(alone.errors.values()) == 1) == (why is not None), (kind, path, new, why)
                 if why is not None:
                     assert list(alone.errors) == [why.split(":")[0]]
-                bulk = report.Tally()
+                bulk = report_tally.Tally()
                 bulk.add_many([obj, bad, obj])
                 assert bulk.cases == 3 and bulk.errors == alone.errors, (kind, path, new)
-                report.rows(bulk), report.render(bulk), report.as_json(bulk)   # presentable
+                report_out.rows(bulk), report_out.render(bulk), report_out.as_json(bulk)   # presentable
 
 
 # ------------------------------------------------------------------ bytes that are not a result
@@ -396,7 +396,7 @@ def test_hostile_bytes_are_errors_never_exceptions(good_lines, tmp_path):
         assert t.cases == 11
         assert dict(t.errors) == {"(line)": 9}
         assert t.decisions == report.tally([good, good], workers=1).decisions
-        report.render(t), report.write(t, "json", None), report.write(t, "csv", None)
+        report_out.render(t), report_out.write(t, "json", None), report_out.write(t, "csv", None)
 
 
 def test_duplicate_keys_are_found_however_the_line_is_written():
@@ -448,4 +448,4 @@ def test_report_reads_fhir_bundles_like_their_cases(tmp_path):
             c["facts"]["age_years"] = float(int(c["facts"]["age_years"]))
     as_cases = report.count_lines([json.dumps(c) for c in cases])
     as_bundles = report.count_lines([json.dumps(bundle_for(c)) for c in cases])
-    assert report.as_json(as_bundles) == report.as_json(as_cases) and not as_bundles.errors
+    assert report_out.as_json(as_bundles) == report_out.as_json(as_cases) and not as_bundles.errors

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
 
-from solver.analysis import report
+from solver.analysis import report, report_out
 
 ROOT = Path(__file__).resolve().parent.parent
 PAGE = str(ROOT / "ui" / "batch.py")
@@ -47,7 +47,7 @@ def test_the_bundled_example_gives_the_report():
     assert not at.exception, at.exception
     assert metrics(at)["Cases"] == "200"
     dec = decisions(at)
-    expected = report.as_json(report.tally(str(ROOT / "examples/batch.jsonl"), workers=1))
+    expected = report_out.as_json(report.tally(str(ROOT / "examples/batch.jsonl"), workers=1))
     for plan, counts in expected["plans"].items():
         assert dec.loc[plan].to_dict() == {d: counts["decisions"].get(d, 0) for d in dec.columns}
     table = at.dataframe[-1].value
@@ -180,7 +180,7 @@ def test_a_large_upload_is_counted_over_every_core_from_the_threaded_server():
     upload(at, "big.jsonl", data.encode())
     assert not at.exception, at.exception
     assert metrics(at)["Cases"] == "2100"
-    one = report.as_json(report.tally(data.encode().splitlines(), workers=1))
+    one = report_out.as_json(report.tally(data.encode().splitlines(), workers=1))
     dec = decisions(at)
     for plan, counts in one["plans"].items():
         assert dec.loc[plan].to_dict() == {d: counts["decisions"].get(d, 0) for d in dec.columns}

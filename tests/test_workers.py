@@ -16,8 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from solver.analysis import batch
-from solver.analysis.batch import MAX_WORKERS, WORKER_MEMORY, EngineError, usable_cores, worker_plan
+from solver.analysis import workers as plan
+from solver.analysis.engines import map_chunks
+from solver.analysis.workers import MAX_WORKERS, WORKER_MEMORY, EngineError, usable_cores, worker_plan
 from conftest import run_cli
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -124,21 +125,21 @@ def test_serve_lowers_its_solver_processes_and_says_so(tmp_path):
 # ------------------------------------------------------------------ the plan itself
 
 def test_the_plan_is_the_cores_and_the_memory(monkeypatch):
-    monkeypatch.setattr(batch, "usable_cores", lambda: 8)
-    monkeypatch.setattr(batch, "available_memory", lambda: 64 << 30)
+    monkeypatch.setattr(plan, "usable_cores", lambda: 8)
+    monkeypatch.setattr(plan, "available_memory", lambda: 64 << 30)
     assert worker_plan(None) == (8, None) and worker_plan(3) == (3, None) and worker_plan(8) == (8, None)
     n, note = worker_plan(200)
     assert n == 8 and note == "--workers 200 lowered to 8: this machine runs 8 solver processes at once " \
                               "(8 usable cores)"
     # memory binds: 3/4 of 300 MiB holds 3 local workers of 64 MiB, 1 Dask worker of 128 MiB
-    monkeypatch.setattr(batch, "available_memory", lambda: 300 << 20)
+    monkeypatch.setattr(plan, "available_memory", lambda: 300 << 20)
     assert worker_plan(None) == (3, None)
     n, note = worker_plan(8)
     assert n == 3 and "(75% of the 300 MiB of memory available, at about 64 MiB per solver process)" in note
     assert worker_plan(8, "dask")[0] == 1
-    monkeypatch.setattr(batch, "available_memory", lambda: 0)            # never fewer than one
+    monkeypatch.setattr(plan, "available_memory", lambda: 0)            # never fewer than one
     assert worker_plan(4) == (1, worker_plan(4)[1]) and worker_plan(4)[1].startswith("--workers 4 lowered to 1")
-    monkeypatch.setattr(batch, "available_memory", lambda: None)          # unknown: the cores only
+    monkeypatch.setattr(plan, "available_memory", lambda: None)          # unknown: the cores only
     assert worker_plan(None) == (8, None)
     # a remote Dask cluster's workers are not ours to count: the number is only checked
     assert worker_plan(200, None) == (200, None)
@@ -148,8 +149,8 @@ def test_the_plan_is_the_cores_and_the_memory(monkeypatch):
 
 
 def test_map_chunks_starts_no_more_workers_than_the_plan(monkeypatch):
-    monkeypatch.setattr(batch, "available_memory", lambda: 100 << 20)    # one 64 MiB worker fits in 3/4
-    pids = set(batch.map_chunks(_pid, [[i] for i in range(8)], workers=8))
+    monkeypatch.setattr(plan, "available_memory", lambda: 100 << 20)    # one 64 MiB worker fits in 3/4
+    pids = set(map_chunks(_pid, [[i] for i in range(8)], workers=8))
     assert len(pids) == 1
 
 
@@ -160,7 +161,7 @@ def _pid(chunk):
 
 
 def test_available_memory_is_read():
-    avail = batch.available_memory()
+    avail = plan.available_memory()
     if not sys.platform.startswith("linux"):
         pytest.skip("read from /proc/meminfo on Linux")
     with open("/proc/meminfo") as fh:

@@ -32,7 +32,7 @@ import pandas as pd  # noqa: E402
 import streamlit as st  # noqa: E402
 
 from solver.rules import declared
-from solver.analysis import report  # noqa: E402
+from solver.analysis import report, report_out  # noqa: E402
 from solver.text.words import condition  # noqa: E402
 
 from solver.base.paths import EXAMPLES  # noqa: E402
@@ -134,7 +134,7 @@ def run_report(data: bytes, max_changes: int) -> tuple[list[dict], dict, float, 
     bundles = count_bundles(lines)
     # Small batches in the server process; large ones over every core.
     tally = report.tally(lines, max_changes=max_changes, workers=1 if len(lines) <= 2000 else None)
-    return report.rows(tally), report.as_json(tally), time.perf_counter() - t, bundles
+    return report_out.rows(tally), report_out.as_json(tally), time.perf_counter() - t, bundles
 
 
 def criterion_label(plan: str, cid: str, texts: dict) -> str:
@@ -228,7 +228,7 @@ def page() -> None:
     left, right = st.columns(2)
     with left:
         st.subheader("Criteria that block most")
-        st.caption(f"Counted by this rule: {report.BLOCKING_RULE}.")
+        st.caption(f"Counted by this rule: {report_out.BLOCKING_RULE}.")
         blocking = top("criterion_not_met")
         if blocking.empty:
             st.write("No criterion is broken by a known fact where a plan did not approve.")

@@ -30,7 +30,7 @@ from typing import Iterable, Optional
 
 import clingo
 
-from solver.base.paths import POLICIES_DIR, in_use
+from solver.base.paths import POLICIES_DIR, find_document, in_use
 
 TODO = "TODO: not yet encoded"
 ID = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -61,7 +61,7 @@ def new_plan(plan: str, document: str, logic_dir=None, drug: Optional[str] = Non
     the rules find it (RULES.md): (the .lp file's path, the document's new path or None when it
     was there already)."""
     from solver.rules import declared
-    from solver.analysis.coverage import Document, find_document
+    from solver.analysis.coverage_doc import Document
 
     folder = in_use(logic_dir)
     if not ID.match(plan):
@@ -190,7 +190,7 @@ def _shown(path: str) -> str:
 
 def check(plans: Optional[Iterable[str]] = None, logic_dir=None) -> Report:
     """Every check of the module's docstring, for `plans` (default: every plan)."""
-    from solver.analysis.coverage import coverage, criterion_spans, find_document
+    from solver.analysis.coverage import coverage, criterion_spans
     from solver.engine.rulebase import RuleBase
     from solver.rules.loading import RuleBaseError
 

@@ -16,7 +16,8 @@ def cmd_batch(args) -> int:
     """One output line per non-blank input line, in order.  Exit 0 when every
     line was decided, 1 when some are error lines (all written), 2 when the
     work could not run (bad option, unreadable input, unwritable output)."""
-    from solver.analysis.batch import EngineError, stream_encoded
+    from solver.analysis.batch import stream_encoded
+    from solver.analysis.workers import EngineError
 
     if bad_max_changes(args.max_changes, 0) or not check_engine(args) or not check_work_rules(args):
         return 2

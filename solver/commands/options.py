@@ -125,7 +125,7 @@ def bad_max_changes(n: int, low: int) -> bool:
 def workers(text: str) -> int:
     """--workers: a whole number from 1 to MAX_WORKERS (more is refused, not lowered: a
     number that large is a mistake, not a wish)."""
-    from solver.analysis.batch import MAX_WORKERS
+    from solver.analysis.workers import MAX_WORKERS
 
     n = positive(text)
     if n > MAX_WORKERS:
@@ -135,9 +135,9 @@ def workers(text: str) -> int:
 
 
 def planned_workers(workers: Optional[int], engine: str) -> int:
-    """The worker processes to start on this machine for --workers (solver/analysis/batch.py's
+    """The worker processes to start on this machine for --workers (solver/analysis/workers.py's
     worker_plan); a number asked for and lowered is said in one line on stderr."""
-    from solver.analysis.batch import worker_plan
+    from solver.analysis.workers import worker_plan
 
     n, note = worker_plan(workers, engine)
     if note is not None:
@@ -147,7 +147,8 @@ def planned_workers(workers: Optional[int], engine: str) -> int:
 
 def check_engine(args) -> bool:
     """Options of the engine checked before any work; False after saying why."""
-    from solver.analysis.batch import EngineError, check_scheduler
+    from solver.analysis.cluster import check_scheduler
+    from solver.analysis.workers import EngineError
 
     if args.scheduler is not None and args.engine != "dask":
         error("--scheduler needs --engine dask")

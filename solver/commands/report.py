@@ -41,8 +41,8 @@ def cmd_compare(args) -> int:
 
 
 def cmd_report(args) -> int:
-    from solver.analysis import report
-    from solver.analysis.batch import EngineError
+    from solver.analysis import report, report_out
+    from solver.analysis.workers import EngineError
 
     if args.compare is not None:
         return cmd_compare(args)
@@ -75,9 +75,9 @@ def cmd_report(args) -> int:
         return 2
     try:
         if args.format == "table":
-            emit(wrap_block(safe_block(report.render(tally, top=args.top)), columns(not args.output)), args.output)
+            emit(wrap_block(safe_block(report_out.render(tally, top=args.top)), columns(not args.output)), args.output)
         else:
-            text = report.write(tally, args.format, args.output)      # writes the file itself
+            text = report_out.write(tally, args.format, args.output)      # writes the file itself
             if not args.output:
                 emit(text.rstrip("\n"), None)
     except OSError as err:

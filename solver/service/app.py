@@ -2,7 +2,8 @@
 
     app = create_app(Config(store="decisions.sqlite", workers=2, token="..."))
 
-The event loop only reads requests, checks them (token, media type, size),
+The endpoints are the rows of solver/service/operations.py.  The event loop
+only reads requests, checks them (token, media type, size),
 hands the body to a worker process (solver/service/work.py: one warm clingo
 per process) and sends the answer back; a `$submit` answer is written to the
 store (solver/service/store.py) before it leaves.  Errors are answers:
@@ -34,6 +35,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from solver.service import work
+from solver.service.operations import OPERATIONS
 from solver.base.procs import guard
 from solver.service.records import DamagedRecord, Record, StoreError
 from solver.service.sqlstore import SqlStore
@@ -307,7 +309,7 @@ class Service:
         """GET: no body to check, only the token; then answered as every operation is (a lost
         solver process, a stopping server: 503)."""
         self._require_token(request)
-        return await self.answer(request, "fhir_questionnaire", {"id": request.path_params["qid"]}, b"")
+        return await self.answer(request, "fhir_questionnaire", {"id": request.path_params["id"]}, b"")
 
     async def health(self, request: Request) -> Response:
         from solver.text.jsontext import dump_text
@@ -335,21 +337,8 @@ def create_app(config: Config) -> Starlette:
             return await svc.answer(request, name)
         return endpoint
 
-    routes = [
-        Route("/health", svc.health, methods=["GET"]),
-        Route("/openapi.json", svc.openapi, methods=["GET"]),
-        Route("/fhir/metadata", svc.metadata, methods=["GET"]),
-        Route("/fhir/Claim/$submit", op("submit"), methods=["POST"]),
-        Route("/fhir/Claim/$inquire", svc.inquire, methods=["POST"]),
-        Route("/fhir/Questionnaire/$next-question", op("next_question"), methods=["POST"]),
-        Route("/fhir/Questionnaire/{qid:resource_id}", svc.fhir_questionnaire, methods=["GET"]),
-        Route("/cds-services", svc.cds_discovery, methods=["GET"]),
-        Route("/cds-services/{service_id}", svc.cds_hook, methods=["POST"]),
-        Route("/decide", op("decide"), methods=["POST"]),
-        Route("/explain", op("explain"), methods=["POST"]),
-        Route("/questionnaire", op("questionnaire"), methods=["POST"]),
-        Route("/diff", op("diff"), methods=["POST"]),
-    ]
+    routes = [Route(o.path, getattr(svc, o.endpoint) if o.endpoint else op(o.name), methods=list(o.methods))
+              for o in OPERATIONS]
 
     async def http_error(request: Request, exc: HTTPException) -> Response:
         code = {401: "security", 404: "not-found", 405: "not-supported", 408: "timeout", 413: "too-long",

@@ -4,12 +4,18 @@ from __future__ import annotations
 
 from functools import lru_cache
 
+from solver.service.operations import OPERATIONS
 from solver.text.jsontext import dump_text
 
-OPERATIONS = [
-    ("submit", "http://hl7.org/fhir/us/davinci-pas/OperationDefinition/Claim-submit", "Claim"),
-    ("inquire", "http://hl7.org/fhir/us/davinci-pas/OperationDefinition/Claim-inquiry", "Claim"),
-]
+
+def _resources() -> list[dict]:
+    """The resource types the table's operations are on, each with its operations (the table's order)."""
+    by_type: dict[str, list[dict]] = {}
+    for o in OPERATIONS:
+        if o.capability is not None:
+            c = o.capability
+            by_type.setdefault(c.resource, []).append({"name": c.name, "definition": c.definition})
+    return [{"type": t, "operation": ops} for t, ops in by_type.items()]
 
 
 @lru_cache(maxsize=4)
@@ -27,7 +33,7 @@ def capability_statement(rules_version: str) -> bytes:
         "rest": [{
             "mode": "server",
             "documentation": "Da Vinci PAS $submit and $inquire; every answer is recorded before it is sent.",
-            "resource": [{"type": "Claim", "operation": [{"name": n, "definition": d} for n, d, _ in OPERATIONS]}],
+            "resource": _resources(),
         }],
     }
     return dump_text(cs).encode("utf-8")

@@ -6,7 +6,7 @@ so an endpoint's answer is the CLI's, byte for byte.  The event loop never
 solves: it hands `handle(op, body, params)` to a worker and sends back the
 `Answer` (status, bytes, media type, and what the store must record).
 
-A time limit stops clingo (`Control.interrupt` from a timer thread): the
+A time limit stops clingo (`Control.interrupt` from a thread: solver/service/watchdog.py): the
 answer is then `too-costly`, and the worker is ready for the next request
 (every control the interrupt reached is cleared of it before the next one).
 """
@@ -14,11 +14,7 @@ answer is then `too-costly`, and the worker is ready for the next request
 from __future__ import annotations
 
 import datetime as dt
-import threading
-import time
 from typing import NamedTuple, Optional
-
-import clingo
 
 from solver.base.contract import CaseError
 from solver.engine.rulebase import Interrupted
@@ -27,11 +23,8 @@ from solver.engine.solver import Solver
 from solver.text.jsontext import dump_text
 from solver.text.jsontext import NotJSON, dump_bytes, loads
 from solver.base.procs import leave_with
-
-FHIR_JSON = "application/fhir+json"
-JSON = "application/json"
-PLAIN_OPS = ("decide", "explain", "questionnaire", "diff")
-FHIR_OPS = ("submit", "next_question", "fhir_questionnaire")
+from solver.service.operations import BY_NAME, FHIR_JSON, JSON, OPERATIONS
+from solver.service.watchdog import watchdog
 
 _SOLVER: Optional[Solver] = None
 _PLANS: Optional[list[str]] = None
@@ -42,6 +35,12 @@ class Answer(NamedTuple):
     body: bytes
     media: str
     record: Optional[dict] = None       # for the store: kind, submission, decisions, rules_version
+
+
+class Recorded(NamedTuple):
+    """What a work function answers when the store must record it: the answer's JSON value, and the record."""
+    value: object
+    record: Optional[dict]
 
 
 class Refused(Exception):
@@ -108,7 +107,8 @@ def outcome(code: str, message: str) -> bytes:
 
 
 def error_body(op: str, status: int, code: str, message: str) -> Answer:
-    if op in FHIR_OPS or op.startswith("fhir"):
+    row = BY_NAME.get(op)
+    if (row is not None and row.fhir) or op.startswith("fhir"):
         return Answer(status, outcome(code, message), FHIR_JSON)
     return Answer(status, dump_text({"error": message}).encode("utf-8", "backslashreplace") + b"\n", JSON)
 
@@ -117,22 +117,16 @@ def handle(op: str, body: bytes, params: dict, time_limit: Optional[float] = Non
     """Answer one request (run in a worker process).  Never raises for bad input."""
     s = solver()
     if time_limit:
-        _watchdog(s, time_limit).arm(time_limit)
+        watchdog(s, time_limit).arm(time_limit)
     try:
-        if op in PLAIN_OPS:
-            # the CLI's bytes: its JSON line, newline included; a Questionnaire is a FHIR resource
-            # and says so (FHIR clients pick their parser by application/fhir+json)
-            return Answer(200, dump_bytes(_plain(s, op, body, params)) + b"\n",
-                          FHIR_JSON if op == "questionnaire" else JSON)
-        if op == "submit":
-            return _submit(s, body, params)
-        if op == "crd":
-            return _crd(s, body, params)
-        if op == "next_question":
-            return _next_question(s, body, params)
-        if op == "fhir_questionnaire":
-            return _fhir_questionnaire(s, params)
-        raise Refused(404, "not-found", f"no operation {op!r}")
+        answer = _WORK.get(op)
+        if answer is None:
+            raise Refused(404, "not-found", f"no operation {op!r}")
+        got = answer(s, body, params)
+        value, record = (got.value, got.record) if isinstance(got, Recorded) else (got, None)
+        # the CLI's bytes: its JSON line, newline included, in the table's media type (a Questionnaire
+        # is a FHIR resource and says so: FHIR clients pick their parser by application/fhir+json)
+        return Answer(200, dump_bytes(value) + b"\n", BY_NAME[op].media, record)
     except Refused as err:
         return error_body(op, err.status, err.code, str(err))
     except NotJSON as err:
@@ -150,66 +144,7 @@ def handle(op: str, body: bytes, params: dict, time_limit: Optional[float] = Non
         return error_body(op, 400, "invalid", str(err))
     finally:
         if time_limit:
-            _watchdog(s, time_limit).disarm()
-
-
-class Watchdog(threading.Thread):
-    """One thread per worker that stops clingo when a request outlives its time limit.  It looks
-    at the clock every `tick` (a quarter of the limit, at most 50 ms) instead of being woken per
-    request: a timer thread per request cost 0.7 of a 1.7 ms decision, a wake-up per request
-    still showed as kernel time under load (measured).  Past the deadline it interrupts again
-    each tick until the request ends: clingo lets an interrupt go unheeded now and then (one
-    interrupt among short solves back to back stopped none in 155 of 300 tries; sent each
-    millisecond, every one of 300 was stopped, within 72 ms: measured)."""
-
-    def __init__(self, s: Solver, limit: float):
-        super().__init__(daemon=True, name="pa-solver-watchdog")
-        self.solver, self.deadline = s, None
-        self.tick = max(0.0002, min(0.05, limit / 4))
-        self.lock = threading.Lock()
-        self.interrupted: set = set()           # the controls it interrupted, still to be cleared
-
-    def arm(self, seconds: float) -> None:
-        self.deadline = time.monotonic() + seconds
-
-    def disarm(self) -> None:
-        """End the request's watch, and clear every control it interrupted.  The watchdog cannot
-        know which control the request is solving on, so it interrupts them all; but clingo keeps
-        an interrupt that reaches a control not solving, and stops that control's next solve at
-        once ("the active solve call, or the following solve call right at the beginning"): the
-        next request of another kind would be answered too-costly in milliseconds (issue 23).  A
-        solve assuming an atom that does not exist takes the kept interrupt if there is one, and
-        is otherwise unsatisfiable at once (under 1 ms, measured), so each request starts clean."""
-        with self.lock:                         # after this, no interrupt can reach the next solve
-            self.deadline = None
-            stopped, self.interrupted = self.interrupted, set()
-        for rb in stopped:
-            rb.ctl.solve(assumptions=[(_NO_SUCH_ATOM, True)])
-
-    def run(self) -> None:
-        while True:
-            time.sleep(self.tick)
-            deadline = self.deadline
-            if deadline is None or time.monotonic() < deadline:
-                continue
-            with self.lock:
-                if self.deadline is None or time.monotonic() < self.deadline:
-                    continue
-                for rb in self.solver.groundings():
-                    rb.ctl.interrupt()
-                    self.interrupted.add(rb)
-
-
-_WATCHDOG: Optional[Watchdog] = None
-_NO_SUCH_ATOM = clingo.Function("pa_solver_no_such_atom")
-
-
-def _watchdog(s: Solver, limit: float) -> Watchdog:
-    global _WATCHDOG
-    if _WATCHDOG is None or _WATCHDOG.solver is not s:
-        _WATCHDOG = Watchdog(s, limit)
-        _WATCHDOG.start()
-    return _WATCHDOG
+            watchdog(s, time_limit).disarm()
 
 
 # FhirErrors that mean "valid FHIR, but not a prior-authorization request we decide" (422)
@@ -246,26 +181,44 @@ def _read(body, params: dict, s: Solver):
                      declared=s.rules.declared)
 
 
-def _plain(s: Solver, op: str, body: bytes, params: dict) -> dict:
-    from solver.fhir.inputs import result_for
+# ------------------------------------------------------------ the work functions (operations.py's `work`)
+# Each takes (solver, body, query parameters) and gives the answer's JSON value (or a Recorded), or raises.
 
-    if op == "diff":
-        return _diff(s, loads(body))
+def _case_why(s: Solver, body: bytes, params: dict):
     why = _choice(params, "why", ("true", "false")) == "true"
     case, fhir = _read(body, params, s)
-    if op == "decide":
-        return result_for(s, case, fhir, why=why)
-    if op == "explain":
-        raw = params.get("max_changes", "2")
-        from solver.engine.rulebase import MAX_CHANGES
+    return case, fhir, why
 
-        if not (isinstance(raw, str) and raw.isdigit() and 1 <= int(raw) <= MAX_CHANGES):
-            raise Refused(400, "invalid", f"max_changes: must be a whole number from 1 to {MAX_CHANGES}, not {raw!r}")
-        return result_for(s, case, fhir, int(raw), why=why)
+
+def answer_decide(s: Solver, body: bytes, params: dict) -> dict:
+    from solver.fhir.inputs import result_for
+
+    case, fhir, why = _case_why(s, body, params)
+    return result_for(s, case, fhir, why=why)
+
+
+def answer_explain(s: Solver, body: bytes, params: dict) -> dict:
+    from solver.engine.rulebase import MAX_CHANGES
+    from solver.fhir.inputs import result_for
+
+    case, fhir, why = _case_why(s, body, params)
+    raw = params.get("max_changes", "2")
+    if not (isinstance(raw, str) and raw.isdigit() and 1 <= int(raw) <= MAX_CHANGES):
+        raise Refused(400, "invalid", f"max_changes: must be a whole number from 1 to {MAX_CHANGES}, not {raw!r}")
+    return result_for(s, case, fhir, int(raw), why=why)
+
+
+def answer_questionnaire(s: Solver, body: bytes, params: dict) -> dict:
     from solver.fhir.dtr import questionnaire
+    from solver.fhir.inputs import result_for
 
+    case, fhir, _why = _case_why(s, body, params)
     result = result_for(s, case, fhir)
     return questionnaire(s, case.drug, case.request, list(case.plans) if case.plans else None, result)
+
+
+def answer_diff(s: Solver, body: bytes, params: dict) -> dict:
+    return _diff(s, loads(body))
 
 
 def _diff(s: Solver, obj) -> dict:
@@ -291,7 +244,7 @@ def _diff(s: Solver, obj) -> dict:
     return diff(s, plans[0], plans[1], drug=drug, request=request)
 
 
-def _submit(s: Solver, body: bytes, params: dict) -> Answer:
+def answer_submit(s: Solver, body: bytes, params: dict) -> Recorded:
     """PAS Claim/$submit: a request Bundle whose first entry is a Claim -> the PAS response Bundle
     (`decide --format pas`), and what the store records."""
     from solver.fhir.pas import pas_bundle
@@ -317,9 +270,8 @@ def _submit(s: Solver, body: bytes, params: dict) -> Answer:
     patient = {"reference": fhir.patient} if fhir.patient else None
     out = pas_bundle(result, s.rules.plans, fhir.request_date, fhir.claim, patient)
     decisions = {r["plan"]: r["decision"] for r in result["results"]}
-    return Answer(200, dump_bytes(out) + b"\n", FHIR_JSON,
-                  {"kind": "submit", "submission": key, "decisions": decisions,
-                   "rules_version": result["rules_version"]})
+    return Recorded(out, {"kind": "submit", "submission": key, "decisions": decisions,
+                          "rules_version": result["rules_version"]})
 
 
 def claim_key(claim: dict) -> Optional[str]:
@@ -351,7 +303,7 @@ def _with_plans(case, plans):
     return msgspec.structs.replace(case, plans=list(plans))
 
 
-def _crd(s: Solver, body: bytes, params: dict) -> Answer:
+def answer_crd(s: Solver, body: bytes, params: dict) -> Recorded:
     """A CDS Hooks call: cards and systemActions, and the decisions the store records."""
     from solver.fhir.crd import HookError, answer
 
@@ -367,20 +319,20 @@ def _crd(s: Solver, body: bytes, params: dict) -> Answer:
         record = {"kind": "crd", "submission": params.get("hook_instance"),
                   "decisions": {p: ", ".join(v) for p, v in by_plan.items()},
                   "rules_version": decided[0]["rules_version"]}
-    return Answer(200, dump_bytes(out) + b"\n", JSON, record)
+    return Recorded(out, record)
 
 
-def _next_question(s: Solver, body: bytes, params: dict) -> Answer:
+def answer_next_question(s: Solver, body: bytes, params: dict) -> dict:
     from solver.fhir.nextq import NextQuestionError, next_question
 
     try:
         out = next_question(loads(body), s, _PLANS, _date(params, "as_of"))
     except NextQuestionError as err:
         raise Refused(422 if err.not_ours else 400, "not-supported" if err.not_ours else "invalid", str(err)) from None
-    return Answer(200, dump_bytes(out) + b"\n", FHIR_JSON)
+    return out
 
 
-def _fhir_questionnaire(s: Solver, params: dict) -> Answer:
+def answer_fhir_questionnaire(s: Solver, body: bytes, params: dict) -> dict:
     """GET /fhir/Questionnaire/{id}: a plan's whole Questionnaire for a drug and request (the
     canonical a CRD card points to; $next-question asks it one question at a time)."""
     from solver.fhir.dtr import questionnaire
@@ -396,4 +348,9 @@ def _fhir_questionnaire(s: Solver, params: dict) -> Answer:
     q["url"] = f"{params.get('base_url', '').rstrip('/')}/fhir/Questionnaire/{qid}"
     q["extension"] = [{"url": "http://hl7.org/fhir/uv/sdc/StructureDefinition/sdc-questionnaire-adaptive",
                        "valueBoolean": True}]
-    return Answer(200, dump_bytes(q) + b"\n", FHIR_JSON)
+    return q
+
+
+# what answers each operation in a worker: its row's `work`, a function above (a row naming none that is
+# here fails on import)
+_WORK = {o.name: globals()[o.work] for o in OPERATIONS if o.work is not None}

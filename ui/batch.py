@@ -153,13 +153,9 @@ def criteria_table(rows: pd.DataFrame, texts: dict) -> pd.DataFrame:
     })
 
 
-def page() -> None:
-    """The page, run by Streamlit on every interaction."""
-    st.title("Batch: what holds requests back")
-    st.caption("Upload cases or FHIR Bundles (one JSON object per line, as `pa-solver batch` reads) or results "
-               "(as `pa-solver batch` or `pa-solver explain --json` print them). The same report as "
-               "`pa-solver report`.")
-
+def choose_input() -> tuple[bytes, str, int]:
+    """The upload, or the bundled example while there is none: (its bytes, its name, the changes
+    asked); stops the page when there is neither."""
     c1, c2 = st.columns([3, 2])
     upload = c1.file_uploader("Cases, FHIR Bundles or results (JSONL)", type=["jsonl", "ndjson", "txt", "json"], key="batch:upload")
     # The toggle never claims the example while an upload is shown: off and disabled then.
@@ -184,15 +180,11 @@ def page() -> None:
     else:
         st.info("Nothing shown: upload a JSONL file, or turn on the bundled example.")
         st.stop()
-        return
+    return data, name, max_changes
 
-    rows, summary, seconds, bundles = run_report(data, max_changes)
-    if bundles:
-        st.caption(f"{bundles:,} line{'s' if bundles != 1 else ''} read as FHIR Bundle{'s' if bundles != 1 else ''}: "
-                   "each counted as the case it gives (a bundle that gives none is counted by its reason).")
-    df = pd.DataFrame(rows, columns=COLUMNS)
-    texts, titles = rule_texts()
 
+def counts(summary: dict, seconds: float) -> None:
+    """The four figures, and the lines that could not be read."""
     m1, m2, m3, m4 = st.columns(4)
     m1.metric("Cases", summary["cases"])
     m2.metric("Could not be read", sum(summary["errors"].values()))
@@ -205,6 +197,9 @@ def page() -> None:
         errors = pd.DataFrame({"field at fault": list(summary["errors"]), "lines": list(summary["errors"].values())})
         st.dataframe(errors, hide_index=True, key="batch:errors", width="stretch")
 
+
+def decisions_chart(df: pd.DataFrame) -> None:
+    """Per plan, how many cases got each decision."""
     st.subheader("Decisions per plan")
     decisions = df[df.section == "decision"]
     if decisions.empty:
@@ -217,63 +212,69 @@ def page() -> None:
         st.dataframe(dec, key="batch:decisions", width="stretch")
 
 
-    def top(section: str, decision: Optional[str] = None) -> pd.DataFrame:
-        """The TOP rows of a report section with the most cases (of one decision)."""
-        part = df[df.section == section]
-        if decision is not None:
-            part = part[part.decision == decision]
-        return part.nlargest(TOP, "count", keep="all").head(TOP)
+def top(df: pd.DataFrame, section: str, decision: Optional[str] = None) -> pd.DataFrame:
+    """The TOP rows of a report section with the most cases (of one decision)."""
+    part = df[df.section == section]
+    if decision is not None:
+        part = part[part.decision == decision]
+    return part.nlargest(TOP, "count", keep="all").head(TOP)
 
 
-    left, right = st.columns(2)
-    with left:
-        st.subheader("Criteria that block most")
-        st.caption(f"Counted by this rule: {report_out.BLOCKING_RULE}.")
-        blocking = top("criterion_not_met")
-        if blocking.empty:
-            st.write("No criterion is broken by a known fact where a plan did not approve.")
+def blocking_criteria(df: pd.DataFrame, texts: dict) -> None:
+    """The criteria that block most cases, with their policy sentences; those most often unknown."""
+    st.subheader("Criteria that block most")
+    st.caption(f"Counted by this rule: {report_out.BLOCKING_RULE}.")
+    blocking = top(df, "criterion_not_met")
+    if blocking.empty:
+        st.write("No criterion is broken by a known fact where a plan did not approve.")
+    else:
+        ranked_bars(pd.DataFrame({
+            "label": [wrap(criterion_label(p, c, texts)) for p, c in zip(blocking.plan, blocking.item)],
+            "cases": blocking["count"].values,
+            "tooltip": [f"{p} · {c} ({texts.get(c, ('', ''))[1]}): {texts.get(c, ('', ''))[0]}"
+                        for p, c in zip(blocking.plan, blocking.item)],
+        }), "#d33c3c", key="batch:blocking_chart")
+        with st.expander("Criteria that block most, with their policy sentence"):
+            st.dataframe(criteria_table(blocking, texts), hide_index=True, key="batch:blocking", width="stretch")
+    unknown = top(df, "criterion_unknown")
+    with st.expander("Criteria most often unknown"):
+        st.dataframe(criteria_table(unknown, texts), hide_index=True, key="batch:unknown", width="stretch")
+
+
+def flipping_facts(df: pd.DataFrame, titles: dict) -> None:
+    """The single-fact changes that flip most decisions towards one, and the smallest missing sets."""
+    st.subheader("Facts that flip most")
+    target = st.segmented_control("Towards", TARGETS, default="approved", key="batch:target",
+                                  format_func=TARGET_LABEL.get, required=True,
+                                  help="The single-fact changes that would turn most decisions into this one.")
+    target = target or "approved"
+    st.caption(f"What would make most decisions {TARGET_LABEL[target]}: one fact changed.")
+    flips = top(df, "flip", target)
+    if flips.empty:
+        if df[df.section == "flip"].empty:
+            st.write("No single-fact changes were searched (or none flips a decision).")
         else:
-            ranked_bars(pd.DataFrame({
-                "label": [wrap(criterion_label(p, c, texts)) for p, c in zip(blocking.plan, blocking.item)],
-                "cases": blocking["count"].values,
-                "tooltip": [f"{p} · {c} ({texts.get(c, ('', ''))[1]}): {texts.get(c, ('', ''))[0]}"
-                            for p, c in zip(blocking.plan, blocking.item)],
-            }), "#d33c3c", key="batch:blocking_chart")
-            with st.expander("Criteria that block most, with their policy sentence"):
-                st.dataframe(criteria_table(blocking, texts), hide_index=True, key="batch:blocking", width="stretch")
-        unknown = top("criterion_unknown")
-        with st.expander("Criteria most often unknown"):
-            st.dataframe(criteria_table(unknown, texts), hide_index=True, key="batch:unknown", width="stretch")
-    with right:
-        st.subheader("Facts that flip most")
-        target = st.segmented_control("Towards", TARGETS, default="approved", key="batch:target",
-                                      format_func=TARGET_LABEL.get, required=True,
-                                      help="The single-fact changes that would turn most decisions into this one.")
-        target = target or "approved"
-        st.caption(f"What would make most decisions {TARGET_LABEL[target]}: one fact changed.")
-        flips = top("flip", target)
-        if flips.empty:
-            if df[df.section == "flip"].empty:
-                st.write("No single-fact changes were searched (or none flips a decision).")
-            else:
-                st.write(f"No single fact changes a decision to {TARGET_LABEL[target]} in this batch.")
-        else:
-            words = [_fmt_detail(f, d) for f, d in zip(flips.item, flips.detail)]
-            ranked_bars(pd.DataFrame({
-                "label": [wrap(f"{SHORT.get(p, p)} · {w}") for p, w in zip(flips.plan, words)],
-                "cases": flips["count"].values,
-                "tooltip": [f"{p} · {w} → {target}" for p, w in zip(flips.plan, words)],
-            }), "#7b52c4", key="batch:flip_chart")
-        with st.expander("Most common smallest missing sets"):
-            missing = top("smallest_missing_set")
-            st.dataframe(pd.DataFrame({
-                "plan": missing["plan"].values,
-                "pathway": missing["item"].values,
-                "pathway title": [titles.get(p, "") for p in missing["item"]],
-                "facts": missing["detail"].values,
-                "cases": missing["count"].values,
-            }), hide_index=True, key="batch:missing", width="stretch")
+            st.write(f"No single fact changes a decision to {TARGET_LABEL[target]} in this batch.")
+    else:
+        words = [_fmt_detail(f, d) for f, d in zip(flips.item, flips.detail)]
+        ranked_bars(pd.DataFrame({
+            "label": [wrap(f"{SHORT.get(p, p)} · {w}") for p, w in zip(flips.plan, words)],
+            "cases": flips["count"].values,
+            "tooltip": [f"{p} · {w} → {target}" for p, w in zip(flips.plan, words)],
+        }), "#7b52c4", key="batch:flip_chart")
+    with st.expander("Most common smallest missing sets"):
+        missing = top(df, "smallest_missing_set")
+        st.dataframe(pd.DataFrame({
+            "plan": missing["plan"].values,
+            "pathway": missing["item"].values,
+            "pathway title": [titles.get(p, "") for p in missing["item"]],
+            "facts": missing["detail"].values,
+            "cases": missing["count"].values,
+        }), hide_index=True, key="batch:missing", width="stretch")
 
+
+def whole_report(df: pd.DataFrame, summary: dict, texts: dict, name: str) -> None:
+    """Every count, with its policy sentence, and the downloads."""
     st.subheader("The whole report")
     table = df.copy()
     table["policy sentence"] = [texts.get(i, ("", ""))[0] if s.startswith("criterion") else ""
@@ -284,6 +285,29 @@ def page() -> None:
                        file_name=f"{Path(name).stem}.report.csv", mime="text/csv", key="batch:csv")
     d2.download_button("Download the report (JSON)", json.dumps(summary, indent=2, ensure_ascii=False),
                        file_name=f"{Path(name).stem}.report.json", mime="application/json", key="batch:json")
+
+
+def page() -> None:
+    """The page, run by Streamlit on every interaction."""
+    st.title("Batch: what holds requests back")
+    st.caption("Upload cases or FHIR Bundles (one JSON object per line, as `pa-solver batch` reads) or results "
+               "(as `pa-solver batch` or `pa-solver explain --json` print them). The same report as "
+               "`pa-solver report`.")
+    data, name, max_changes = choose_input()
+    rows, summary, seconds, bundles = run_report(data, max_changes)
+    if bundles:
+        st.caption(f"{bundles:,} line{'s' if bundles != 1 else ''} read as FHIR Bundle{'s' if bundles != 1 else ''}: "
+                   "each counted as the case it gives (a bundle that gives none is counted by its reason).")
+    df = pd.DataFrame(rows, columns=COLUMNS)
+    texts, titles = rule_texts()
+    counts(summary, seconds)
+    decisions_chart(df)
+    left, right = st.columns(2)
+    with left:
+        blocking_criteria(df, texts)
+    with right:
+        flipping_facts(df, titles)
+    whole_report(df, summary, texts, name)
 
 
 # A worker process started from the page (forkserver, spawn) imports this file

@@ -1,5 +1,11 @@
 """What the test files share: where the repository is, and pa-solver run as a user runs it.
 
+tests/ mirrors the rooms of solver/ (docs/architecture.md): tests/engine/, tests/fhir/, tests/service/,
+... hold the tests of that room, tests/ui/ the pages'.  Beside this file: strategies.py (hypothesis
+strategies built from the rule base's declarations), fhir_build.py (FHIR resources for tests),
+served.py (a served app: `pa-solver serve` on a free port); the data the tests read sits in folders
+of its own (plan_cases/, rules_acme/, rules_cascade/, rules_v1/, crd/, fhir/examples/).
+
 The folders the tests import from (tests/ for strategies.py and fhir_build.py, ui/ for the pages'
 modules, bench/ for its case generator) are on the path by pytest's `pythonpath` option in
 pyproject.toml, so no test file edits sys.path. A test file takes these with

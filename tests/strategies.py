@@ -239,3 +239,23 @@ def profile_cases(draw, min_drop: int = 1) -> dict:
 def any_cases() -> st.SearchStrategy:
     """Random cases and dropped-fact profiles, about half each."""
     return st.one_of(cases(), profile_cases())
+
+
+# Junk: any JSON value, values that look like facts, and case-like objects of them (a case model
+# and the fast path must refuse each in one line, never crash).
+JSON = st.recursive(
+    st.none() | st.booleans() | st.floats() | st.integers() | st.integers(-10**400, 10**400) | st.text(max_size=8),
+    lambda kids: st.lists(kids, max_size=4) | st.dictionaries(st.text(max_size=8), kids, max_size=4),
+    max_leaves=12,
+)
+PLAUSIBLE = st.one_of(
+    *FACT_VALUES.values(), st.sampled_from(["all", "initial", "continuation", "blinatumomab", "ohsu", "true", "1",
+                                            "", "NaN", "C91.00", "nope"]),
+    st.lists(st.sampled_from(["ohsu", "bcbsnc", "aetna", "cvs_caremark", "ohsu"]), max_size=3),
+    st.sampled_from([0, -1, 1.5, 131, 10**30, True, False, None, float("nan"), float("inf"), [], {}]),
+)
+ANY = JSON | PLAUSIBLE
+JUNK_FACTS = st.dictionaries(st.sampled_from(FACT_NAMES + ("weight", "Age_years", "", "drug")), ANY, max_size=6)
+CASE_LIKE = st.fixed_dictionaries({}, optional={
+    "case_id": ANY, "drug": ANY, "request": ANY, "plans": ANY, "facts": JUNK_FACTS | ANY, "extra": ANY,
+})

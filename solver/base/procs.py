@@ -3,7 +3,7 @@
 A pool started through a fork server (the service; the Streamlit pages) has processes that are
 not children of the process that uses them, and each holds both ends of its own queue's pipes:
 when that process is killed outright (SIGKILL leaves no goodbye) nothing ends them, and their
-fork server and resource tracker stay too (seen after kill -9: tests/test_service.py).  A thread
+fork server and resource tracker stay too (seen after kill -9: tests/service/test_service.py).  A thread
 in each worker ends it when the owner is gone.
 """
 

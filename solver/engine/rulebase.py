@@ -196,7 +196,7 @@ class RuleBase:
             raise RuleBaseError(f"the rule base in {self.logic_dir} declares no plan (plan/2)")
         # Externals start false; release them so that assumptions decide them.  These are all
         # of vocabulary.lp's #external declarations (val/2, asked/1, search_off, limit/1);
-        # tests/test_solver_core.py checks that no other atom is external.
+        # tests/engine/test_solver_core.py checks that no other atom is external.
         for lit in self.external_literals():
             self.ctl.assign_external(lit, None)
 

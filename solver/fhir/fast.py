@@ -16,7 +16,7 @@ Anything it doubts -- a type, a pattern, a lax value R4B would coerce, a date
 Python cannot parse, a leap second -- returns None, and the reader validates
 that resource with its R4B model, whose error names the resource and element.
 So a resource read here gives exactly what R4B would give the mapping
-(tests/test_fhir_fast.py checks both paths on every test bundle and on
+(tests/fhir/test_fast.py checks both paths on every test bundle and on
 mutations of them); what is not checked here is the content of the elements
 the mapping never reads (a malformed `Claim.insurance`, say): they are
 listed in FHIR.md's table as not read, and a decision does not depend on them.

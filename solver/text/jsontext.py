@@ -276,7 +276,7 @@ _EXPONENT = re.compile(rb"e-(?<=[0-9]e-)").search
 
 def dump_text(data: Any) -> str:
     """Canonical JSON (sorted keys, compact separators, not ASCII-escaped): byte-stable.
-    orjson writes it where that is the same text as `json.dumps` (tests/test_json_write.py), about ten times faster
+    orjson writes it where that is the same text as `json.dumps` (tests/text/test_json_write.py), about ten times faster
     on a decided case; anything it might write differently is written by `json.dumps`.
     The one value the two disagree on silently is a number that is not finite (orjson: null,
     `json.dumps`: NaN, which is not JSON); no result holds one (the case model refuses them)."""

@@ -1,5 +1,5 @@
 """`pa-solver plan new` and `pa-solver plan check`, walked as docs/adding-a-plan.md walks them: a policy
-document (tests/rules_cascade/cascade.txt, a fictional plan) becomes a plan file whose every sentence is
+document (tests/rules_cascade/pa_test_cascade.txt, a fictional plan) becomes a plan file whose every sentence is
 still to do; `plan check` says so, one line per problem, exit 1; once the criteria are written (the
 lines of tests/rules_cascade/criteria.lp, two new facts among them) it finds nothing, and the plan is
 decided like any other."""
@@ -35,31 +35,31 @@ def problems(out: str) -> list[str]:
 
 
 def test_plan_new_starts_a_file_whose_every_sentence_is_to_do(rules):
-    r = run("plan", "new", "cascade", "--document", str(HERE / "cascade.txt"), "--rules", str(rules))
+    r = run("plan", "new", "pa_test_cascade", "--document", str(HERE / "pa_test_cascade.txt"), "--rules", str(rules))
     assert r.returncode == 0, r.stderr
-    lp = (rules / "cascade.lp").read_text()
-    assert (rules / "policies" / "cascade.txt").read_bytes() == (HERE / "cascade.txt").read_bytes()
-    assert 'plan(cascade, "Cascade Health Alliance").' in lp and 'covers(cascade, "inotuzumab_ozogamicin").' in lp
+    lp = (rules / "pa_test_cascade.lp").read_text()
+    assert (rules / "policies" / "pa_test_cascade.txt").read_bytes() == (HERE / "pa_test_cascade.txt").read_bytes()
+    assert 'plan(pa_test_cascade, "Cascade Health Alliance").' in lp and 'covers(pa_test_cascade, "inotuzumab_ozogamicin").' in lp
     assert lp.count('"TODO: not yet encoded").') == SENTENCES
 
-    cov = json.loads(run("coverage", "cascade", "--json", "--rules", str(rules)).stdout)["plans"][0]["counts"]
+    cov = json.loads(run("coverage", "pa_test_cascade", "--json", "--rules", str(rules)).stdout)["plans"][0]["counts"]
     assert cov["unaccounted"] == 0 and cov["encoded"] == 0 and cov["set_aside"] == SENTENCES
 
-    check = run("plan", "check", "cascade", "--rules", str(rules))
+    check = run("plan", "check", "pa_test_cascade", "--rules", str(rules))
     assert check.returncode == 1
     found = problems(check.stdout)
     assert check.stdout.splitlines()[-1] == f"{len(found)} problems"
-    assert any("cascade: no pathway yet" in p for p in found)
+    assert any("pa_test_cascade: no pathway yet" in p for p in found)
     assert any(f"{SENTENCES} sentence(s) still marked 'TODO: not yet encoded'" in p for p in found)
-    assert all("cascade.lp" in p for p in found)                  # each names the file
+    assert all("pa_test_cascade.lp" in p for p in found)                  # each names the file
 
 
 def test_plan_new_refuses_to_write_over_a_plan_or_a_bad_id(rules):
-    doc = str(HERE / "cascade.txt")
-    assert run("plan", "new", "cascade", "--document", doc, "--rules", str(rules)).returncode == 0
-    again = run("plan", "new", "cascade", "--document", doc, "--rules", str(rules))
+    doc = str(HERE / "pa_test_cascade.txt")
+    assert run("plan", "new", "pa_test_cascade", "--document", doc, "--rules", str(rules)).returncode == 0
+    again = run("plan", "new", "pa_test_cascade", "--document", doc, "--rules", str(rules))
     assert again.returncode == 2 and len(again.stderr.strip().splitlines()) == 1 and "--force" in again.stderr
-    assert run("plan", "new", "cascade", "--document", doc, "--rules", str(rules), "--force").returncode == 0
+    assert run("plan", "new", "pa_test_cascade", "--document", doc, "--rules", str(rules), "--force").returncode == 0
     for bad in ("Cascade", "9lives", "a-b"):
         r = run("plan", "new", bad, "--document", doc, "--rules", str(rules))
         assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1, (bad, r.stderr)
@@ -70,14 +70,14 @@ def test_plan_new_refuses_to_write_over_a_plan_or_a_bad_id(rules):
 def _written(rules: Path) -> Path:
     """The walk's end: what plan new wrote, the criteria added, each encoded sentence's line gone and
     each other sentence given its reason."""
-    assert run("plan", "new", "cascade", "--document", str(HERE / "cascade.txt"), "--rules", str(rules)).returncode == 0
-    path = rules / "cascade.lp"
+    assert run("plan", "new", "pa_test_cascade", "--document", str(HERE / "pa_test_cascade.txt"), "--rules", str(rules)).returncode == 0
+    path = rules / "pa_test_cascade.lp"
     text = path.read_text()
     criteria = (HERE / "criteria.lp").read_text()
     encoded = [line for line in criteria.splitlines() if line.startswith("text(")]
     for line in encoded:
         sentence = line.split(", ", 1)[1][:-2]                   # text(C, "..."). -> "..."
-        text = text.replace(f'not_a_criterion(cascade, {sentence}, "TODO: not yet encoded").\n', "")
+        text = text.replace(f'not_a_criterion(pa_test_cascade, {sentence}, "TODO: not yet encoded").\n', "")
     text = text.replace('"TODO: not yet encoded"', '"a heading, the title or a sentence no case can test"')
     path.write_text(text + "\n" + criteria)
     return path
@@ -85,31 +85,31 @@ def _written(rules: Path) -> Path:
 
 def test_once_the_criteria_are_written_plan_check_finds_nothing(rules):
     _written(rules)
-    check = run("plan", "check", "cascade", "--rules", str(rules))
+    check = run("plan", "check", "pa_test_cascade", "--rules", str(rules))
     assert check.returncode == 0, check.stdout
     assert check.stdout.splitlines() == [
-        "cascade: 1 pathway(s), 5 criteria; 12 sentences: 5 encoded, 7 set aside, 0 to do, 0 unaccounted",
+        "pa_test_cascade: 1 pathway(s), 5 criteria; 12 sentences: 5 encoded, 7 set aside, 0 to do, 0 unaccounted",
         "0 problems"]
-    case = {"case_id": "c1", "plans": ["cascade"], "facts": {
+    case = {"case_id": "c1", "plans": ["pa_test_cascade"], "facts": {
         "age_years": 44, "diagnosis": "all", "b_cell_precursor": True, "disease_setting": "relapsed_refractory",
-        "cd22_positive": True, "lvef_percent": 40, "hepatic_vod_history": False}}
+        "cd22_positive": True, "ptc_lvef_percent": 40, "ptc_hepatic_vod_history": False}}
     got = json.loads(run("decide", "-", "--json", "--rules", str(rules), stdin=json.dumps(case)).stdout)
     r = got["results"][0]
-    assert (r["plan"], r["decision"]) == ("cascade", "denied")
-    assert [c["id"] for pw in r["pathways"] for c in pw["criteria"] if c["status"] == "not_met"] == ["cascade_i4"]
-    bad = run("decide", "-", "--rules", str(rules), stdin=json.dumps({**case, "facts": {"lvef_percent": 101}}))
+    assert (r["plan"], r["decision"]) == ("pa_test_cascade", "denied")
+    assert [c["id"] for pw in r["pathways"] for c in pw["criteria"] if c["status"] == "not_met"] == ["pa_test_cascade_i4"]
+    bad = run("decide", "-", "--rules", str(rules), stdin=json.dumps({**case, "facts": {"ptc_lvef_percent": 101}}))
     assert bad.returncode == 2 and bad.stderr.strip() == \
-        "error: invalid case: facts.lvef_percent: Input should be less than or equal to 100"
+        "error: invalid case: facts.ptc_lvef_percent: Input should be less than or equal to 100"
 
 
 def test_plan_check_names_a_criterion_whose_text_is_not_in_the_document(rules):
     path = _written(rules)
-    path.write_text(path.read_text().replace('text(cascade_i3, "The leukemic blasts are CD22-positive.").',
-                                             'text(cascade_i3, "The blasts are CD22-positive.").'))
-    check = run("plan", "check", "cascade", "--rules", str(rules))
+    path.write_text(path.read_text().replace('text(pa_test_cascade_i3, "The leukemic blasts are CD22-positive.").',
+                                             'text(pa_test_cascade_i3, "The blasts are CD22-positive.").'))
+    check = run("plan", "check", "pa_test_cascade", "--rules", str(rules))
     assert check.returncode == 1
     found = problems(check.stdout)
-    assert any("cascade_i3: its text is not found word for word" in p for p in found), found
+    assert any("pa_test_cascade_i3: its text is not found word for word" in p for p in found), found
 
 
 def test_plan_check_names_a_declared_fact_no_criterion_tests(rules):

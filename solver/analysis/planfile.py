@@ -22,6 +22,7 @@ line per problem, and exits 1 until nothing is:
 
 from __future__ import annotations
 
+import filecmp
 import glob
 import os
 import re
@@ -84,16 +85,15 @@ def new_plan(plan: str, document: str, logic_dir=None, drug: Optional[str] = Non
     base = os.path.basename(document)
     copied = None
     found = find_document(base, folder)
-    if os.path.abspath(found) != os.path.abspath(document) and not _same_bytes(found, document):
-        if os.path.isfile(found):
-            raise PlanError(f"another document named {base} is there already ({find_document(base, folder)}); "
-                            f"rename yours")
+    if not os.path.isfile(found):
         # beside the rules: the installed logic/'s documents are the installed ones
         dest_dir = POLICIES_DIR if os.path.abspath(folder) == os.path.abspath(in_use(None)) and \
             os.path.isdir(POLICIES_DIR) and _is_installed_logic(folder) else os.path.join(folder, "policies")
         os.makedirs(dest_dir, exist_ok=True)
         copied = os.path.join(dest_dir, base)
         shutil.copyfile(document, copied)
+    elif os.path.abspath(found) != os.path.abspath(document) and not filecmp.cmp(found, document, shallow=False):
+        raise PlanError(f"another document named {base} is there already ({found}); rename yours")
     doc = Document(text)
     title = next((doc.unit_text(u) for u in doc.units if u[2] == "heading"), None) or \
         (doc.unit_text(doc.units[0]) if doc.units else plan)
@@ -140,14 +140,6 @@ def _declared_without(folder: str, target: str):
         shutil.copytree(folder, copy, symlinks=True)
         os.remove(os.path.join(copy, os.path.basename(target)))
         return declared.of(copy)
-
-
-def _same_bytes(a: str, b: str) -> bool:
-    try:
-        with open(a, "rb") as x, open(b, "rb") as y:
-            return x.read() == y.read()
-    except OSError:
-        return False
 
 
 def _is_installed_logic(folder: str) -> bool:
